@@ -1,0 +1,449 @@
+"""Training: MAE and RC-MAE pre-training, the supervised ViT, and linear probes on any encoder.
+
+Every run is described by a frozen config; the checkpoint's file name carries a content hash of that config, so
+asking for the same run twice returns the file already trained (delete it or pass `force=True` to retrain).
+Runs are seeded and deterministic on the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.checkpoints import (
+    FORMAT,
+    LoadedCheckpoint,
+    atomic_torch_save,
+    code_version,
+    load_checkpoint,
+    probe_state,
+    save_checkpoint,
+)
+from core.data import Dataset, load_dataset
+from core.errors import LandscapeError
+from core.models import MODEL_KINDS, RCMAE, LinearProbe, build_model, encode, encoder_of, preset
+from core.paths import cache_root
+from core.store import content_hash
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One pre-training (mae, rcmae) or supervised (sup) run."""
+
+    kind: str = "mae"
+    data: str = "digits"  # a data spec: digits, synthetic, folder:<path>, cifar10:<path>
+    preset: str = "tiny"  # architecture (core.models.PRESETS)
+    epochs: int = 30  # the tiny models settle on digits in ~30 epochs
+    batch_size: int = 128  # 11 steps per digits epoch: enough updates, cheap on 2 cores
+    lr: float = 2e-3  # AdamW; tiny ViTs tolerate a larger rate than ViT-B's 1.5e-4 * batch/256
+    weight_decay: float = 0.05  # as MAE, on matrices only
+    warmup_epochs: int = 3  # linear warm-up avoids early attention collapse
+    mask_ratio: float = 0.75  # MAE's default
+    ema_momentum: float = 0.996  # RC-MAE's teacher momentum
+    gamma: float = 1.0  # RC-MAE's consistency weight
+    norm_pix_loss: bool = False  # per-patch normalized targets; off for digits (blank patches have no variance)
+    seed: int = 0  # weights, batch order and masks
+    max_train: int | None = None  # cap on training images (what-if: training-set size)
+    val_fraction: float = 0.2
+    split_seed: int = 0  # the train/val split is the same for every model seed: fair comparisons
+    n_snapshots: int = 6  # weight snapshots kept for trajectory (PCA) directions
+
+    def __post_init__(self):
+        if self.kind not in MODEL_KINDS:
+            raise LandscapeError(f"unknown model kind {self.kind!r}; choose one of {', '.join(MODEL_KINDS)}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise LandscapeError("epochs and batch size must be at least 1")
+        if not 0.0 < self.mask_ratio < 1.0:
+            raise LandscapeError(f"mask ratio must be in (0, 1), got {self.mask_ratio}")
+        if not 0.0 <= self.ema_momentum <= 1.0:
+            raise LandscapeError(f"EMA momentum must be in [0, 1], got {self.ema_momentum}")
+
+    def key(self) -> dict:
+        """Everything that changes the trained weights (the kind-irrelevant fields are dropped)."""
+        d = asdict(self)
+        if self.kind == "sup":
+            for k in ("mask_ratio", "ema_momentum", "gamma", "norm_pix_loss"):
+                d.pop(k)
+        elif self.kind == "mae":
+            d.pop("ema_momentum")
+            d.pop("gamma")
+        return d
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """A linear probe on a frozen encoder (features computed once: no augmentation, eval mode)."""
+
+    epochs: int = 50  # features are precomputed, so epochs are nearly free
+    batch_size: int = 256
+    lr: float = 1e-2  # AdamW on BatchNorm-ed features
+    weight_decay: float = 0.0
+    pool: str = "cls"  # cls token or mean of the patch tokens
+    use: str = "teacher"  # RC-MAE: probe the teacher (deployed) or the student
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a progress callback receives."""
+
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    loss: float
+    elapsed: float
+    message: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, ((self.epoch - 1) * self.steps + self.step) / max(1, self.epochs * self.steps))
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def checkpoint_path(cfg: TrainConfig) -> Path:
+    """Where a run's checkpoint lives: `<cache>/checkpoints/<kind>_<data>_<preset>_s<seed>_<hash>.pt`."""
+    data = "".join(c if c.isalnum() else "-" for c in cfg.data.split(":")[0])
+    return (
+        cache_root() / "checkpoints" / f"{cfg.kind}_{data}_{cfg.preset}_s{cfg.seed}_{content_hash(cfg.key())[:10]}.pt"
+    )
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise LandscapeError("CUDA was asked for but no GPU is available")
+    return torch.device(device)
+
+
+def data_info(ds: Dataset, cfg: TrainConfig) -> dict:
+    return {
+        "spec": ds.spec,
+        "fingerprint": ds.fingerprint(),
+        "image_size": ds.image_size,
+        "in_chans": ds.in_chans,
+        "num_classes": ds.num_classes,
+        "classes": list(ds.classes),
+        "n_train": int(ds.train_x.shape[0]),
+        "n_val": int(ds.val_x.shape[0]),
+        "val_fraction": cfg.val_fraction,
+        "split_seed": cfg.split_seed,
+        "max_train": cfg.max_train,
+    }
+
+
+def dataset_for(cfg: TrainConfig) -> Dataset:
+    return load_dataset(cfg.data, val_fraction=cfg.val_fraction, seed=cfg.split_seed, max_train=cfg.max_train)
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)  # no decay on biases, norms (as MAE)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def cosine_lr(step: int, total: int, warmup: int, base: float, final: float = 0.0) -> float:
+    """Linear warm-up then half-cosine decay to `final`."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return final + (base - final) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+
+@torch.no_grad()
+def ridge_probe_accuracy(encoder: nn.Module, ds: Dataset, device: torch.device, lam: float = 1e-2) -> float:
+    """Validation accuracy of a closed-form ridge classifier on frozen features: a cheap per-epoch probe."""
+    was = encoder.training
+    encoder.eval()
+    ftr = _features(encoder, ds.train_x, device)
+    fva = _features(encoder, ds.val_x, device)
+    encoder.train(was)
+    mu, sd = ftr.mean(0), ftr.std(0) + 1e-6
+    ftr, fva = (ftr - mu) / sd, (fva - mu) / sd
+    ftr = torch.cat([ftr, torch.ones(len(ftr), 1, device=device)], 1)
+    fva = torch.cat([fva, torch.ones(len(fva), 1, device=device)], 1)
+    y = F.one_hot(ds.train_y.to(device), ds.num_classes).float()
+    a = ftr.T @ ftr + lam * len(ftr) * torch.eye(ftr.shape[1], device=device)
+    w = torch.linalg.solve(a, ftr.T @ y)
+    return float(((fva @ w).argmax(1).cpu() == ds.val_y).float().mean())
+
+
+def _features(encoder: nn.Module, x: torch.Tensor, device: torch.device, pool: str = "cls", bs: int = 512):
+    return torch.cat([encode(encoder, x[i : i + bs].to(device), pool) for i in range(0, len(x), bs)])
+
+
+@torch.no_grad()
+def _val_pretrain_loss(model: nn.Module, ds: Dataset, cfg: TrainConfig, device: torch.device) -> float:
+    """MAE loss on the validation set with masks fixed by seed 0: comparable across epochs and models."""
+    mae = model.student if isinstance(model, RCMAE) else model
+    g = torch.Generator().manual_seed(0)
+    noise = mae.draw_noise(len(ds.val_x), generator=g)
+    was = mae.training
+    mae.eval()
+    total = 0.0
+    for i in range(0, len(ds.val_x), 512):
+        x = ds.val_x[i : i + 512].to(device)
+        loss, _, _ = mae(x, cfg.mask_ratio, noise[i : i + 512].to(device))
+        total += float(loss) * len(x)
+    mae.train(was)
+    return total / len(ds.val_x)
+
+
+@torch.no_grad()
+def _val_supervised(model: nn.Module, ds: Dataset, device: torch.device) -> tuple[float, float]:
+    was = model.training
+    model.eval()
+    logits = torch.cat([model(ds.val_x[i : i + 512].to(device)) for i in range(0, len(ds.val_x), 512)])
+    model.train(was)
+    y = ds.val_y.to(device)
+    return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
+
+
+def train_model(
+    cfg: TrainConfig,
+    *,
+    progress: ProgressFn | None = None,
+    device: str = "auto",
+    force: bool = False,
+    check_stop: Callable[[], bool] | None = None,
+    path: Path | None = None,
+) -> Path:
+    """Train one model (or find it already trained) and return its checkpoint path.
+
+    Args:
+        cfg: the run.
+        progress: called after every step with a `Progress`.
+        device: 'auto' (CUDA when present), 'cpu' or 'cuda'.
+        force: retrain even if the checkpoint exists.
+        check_stop: polled between steps; returning True abandons the run (nothing is written).
+        path: where to write (default: `checkpoint_path(cfg)` under the cache).
+    """
+    path = Path(path) if path is not None else checkpoint_path(cfg)
+    if path.exists() and not force:
+        try:
+            load_checkpoint(path)
+            return path
+        except LandscapeError:
+            pass  # a broken file from an earlier crash: train again
+    dev = pick_device(device)
+    ds = dataset_for(cfg)
+    arch = preset(
+        cfg.preset,
+        img_size=ds.image_size,
+        in_chans=ds.in_chans,
+        num_classes=ds.num_classes,
+        norm_pix_loss=cfg.norm_pix_loss,
+    )
+    if ds.image_size % arch.patch_size:
+        raise LandscapeError(f"image size {ds.image_size} is not a multiple of the patch size {arch.patch_size}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg.kind, arch, momentum=cfg.ema_momentum, gamma=cfg.gamma).to(dev)
+    trained = model.student if isinstance(model, RCMAE) else model
+    opt = torch.optim.AdamW(_param_groups(trained, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    n = len(ds.train_x)
+    steps = max(1, n // cfg.batch_size)  # drop the last partial batch: equal-sized steps
+    total = cfg.epochs * steps
+    snap_epochs = _snapshot_epochs(cfg.epochs, cfg.n_snapshots)
+    snapshots = [(0, _clone_state(trained))] if 0 in snap_epochs else []
+    history: list[dict] = []
+    use_amp = dev.type == "cuda"
+    t_start = time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, generator=gen)
+        losses = []
+        for step in range(steps):
+            if check_stop is not None and check_stop():
+                raise LandscapeError("training stopped before it finished; nothing was saved")
+            lr = cosine_lr((epoch - 1) * steps + step, total, cfg.warmup_epochs * steps, cfg.lr)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            x = ds.train_x[idx].to(dev, non_blocking=True)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+                if cfg.kind == "sup":
+                    loss = F.cross_entropy(model(x), ds.train_y[idx].to(dev))
+                else:
+                    noise = torch.rand(len(idx), arch.num_patches, generator=gen).to(dev)
+                    loss, _, _ = model(x, cfg.mask_ratio, noise)
+            if not torch.isfinite(loss):
+                raise LandscapeError(f"training diverged at epoch {epoch} step {step + 1} (loss {float(loss)})")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if isinstance(model, RCMAE):
+                model.ema_update()
+            losses.append(float(loss.detach()))
+            if progress is not None:
+                progress(Progress(epoch, cfg.epochs, step + 1, steps, losses[-1], time.perf_counter() - t_start))
+        train_time = time.perf_counter() - t0
+        record = {"epoch": epoch, "train_loss": sum(losses) / len(losses), "time_s": train_time, "lr": lr}
+        if cfg.kind == "sup":
+            record["val_loss"], record["val_acc"] = _val_supervised(model, ds, dev)
+        else:
+            record["val_loss"] = _val_pretrain_loss(model, ds, cfg, dev)
+            record["probe_acc"] = ridge_probe_accuracy(encoder_of(model), ds, dev)
+        history.append(record)
+        if epoch in snap_epochs:
+            snapshots.append((epoch, _clone_state(trained)))
+    model.eval().cpu()
+    return save_checkpoint(
+        path,
+        model,
+        cfg.kind,
+        arch,
+        train=asdict(cfg),
+        data=data_info(ds, cfg),
+        history=history,
+        snapshots=snapshots,
+    )
+
+
+def _snapshot_epochs(epochs: int, n: int) -> set[int]:
+    if n <= 0:
+        return set()
+    if n == 1:
+        return {epochs}
+    return {round(i * epochs / (n - 1)) for i in range(n)}
+
+
+def _clone_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: p.detach().cpu().clone() for k, p in module.named_parameters() if p.requires_grad}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Linear probes
+
+
+def probe_path(encoder_ckpt: Path, sha: str, cfg: ProbeConfig) -> Path:
+    return encoder_ckpt.parent / f"{encoder_ckpt.stem}.probe_{content_hash([sha, asdict(cfg)])[:10]}.pt"
+
+
+def train_probe(
+    encoder_ckpt: str | Path,
+    cfg: ProbeConfig = ProbeConfig(),
+    *,
+    data: str | None = None,
+    progress: ProgressFn | None = None,
+    device: str = "auto",
+    force: bool = False,
+    path: Path | None = None,
+) -> Path:
+    """Train a linear probe on a checkpoint's frozen encoder and return the probe checkpoint's path.
+
+    Args:
+        encoder_ckpt: any loadable checkpoint with an encoder (MAE, RC-MAE, supervised ViT).
+        cfg: the probe run.
+        data: data spec; defaults to the encoder's own training data (our checkpoints) or digits.
+    """
+    encoder_ckpt = Path(encoder_ckpt)
+    base = load_checkpoint(encoder_ckpt)
+    if base.kind == "probe":
+        raise LandscapeError(f"{encoder_ckpt.name} is already a probe; give the encoder's checkpoint")
+    path = Path(path) if path is not None else probe_path(encoder_ckpt, base.sha256, cfg)
+    if path.exists() and not force:
+        try:
+            load_checkpoint(path)
+            return path
+        except LandscapeError:
+            pass
+    dev = pick_device(device)
+    dmeta = base.meta.get("data") or {}
+    spec = data or dmeta.get("spec") or "digits"
+    ds = load_dataset(
+        spec,
+        image_size=base.config.img_size,
+        val_fraction=dmeta.get("val_fraction", 0.2),
+        seed=dmeta.get("split_seed", 0),
+    )
+    if ds.in_chans != base.config.in_chans:
+        raise LandscapeError(f"data {spec} has {ds.in_chans} channels, the encoder expects {base.config.in_chans}")
+    encoder = base.model.student if (base.kind == "rcmae" and cfg.use == "student") else encoder_of(base.model)
+    encoder = encoder.to(dev).eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        probe = LinearProbe(encoder, ds.num_classes, pool=cfg.pool).to(dev)
+    with torch.no_grad():
+        ftr = _features(encoder, ds.train_x, dev, cfg.pool)
+        fva = _features(encoder, ds.val_x, dev, cfg.pool)
+    ytr, yva = ds.train_y.to(dev), ds.val_y.to(dev)
+    head = nn.Sequential(probe.bn, probe.head)
+    opt = torch.optim.AdamW(probe.head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    steps = max(1, math.ceil(len(ftr) / cfg.batch_size))
+    history = []
+    t_start = time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        head.train()
+        perm = torch.randperm(len(ftr), generator=gen).to(dev)
+        losses = []
+        for step in range(steps):
+            lr = cosine_lr((epoch - 1) * steps + step, cfg.epochs * steps, steps, cfg.lr)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            if len(idx) < 2:
+                continue  # BatchNorm needs two samples
+            loss = F.cross_entropy(head(ftr[idx]), ytr[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            if progress is not None:
+                progress(Progress(epoch, cfg.epochs, step + 1, steps, losses[-1], time.perf_counter() - t_start))
+        head.eval()
+        with torch.no_grad():
+            logits = head(fva)
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": sum(losses) / max(1, len(losses)),
+                "val_loss": float(F.cross_entropy(logits, yva)),
+                "val_acc": float((logits.argmax(1) == yva).float().mean()),
+                "time_s": time.perf_counter() - t0,
+            }
+        )
+    probe.eval().cpu()
+    obj = {
+        "format": FORMAT,
+        "kind": "probe",
+        "config": base.config.to_dict(),
+        "encoder": {"path": _relative_or_absolute(encoder_ckpt, path.parent), "sha256": base.sha256, "kind": base.kind},
+        "probe": asdict(cfg) | {"data": spec},
+        "head": probe_state(probe),
+        "history": history,
+        "seed": cfg.seed,
+        "code_version": code_version(),
+        "data": {"spec": spec, "fingerprint": ds.fingerprint(), "num_classes": ds.num_classes},
+    }
+    atomic_torch_save(obj, path)
+    return path
+
+
+def _relative_or_absolute(target: Path, base: Path) -> str:
+    try:
+        return str(target.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(target.resolve())
+
+
+def probe_accuracy(loaded: LoadedCheckpoint) -> float | None:
+    """Final validation accuracy recorded in a probe or supervised checkpoint's history."""
+    hist = loaded.meta.get("history") or []
+    return hist[-1].get("val_acc") if hist else None
