@@ -1,0 +1,427 @@
+"""Cached loss surfaces of checkpoints: the one entry point the CLI, the dashboard and torchrun share.
+
+`compute_surface(SurfaceSpec(...))` loads the checkpoint, builds the objective (fixed data and masks), draws the
+directions, evaluates the grid coarse-to-fine, and keeps everything in the store:
+- every finished point is appended to the entry's log at once, so a killed run loses only the point in flight and
+  the same call resumes (`meta["n_reused"]` counts points taken from the cache);
+- grids of 2**k + 1 points over one span are nested: their points sit on a shared lattice of 1025 points per axis,
+  so a 9x9 request reuses a finished (or half-finished) 5x5 of the same family and computes only the new points;
+- the finished surface is saved atomically; a second identical request returns it at once;
+- under `torchrun` each rank takes every world_size-th lattice point, rank 0 assembles and saves the result.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.checkpoints import LoadedCheckpoint, code_version, load_checkpoint
+from core.directions import IGNORES, NORMS, orthogonalize, pca_directions, random_direction
+from core.errors import LandscapeError
+from core.landscape import evaluate_points, nested_order, plane_order
+from core.objectives import Objective, ObjectiveSpec, build_objective
+from core.params import SCOPES
+from core.store import Entry, Store, content_hash
+from core.surface_metrics import line_metrics, surface_metrics
+from core.train import pick_device
+
+LATTICE = 1024  # nested grids (2**k + 1 points, k <= 10) share this lattice
+MAX_GRID = {1: 1025, 2: 129}  # beyond this a grid is refused: 129**2 = 16,641 points is hours for ViT-B
+DIRECTION_METHODS = ("random", "pca")
+SECOND_AXIS_OFFSET = 7919  # the second random axis uses seed + this: a different, equally fixed stream
+
+PartialFn = Callable[["Surface"], None]
+
+
+@dataclass(frozen=True)
+class SurfaceSpec:
+    """One loss surface (2-D) or curve (1-D) of one checkpoint."""
+
+    checkpoint: str  # path to any loadable checkpoint
+    loss: str = "own"  # own | pretrain | supervised | probe
+    dim: int = 2  # 1: a curve along d1; 2: a surface over (d1, d2)
+    grid: int = 21  # points per axis; 2**k + 1 (5, 9, 17, 33, 65) refine each other without recomputation
+    span: float = 1.0  # coordinates run over [-span, span] in units of the (filter-normalized) directions
+    directions: str = "random"  # random: seeded Gaussian; pca: principal axes of the training trajectory
+    norm: str = "filter"  # filter | layer | weight | none (Li et al. 2018)
+    ignore: str = "biasbn"  # biasbn: biases and norm scales do not move; none: they move too
+    scope: str = "all"  # all | encoder | decoder | head: which parameters move
+    include: tuple[str, ...] = ()  # only parameters whose names match (substring or glob)
+    exclude: tuple[str, ...] = ()  # e.g. ("pos_embed", "cls_token")
+    seed: int = 0  # direction seed: the same seed gives the same raw directions for the same architecture
+    orthogonal: bool = False  # make d2 orthogonal to d1
+    samples: int = 256  # evaluation images
+    data_seed: int = 0  # which images
+    mask_seed: int = 0  # MAE masks
+    data: str | None = None  # data spec; None: the checkpoint's own
+    rcmae_terms: str = "full"  # RC-MAE: full (MAE + consistency) or mae (MAE term alone)
+    dtype: str = "fp32"  # fp32 | bf16 (autocast; wide plots only)
+    device: str = "auto"  # auto | cpu | cuda; not part of the cache key
+
+    def validate(self) -> None:
+        if self.dim not in (1, 2):
+            raise LandscapeError(f"dim must be 1 or 2, got {self.dim}")
+        if not 3 <= self.grid <= MAX_GRID[self.dim]:
+            raise LandscapeError(
+                f"a {self.dim}-D grid must have 3 to {MAX_GRID[self.dim]} points per axis, got {self.grid}"
+            )
+        if not (self.span > 0 and np.isfinite(self.span)):
+            raise LandscapeError(f"span must be a positive number, got {self.span}")
+        if self.norm not in NORMS:
+            raise LandscapeError(f"unknown normalization {self.norm!r}; choose one of {', '.join(NORMS)}")
+        if self.ignore not in IGNORES:
+            raise LandscapeError(f"unknown ignore rule {self.ignore!r}; choose one of {', '.join(IGNORES)}")
+        if self.scope not in SCOPES:
+            raise LandscapeError(f"unknown scope {self.scope!r}; choose one of {', '.join(SCOPES)}")
+        if self.directions not in DIRECTION_METHODS:
+            raise LandscapeError(
+                f"unknown directions {self.directions!r}; choose one of {', '.join(DIRECTION_METHODS)}"
+            )
+        if self.dtype not in ("fp32", "bf16"):
+            raise LandscapeError(f"dtype must be fp32 or bf16, got {self.dtype!r}")
+
+    def objective_spec(self) -> ObjectiveSpec:
+        return ObjectiveSpec(
+            loss=self.loss,
+            samples=self.samples,
+            data_seed=self.data_seed,
+            mask_seed=self.mask_seed,
+            data=self.data,
+            rcmae_terms=self.rcmae_terms,
+            autocast=self.dtype == "bf16",
+            prefix_scope=self.scope,
+        )
+
+
+@dataclass
+class Surface:
+    """A (possibly partial) loss surface.
+
+    Attributes:
+        xs: (nx,) coordinates along d1. ys: (ny,) along d2 (empty for a curve).
+        loss: (ny, nx) for a surface, (nx,) for a curve; NaN where not computed yet or not finite.
+        acc: same shape as loss, or None when the loss has no labels.
+        meta: every input plus n_points, n_reused, n_nan, n_done, timing, the objective's key.
+        metrics: landscape numbers (core.surface_metrics) once complete.
+        path: the cache entry's folder.
+        path_coords: (S, 2) projected training trajectory for PCA directions, else None.
+    """
+
+    xs: np.ndarray
+    ys: np.ndarray
+    loss: np.ndarray
+    acc: np.ndarray | None
+    meta: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
+    path_coords: np.ndarray | None = None
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.meta.get("complete"))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Grid bookkeeping: lattice ids shared by nested grids
+
+
+def lattice_size(n: int) -> int:
+    """Lattice intervals per axis: 1024 for nested grids (2**k + 1 points), else the grid's own n - 1."""
+    return LATTICE if LATTICE % (n - 1) == 0 else n - 1
+
+
+def lattice_coords(n: int, span: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lattice indices of an n-point axis and their coordinates (computed from the index, identical across n)."""
+    m = lattice_size(n)
+    idx = np.arange(n) * (m // (n - 1))
+    return idx, span * (2.0 * idx / m - 1.0)
+
+
+def _point_ids(spec: SurfaceSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For every grid point in coarse-to-fine order: lattice id, flat index into the result, coordinates.
+
+    Returns (ids (P,), flat (P,), coords (P, dim), xs)."""
+    lat, xs = lattice_coords(spec.grid, spec.span)
+    m1 = lattice_size(spec.grid) + 1
+    if spec.dim == 1:
+        order = nested_order(spec.grid)
+        return lat[order], order, xs[order][:, None], xs
+    ij = plane_order(spec.grid, spec.grid)  # (P, 2): i over ys, j over xs
+    ids = lat[ij[:, 0]] * m1 + lat[ij[:, 1]]
+    flat = ij[:, 0] * spec.grid + ij[:, 1]
+    coords = np.stack([xs[ij[:, 1]], xs[ij[:, 0]]], axis=1)
+    return ids, flat, coords, xs
+
+
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def surface_key(spec: SurfaceSpec, objective: Objective) -> dict:
+    """Everything that changes the numbers: the objective (checkpoint hash, data, masks), directions, grid."""
+    d = asdict(spec)
+    for k in ("checkpoint", "loss", "samples", "data_seed", "mask_seed", "data", "rcmae_terms", "device"):
+        d.pop(k)
+    d["lattice"] = lattice_size(spec.grid)
+    return {"v": 1, "objective": objective.key(), **d}
+
+
+def family_hash(key: dict) -> str:
+    """Hash of a surface key without its grid size: entries of one family share lattice points."""
+    return content_hash({k: v for k, v in key.items() if k != "grid"})
+
+
+def make_directions(
+    spec: SurfaceSpec, ckpt: LoadedCheckpoint, module: torch.nn.Module
+) -> tuple[list[dict[str, torch.Tensor]], np.ndarray | None]:
+    """The axes of the slice (on the module's device) and, for PCA, the projected trajectory."""
+    kw = dict(norm=spec.norm, ignore=spec.ignore, scope=spec.scope, include=spec.include, exclude=spec.exclude)
+    if spec.directions == "random":
+        dirs = [random_direction(module, spec.seed, **kw)]
+        if spec.dim == 2:
+            d2 = random_direction(module, spec.seed + SECOND_AXIS_OFFSET, **kw)
+            dirs.append(orthogonalize(d2, dirs[0]) if spec.orthogonal else d2)
+        return dirs, None
+    snaps = [sd for _, sd in ckpt.snapshots]
+    if len(snaps) < 3:
+        raise LandscapeError(f"{ckpt.path.name} has {len(snaps)} weight snapshots; PCA directions need at least 3")
+    dev = next(module.parameters()).device
+    center = {k: p.detach() for k, p in module.named_parameters() if p.requires_grad}
+    snaps = [{k: v.to(dev) for k, v in s.items() if k in center} for s in snaps]
+    d1, d2, path, _ = pca_directions(snaps, center=center)
+    return ([d1, d2] if spec.dim == 2 else [d1]), path
+
+
+def _dist() -> tuple[int, int]:
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def _sibling_points(store: Store, entry: Entry, key: dict, spec: SurfaceSpec) -> dict[int, dict[str, float]]:
+    """Points of other entries of the same family (other nested grid sizes), by lattice id."""
+    fam = family_hash(key)
+    found: dict[int, dict[str, float]] = {}
+    for info in store.list("landscape"):
+        if info.key_hash == entry.key_hash or not isinstance(info.key, dict) or family_hash(info.key) != fam:
+            continue
+        other = store.get("landscape", info.key_hash)
+        found.update(other.load_points())
+        res = other.result()
+        if res is not None and "ids" in res.arrays:
+            ids = res.arrays["ids"].reshape(-1)
+            loss = res.arrays["loss"].reshape(-1)
+            acc = res.arrays["acc"].reshape(-1) if "acc" in res.arrays else None
+            for p, lid in enumerate(ids.tolist()):
+                if np.isfinite(loss[p]) or (res.meta.get("nan_ids") and lid in res.meta["nan_ids"]):
+                    vals = {"loss": float(loss[p])}
+                    if acc is not None:
+                        vals["acc"] = float(acc[p])
+                    found[int(lid)] = vals
+    return found
+
+
+def _to_surface(spec: SurfaceSpec, arrays: dict[str, np.ndarray], meta: dict, path: str) -> Surface:
+    xs = arrays["xs"]
+    ys = arrays.get("ys", np.zeros(0))
+    s = Surface(xs, ys, arrays["loss"], arrays.get("acc"), meta, meta.get("metrics", {}), path, arrays.get("path"))
+    return s
+
+
+def compute_surface(
+    spec: SurfaceSpec,
+    *,
+    store: Store | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    on_partial: PartialFn | None = None,
+    partial_every: int = 8,
+    check_stop: Callable[[], bool] | None = None,
+    ckpt: LoadedCheckpoint | None = None,
+) -> Surface:
+    """Compute (or fetch from the cache, or resume) one surface.
+
+    Args:
+        spec: what to compute.
+        store: the cache (default: `Store()` under the cache root).
+        progress: progress(done, total) per point; points from the cache count as done.
+        on_partial: called with the partial `Surface` every `partial_every` points and when a coarse level finishes
+            (the dashboard draws the coarse grid first and refines it).
+        check_stop: polled between points; True stops early (the points done so far stay in the cache) and raises
+            LandscapeError("stopped").
+        ckpt: an already loaded checkpoint for `spec.checkpoint` (its model is moved and restored, never changed).
+
+    Raises:
+        LandscapeError: bad spec, unreadable checkpoint, NaN at the centre, stopped.
+    """
+    spec.validate()
+    store = store or Store()
+    ckpt = ckpt or load_checkpoint(spec.checkpoint)
+    device = pick_device(spec.device)
+    objective = build_objective(ckpt, spec.objective_spec(), device)
+    module = objective.module
+    key = surface_key(spec, objective)
+    entry = store.entry("landscape", key)
+    rank, world = _dist()
+    ids, flat, coords, xs = _point_ids(spec)
+    total = len(ids)
+    shape = (spec.grid,) if spec.dim == 1 else (spec.grid, spec.grid)
+
+    def finished() -> Surface | None:
+        res = entry.result()
+        if res is None:
+            return None
+        meta = dict(res.meta)
+        meta["cached"] = True
+        return _to_surface(spec, res.arrays, meta, str(entry.path))
+
+    done = finished()
+    if done is not None:
+        if progress:
+            progress(total, total)
+        return done
+
+    lock = entry.lock() if rank == 0 else None
+    try:
+        if lock is not None:
+            lock.__enter__()
+        _barrier(world)  # rank 0 holds the lock before anyone reads the known points
+        done = finished()
+        if done is not None:
+            return done
+        known = {**_sibling_points(store, entry, key, spec), **entry.load_points()}
+        n_reused = sum(1 for i in ids.tolist() if i in known)
+        dirs, path_coords = make_directions(spec, ckpt, module)
+        mine = np.array([p for p in range(total) if ids[p] % world == rank and int(ids[p]) not in known], dtype=int)
+        values: dict[str, np.ndarray] = {"loss": np.full(total, np.nan)}
+        if objective.has_labels:
+            values["acc"] = np.full(total, np.nan)
+        for p, lid in enumerate(ids.tolist()):
+            for k, v in known.get(lid, {}).items():
+                if k in values:
+                    values[k][p] = v
+        n_done = [n_reused]
+
+        def partial() -> Surface:
+            meta = {"spec": asdict(spec), "complete": False, "n_points": total, "n_done": n_done[0]}
+            arrays = _assemble(values, flat, shape, xs, spec, ids)
+            return _to_surface(spec, arrays, meta, str(entry.path))
+
+        def on_point(q: int, vals: dict[str, float]) -> None:
+            p = int(mine[q])
+            entry.append_points([(int(ids[p]), vals)])
+            for k, v in vals.items():
+                if k in values:
+                    values[k][p] = v
+            n_done[0] += 1
+            if progress:
+                progress(n_done[0], total)
+            if on_partial and (n_done[0] % partial_every == 0 or n_done[0] in _level_sizes(spec)):
+                on_partial(partial())
+
+        if progress:
+            progress(n_done[0], total)
+        if on_partial and n_reused:
+            on_partial(partial())
+        start = time.perf_counter()
+        out = evaluate_points(module, objective, dirs, coords[mine], on_point=on_point, check_stop=check_stop)
+        elapsed = time.perf_counter() - start
+        entry.flush_points()
+        if out.stopped:
+            raise LandscapeError(f"stopped after {n_done[0]} of {total} points; rerun the same request to resume")
+        _barrier(world)
+        if rank != 0:
+            _barrier(world)
+            done = finished()
+            if done is None:
+                raise LandscapeError("rank 0 did not save the result")
+            return done
+        # Rank 0: take every rank's points from the logs (they are the source of truth), then save.
+        known = entry.load_points()
+        for p, lid in enumerate(ids.tolist()):
+            for k, v in known.get(lid, {}).items():
+                if k in values:
+                    values[k][p] = v
+        arrays = _assemble(values, flat, shape, xs, spec, ids)
+        if path_coords is not None:
+            arrays["path"] = np.asarray(path_coords, dtype=np.float64)
+        centre = arrays["loss"][spec.grid // 2] if spec.dim == 1 else arrays["loss"][spec.grid // 2, spec.grid // 2]
+        if not np.isfinite(centre):
+            raise LandscapeError(
+                f"the loss at the centre (the checkpoint's own weights) is {centre}: the checkpoint "
+                f"{ckpt.path.name} is broken or does not fit the data"
+            )
+        n_nan = int(np.sum(~np.isfinite(arrays["loss"])))
+        metrics = (
+            line_metrics(xs, arrays["loss"]) if spec.dim == 1 else surface_metrics(xs, xs, arrays["loss"])
+        ).to_dict()
+        meta = {
+            "spec": asdict(spec),
+            "key": key,
+            "family": family_hash(key),
+            "objective": objective.key(),
+            "loss_kind": objective.loss_kind,
+            "model_kind": ckpt.kind,
+            "complete": True,
+            "n_points": total,
+            "n_reused": n_reused,
+            "n_done": total,
+            "n_nan": n_nan,
+            "nan_ids": [
+                int(i) for i, v in zip(ids.tolist(), values["loss"].tolist(), strict=True) if not np.isfinite(v)
+            ],
+            "seconds": elapsed,
+            "world_size": world,
+            "device": str(device),
+            "metrics": metrics,
+        }
+        entry.save_result(arrays, meta, code_version=code_version())
+        entry.clear_points()
+        _barrier(world)
+        res = entry.result()
+        return _to_surface(spec, res.arrays, dict(res.meta), str(entry.path))
+    finally:
+        if lock is not None:
+            lock.__exit__(None, None, None)
+
+
+def _level_sizes(spec: SurfaceSpec) -> set[int]:
+    """Cumulative point counts at which a coarse nested level is complete (3x3, 5x5, ...)."""
+    sizes, k = set(), 3
+    while k <= spec.grid:
+        sizes.add(k if spec.dim == 1 else k * k)
+        k = 2 * k - 1
+    return sizes
+
+
+def _assemble(values, flat, shape, xs, spec: SurfaceSpec, ids) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {"xs": xs.astype(np.float64)}
+    if spec.dim == 2:
+        arrays["ys"] = xs.astype(np.float64)
+    ordered_ids = np.empty(len(ids), dtype=np.int64)
+    ordered_ids[flat] = ids
+    arrays["ids"] = ordered_ids.reshape(shape)
+    for k, v in values.items():
+        grid = np.full(len(flat), np.nan)
+        grid[flat] = v
+        arrays[k] = grid.reshape(shape)
+    return arrays
+
+
+def with_grid(spec: SurfaceSpec, grid: int) -> SurfaceSpec:
+    return replace(spec, grid=grid)
