@@ -14,7 +14,6 @@ import pickle
 import re
 import subprocess
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,13 +196,16 @@ def read_state_file(path: str | os.PathLike) -> dict[str, Any]:
         with torch.serialization.safe_globals([argparse.Namespace]):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        msg = _first_line(e)
-        if "Unsupported global" in str(e) or "weights_only" in str(e):
+        # torch wraps every weights-only failure in the same long text: only a GLOBAL means "would import code";
+        # anything else (e.g. "Unsupported operand 231") is just bytes that are not a checkpoint.
+        if "GLOBAL " in str(e):
             raise LandscapeError(
                 f"refusing to load {path.name}: it would import or run code ({_unsafe_name(str(e))})"
             ) from None
-        raise LandscapeError(f"not a readable checkpoint: {path.name} ({msg})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, AttributeError, TypeError) as e:
+        raise LandscapeError(
+            f"not a readable checkpoint (corrupt, or not a PyTorch file): {path.name} ({_unpickler_reason(e)})"
+        ) from None
+    except Exception as e:  # corrupt bytes reach the deserializer's internals: KeyError, IndexError, struct.error ...
         raise LandscapeError(
             f"not a readable checkpoint (truncated, corrupt or not a PyTorch file): {path.name} ({_first_line(e)})"
         ) from None
@@ -218,8 +220,15 @@ def _first_line(e: BaseException) -> str:
 
 
 def _unsafe_name(msg: str) -> str:
-    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", msg)
+    m = re.search(r"GLOBAL ([\w.]+)", msg)
     return f"global {m.group(1)}" if m else "a disallowed pickle instruction"
+
+
+def _unpickler_reason(e: BaseException) -> str:
+    """The weights-only unpickler's own reason, without torch's advice paragraphs around it."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    reasons = [ln for ln in lines if not ln.startswith(("Weights only load failed", "Please file", "Check the doc"))]
+    return (reasons[0] if reasons else type(e).__name__)[:200]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -395,7 +404,7 @@ def _load_probe(path: Path, raw: dict, sha: str, cfg: ViTConfig, meta: dict) -> 
     enc_path = Path(enc.get("path", ""))
     if not enc_path.is_absolute():
         enc_path = path.parent / enc_path
-    if not enc_path.exists():
+    if not enc.get("path") or not enc_path.is_file():
         raise LandscapeError(f"probe {path.name}: its encoder checkpoint {enc_path} is missing")
     if enc.get("sha256") and file_sha256(enc_path) != enc["sha256"]:
         raise LandscapeError(f"probe {path.name}: encoder {enc_path.name} changed since the probe was trained")

@@ -12,10 +12,13 @@ directions, evaluates the grid coarse-to-fine, and keeps everything in the store
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +30,7 @@ from core.errors import LandscapeError
 from core.landscape import evaluate_points, nested_order, plane_order
 from core.objectives import Objective, ObjectiveSpec, build_objective
 from core.params import SCOPES
-from core.store import Entry, Store, content_hash
+from core.store import Entry, Store, atomic_write_bytes, content_hash
 from core.surface_metrics import line_metrics, surface_metrics
 from core.train import pick_device
 
@@ -425,3 +428,50 @@ def _assemble(values, flat, shape, xs, spec: SurfaceSpec, ids) -> dict[str, np.n
 
 def with_grid(spec: SurfaceSpec, grid: int) -> SurfaceSpec:
     return replace(spec, grid=grid)
+
+
+def prepare_checkpoint(path: str, loss: str, progress=None) -> str:
+    """The checkpoint a loss is computed on: for `probe` on an encoder checkpoint, its default (cached) probe."""
+    if loss != "probe":
+        return str(path)
+    ck = load_checkpoint(path)
+    if ck.kind == "probe":
+        return str(path)
+    from core.train import ProbeConfig, train_probe
+
+    return str(train_probe(path, ProbeConfig(), progress=progress))
+
+
+def export_surface(s: Surface, out: str | os.PathLike) -> Path:
+    """Write a surface to FILE.npz (xs, ys, loss, acc, meta as a JSON string) or FILE.csv (x, y, loss, acc rows)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {k: v for k, v in s.meta.items() if k != "nan_ids"}
+    if out.suffix == ".npz":
+        arrays = {"xs": s.xs, "ys": s.ys, "loss": s.loss, "meta": np.array(json.dumps(meta, default=str))}
+        if s.acc is not None:
+            arrays["acc"] = s.acc
+        if s.path_coords is not None:
+            arrays["path"] = s.path_coords
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        atomic_write_bytes(out, buf.getvalue())
+    elif out.suffix == ".csv":
+        lines = ["x,y,loss" + (",acc" if s.acc is not None else "")]
+        if s.loss.ndim == 1:
+            for j, x in enumerate(s.xs):
+                row = [repr(float(x)), "", repr(float(s.loss[j]))]
+                if s.acc is not None:
+                    row.append(repr(float(s.acc[j])))
+                lines.append(",".join(row))
+        else:
+            for i, y in enumerate(s.ys):
+                for j, x in enumerate(s.xs):
+                    row = [repr(float(x)), repr(float(y)), repr(float(s.loss[i, j]))]
+                    if s.acc is not None:
+                        row.append(repr(float(s.acc[i, j])))
+                    lines.append(",".join(row))
+        atomic_write_bytes(out, ("\n".join(lines) + "\n").encode())
+    else:
+        raise LandscapeError(f"--out must end in .npz or .csv, got {out.name}")
+    return out

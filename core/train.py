@@ -103,8 +103,17 @@ class Progress:
     message: str = ""
 
     @property
+    def done(self) -> int:
+        """Steps finished so far in the whole run."""
+        return (self.epoch - 1) * self.steps + self.step
+
+    @property
+    def total(self) -> int:
+        return self.epochs * self.steps
+
+    @property
     def fraction(self) -> float:
-        return min(1.0, ((self.epoch - 1) * self.steps + self.step) / max(1, self.epochs * self.steps))
+        return min(1.0, self.done / max(1, self.total))
 
 
 ProgressFn = Callable[[Progress], None]
@@ -330,8 +339,11 @@ def _clone_state(module: nn.Module) -> dict[str, torch.Tensor]:
 # Linear probes
 
 
-def probe_path(encoder_ckpt: Path, sha: str, cfg: ProbeConfig) -> Path:
-    return encoder_ckpt.parent / f"{encoder_ckpt.stem}.probe_{content_hash([sha, asdict(cfg)])[:10]}.pt"
+def probe_path(encoder_ckpt: Path, sha: str, cfg: ProbeConfig, data: str | None = None) -> Path:
+    """Where a probe lives: next to its encoder, named by a hash of the encoder's content, the config and `data`
+    (only when the probe reads other data than the encoder's own)."""
+    key = [sha, asdict(cfg)] + ([data] if data else [])
+    return encoder_ckpt.parent / f"{encoder_ckpt.stem}.probe_{content_hash(key)[:10]}.pt"
 
 
 def train_probe(
@@ -355,7 +367,12 @@ def train_probe(
     base = load_checkpoint(encoder_ckpt)
     if base.kind == "probe":
         raise LandscapeError(f"{encoder_ckpt.name} is already a probe; give the encoder's checkpoint")
-    path = Path(path) if path is not None else probe_path(encoder_ckpt, base.sha256, cfg)
+    dmeta = base.meta.get("data") or {}
+    own_spec = dmeta.get("spec") or "digits"
+    spec = data or own_spec
+    # Other data makes another probe: it must not be answered by the cached probe of the encoder's own data.
+    other_data = None if spec == own_spec else spec
+    path = Path(path) if path is not None else probe_path(encoder_ckpt, base.sha256, cfg, other_data)
     if path.exists() and not force:
         try:
             load_checkpoint(path)
@@ -363,8 +380,6 @@ def train_probe(
         except LandscapeError:
             pass
     dev = pick_device(device)
-    dmeta = base.meta.get("data") or {}
-    spec = data or dmeta.get("spec") or "digits"
     ds = load_dataset(
         spec,
         image_size=base.config.img_size,

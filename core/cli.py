@@ -1,0 +1,320 @@
+"""`python -m core`: the engine from the command line.
+
+Every command prints progress to stderr and its result's path as the last line of stdout, so scripts can chain
+them. User mistakes give one line on stderr (`error: ...`) and exit 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from core.errors import LandscapeError
+
+EPILOG = """examples:
+  python -m core train --model mae --epochs 30          # pre-train the tiny MAE on the embedded digits
+  python -m core probe cache/checkpoints/mae_*.pt       # linear probe on its encoder
+  python -m core info CKPT                              # what a checkpoint is
+  python -m core landscape CKPT --grid 21 --span 0.5    # 2-D filter-normalized slice of its own loss
+  torchrun --nproc_per_node=2 -m core landscape CKPT    # the same, split over 2 processes
+  python -m core cache list                             # what the cache holds
+"""
+
+
+def _tqdm_progress(desc: str, unit: str = "pt"):
+    """A progress(done, total) callback: a tqdm bar on a terminal, a line per 10% otherwise (logs, CI)."""
+    state: dict = {"bar": None, "last": -1}
+
+    def progress(done: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            tenth = done * 10 // max(1, total)
+            if tenth != state["last"]:
+                state["last"] = tenth
+                print(f"{desc}: {done}/{total} {unit}", file=sys.stderr, flush=True)
+            return
+        if state["bar"] is None:
+            from tqdm import tqdm
+
+            state["bar"] = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False)
+        bar = state["bar"]
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return progress
+
+
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def cmd_train(a: argparse.Namespace) -> str:
+    from core.train import TrainConfig, train_model
+
+    cfg = TrainConfig(
+        kind=a.model,
+        data=a.data,
+        preset=a.preset,
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        mask_ratio=a.mask_ratio,
+        ema_momentum=a.ema_momentum,
+        gamma=a.gamma,
+        norm_pix_loss=a.norm_pix_loss,
+        seed=a.seed,
+        max_train=a.max_train,
+    )
+    bar = _tqdm_progress(f"train {a.model}", unit="step")
+    path = train_model(
+        cfg,
+        progress=lambda p: bar(p.done, p.total),
+        device=a.device,
+        force=a.force,
+        path=Path(a.out) if a.out else None,
+    )
+    return str(path)
+
+
+def cmd_probe(a: argparse.Namespace) -> str:
+    from core.train import ProbeConfig, train_probe
+
+    cfg = ProbeConfig(epochs=a.epochs, pool=a.pool, use=a.use, seed=a.seed, lr=a.lr)
+    bar = _tqdm_progress("probe", unit="step")
+    path = train_probe(
+        a.checkpoint,
+        cfg,
+        data=a.data,
+        progress=lambda p: bar(p.done, p.total),
+        device=a.device,
+        force=a.force,
+        path=Path(a.out) if a.out else None,
+    )
+    from core.checkpoints import load_checkpoint
+
+    hist = load_checkpoint(path).meta.get("history") or []
+    if hist:
+        print(f"probe validation accuracy {hist[-1]['val_acc']:.4f}", file=sys.stderr)
+    return str(path)
+
+
+def cmd_info(a: argparse.Namespace) -> str:
+    from core.checkpoints import load_checkpoint
+
+    ck = load_checkpoint(a.checkpoint, num_heads=a.num_heads)
+    if a.json:
+        out = {
+            "kind": ck.kind,
+            "source": ck.source,
+            "sha256": ck.sha256,
+            "config": ck.config.to_dict(),
+            "parameters": sum(p.numel() for p in ck.model.parameters()),
+            **{k: v for k, v in ck.meta.items()},
+        }
+        print(json.dumps(out, default=str, indent=1))
+    else:
+        print(ck.describe())
+    return str(ck.path)
+
+
+def surface_spec_from_args(a: argparse.Namespace):
+    from core.surfaces import SurfaceSpec, prepare_checkpoint
+
+    ckpt = prepare_checkpoint(a.checkpoint, a.loss, progress=None)
+    return SurfaceSpec(
+        checkpoint=ckpt,
+        loss=a.loss,
+        dim=a.dim,
+        grid=a.grid,
+        span=a.span,
+        directions=a.directions,
+        norm=a.norm,
+        ignore=a.ignore,
+        scope=a.scope,
+        include=tuple(a.include or ()),
+        exclude=tuple(a.exclude or ()),
+        seed=a.seed,
+        orthogonal=a.orthogonal,
+        samples=a.samples,
+        data_seed=a.data_seed,
+        mask_seed=a.mask_seed,
+        data=a.data,
+        rcmae_terms=a.rcmae_terms,
+        dtype=a.dtype,
+        device=a.device,
+    )
+
+
+def cmd_landscape(a: argparse.Namespace) -> str:
+    from core.surfaces import compute_surface, export_surface
+
+    spec = surface_spec_from_args(a)
+    s = compute_surface(spec, progress=_tqdm_progress(f"landscape {spec.dim}-D {spec.grid}"))
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    m = s.meta
+    print(
+        f"{m.get('model_kind')} / {m.get('loss_kind')} loss: {m['n_points']} points, {m.get('n_reused', 0)} from the "
+        f"cache, {m.get('n_nan', 0)} not finite, {m.get('seconds', 0.0):.1f} s"
+        + (" (cached result)" if m.get("cached") else ""),
+        file=sys.stderr,
+    )
+    if a.json:
+        print(json.dumps({"metrics": s.metrics, "meta": {k: v for k, v in m.items() if k != "nan_ids"}}, default=str))
+    else:
+        for k, v in s.metrics.items():
+            if isinstance(v, float):
+                print(f"  {k:24s} {v:.6g}", file=sys.stderr)
+    if a.out and rank0:
+        return str(export_surface(s, a.out))
+    return str(Path(s.path) / "results.npz")
+
+
+def cmd_cache(a: argparse.Namespace) -> str:
+    from core.store import Store
+
+    store = Store()
+    if a.action == "list":
+        rows = store.list(a.kind)
+        for r in rows:
+            state = "done" if r.finished else f"partial ({r.n_points_logged} points)"
+            print(f"{r.kind:10s} {r.key_hash[:20]}  {r.size_bytes / 1024:8.1f} KiB  {state}", file=sys.stderr)
+        return str(store.root)
+    if not a.hash:
+        raise LandscapeError(f"cache {a.action} needs an entry hash (see `python -m core cache list`)")
+    kind = a.kind or "landscape"
+    if a.action == "delete":
+        store.delete(kind, a.hash)
+        return a.hash
+    entry = store.get(kind, a.hash)
+    if not a.file:
+        raise LandscapeError("cache export needs a file name ending in .npz or .csv")
+    return str(entry.export_csv(a.file) if a.file.endswith(".csv") else entry.export_npz(a.file))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from core.directions import IGNORES, NORMS
+    from core.models import MODEL_KINDS, PRESETS
+    from core.objectives import LOSS_KINDS
+    from core.params import SCOPES
+
+    p = argparse.ArgumentParser(
+        prog="python -m core",
+        description="Loss landscapes and flatness of MAE, RC-MAE and supervised ViTs.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model (cached by its config); prints the checkpoint path")
+    t.add_argument("--model", choices=MODEL_KINDS, required=True, help="mae, rcmae (EMA teacher) or sup (supervised)")
+    t.add_argument("--data", default="digits", help="digits (default), synthetic, folder:<path>, cifar10:<path>")
+    t.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="architecture (default tiny)")
+    t.add_argument("--epochs", type=int, default=30, help="default 30")
+    t.add_argument("--batch-size", type=int, default=128, help="default 128")
+    t.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate (default 2e-3)")
+    t.add_argument("--mask-ratio", type=float, default=0.75, help="MAE / RC-MAE masking ratio (default 0.75)")
+    t.add_argument("--ema-momentum", type=float, default=0.996, help="RC-MAE teacher momentum (default 0.996)")
+    t.add_argument("--gamma", type=float, default=1.0, help="RC-MAE consistency weight (default 1.0)")
+    t.add_argument("--norm-pix-loss", action="store_true", help="per-patch normalized reconstruction targets")
+    t.add_argument("--max-train", type=int, default=None, help="use at most this many training images")
+    t.add_argument("--seed", type=int, default=0, help="weights, batch order and masks (default 0)")
+    t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    t.add_argument("--force", action="store_true", help="retrain even if this config is cached")
+    t.add_argument("--out", default=None, help="checkpoint path (default: under the cache, named by config hash)")
+    t.set_defaults(func=cmd_train)
+
+    pr = sub.add_parser("probe", help="train a linear probe on a checkpoint's frozen encoder")
+    pr.add_argument("checkpoint")
+    pr.add_argument("--epochs", type=int, default=50, help="default 50 (features are precomputed: fast)")
+    pr.add_argument("--lr", type=float, default=1e-2, help="default 1e-2")
+    pr.add_argument("--pool", choices=("cls", "mean"), default="cls", help="feature: cls token or mean of patches")
+    pr.add_argument("--use", choices=("teacher", "student"), default="teacher", help="RC-MAE: which encoder")
+    pr.add_argument("--data", default=None, help="data spec (default: the encoder's own training data)")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--device", default="auto")
+    pr.add_argument("--force", action="store_true", help="retrain even if cached")
+    pr.add_argument("--out", default=None, help="probe checkpoint path (default: next to the encoder's)")
+    pr.set_defaults(func=cmd_probe)
+
+    i = sub.add_parser("info", help="describe any supported checkpoint")
+    i.add_argument("checkpoint")
+    i.add_argument("--num-heads", type=int, default=None, help="override the inferred head count (official files)")
+    i.add_argument("--json", action="store_true", help="machine-readable output")
+    i.set_defaults(func=cmd_info)
+
+    ls = sub.add_parser("landscape", help="a 1-D or 2-D loss landscape (cached, resumable, torchrun-aware)")
+    ls.add_argument("checkpoint")
+    ls.add_argument(
+        "--loss",
+        choices=LOSS_KINDS,
+        default="own",
+        help="own (default: the model's training loss), pretrain, supervised, probe (trains a default "
+        "probe on an encoder checkpoint if needed)",
+    )
+    ls.add_argument("--dim", type=int, choices=(1, 2), default=2, help="1-D curve or 2-D surface (default 2)")
+    ls.add_argument("--grid", type=int, default=21, help="points per axis (default 21; 2**k+1 grids nest)")
+    ls.add_argument("--span", type=float, default=1.0, help="coordinates over [-span, span] (default 1)")
+    ls.add_argument(
+        "--directions",
+        choices=("random", "pca"),
+        default="random",
+        help="random (seeded, filter-normalized) or pca (training trajectory; our checkpoints)",
+    )
+    ls.add_argument("--norm", choices=NORMS, default="filter", help="direction normalization (default filter)")
+    ls.add_argument("--ignore", choices=IGNORES, default="biasbn", help="biasbn: biases/norms do not move")
+    ls.add_argument("--scope", choices=SCOPES, default="all", help="which parameters move (default all)")
+    ls.add_argument("--include", nargs="*", help="only parameters whose names match (substring or glob)")
+    ls.add_argument("--exclude", nargs="*", help="parameters that do not move, e.g. pos_embed cls_token")
+    ls.add_argument("--seed", type=int, default=0, help="direction seed (default 0)")
+    ls.add_argument("--orthogonal", action="store_true", help="make the second axis orthogonal to the first")
+    ls.add_argument("--samples", type=int, default=256, help="evaluation images (default 256)")
+    ls.add_argument("--data-seed", type=int, default=0, help="which evaluation images (default 0)")
+    ls.add_argument("--mask-seed", type=int, default=0, help="MAE masking noise seed (default 0)")
+    ls.add_argument("--data", default=None, help="data spec (default: the checkpoint's own)")
+    ls.add_argument(
+        "--rcmae-terms",
+        choices=("full", "mae"),
+        default="full",
+        help="RC-MAE loss: full (MAE + consistency to the fixed teacher) or the MAE term alone",
+    )
+    ls.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="bf16 autocast for wide plots")
+    ls.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ls.add_argument("--out", default=None, help="also write the result to FILE.npz or FILE.csv")
+    ls.add_argument("--json", action="store_true", help="print the landscape numbers as JSON on stdout")
+    ls.set_defaults(func=cmd_landscape)
+
+    c = sub.add_parser("cache", help="list, delete or export cached results")
+    c.add_argument("action", choices=("list", "delete", "export"))
+    c.add_argument("hash", nargs="?", help="entry hash (delete / export)")
+    c.add_argument("file", nargs="?", help="export target: FILE.npz or FILE.csv")
+    c.add_argument("--kind", default=None, help="entry kind (landscape, flatness, ...)")
+    c.set_defaults(func=cmd_cache)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    warnings.simplefilter("default")
+    try:
+        out = a.func(a)
+    except LandscapeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: finished points are in the cache; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory; use fewer --samples or a smaller --grid", file=sys.stderr)
+        return 1
+    if out is not None:
+        print(out)
+    return 0
