@@ -174,6 +174,41 @@ def cmd_landscape(a: argparse.Namespace) -> str:
     return str(Path(s.path) / "results.npz")
 
 
+def cmd_flatness(a: argparse.Namespace) -> str:
+    from core.flatness_run import FlatnessSpec, compute_flatness, format_report
+    from core.surfaces import prepare_checkpoint
+
+    spec = FlatnessSpec(
+        checkpoint=prepare_checkpoint(a.checkpoint, a.loss),
+        loss=a.loss,
+        samples=a.samples,
+        seed=a.seed,
+        scope=a.scope,
+        top_k=a.top_k,
+        trace=a.trace,
+        trace_probes=a.probes,
+        density=a.density,
+        per_block=a.per_block,
+        sharpness_rho=a.sharpness,
+        robustness=a.robustness,
+        sigmas=tuple(a.sigmas),
+        device=a.device,
+    )
+    bars: dict = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = _tqdm_progress(stage, unit="step")
+        bars[stage](done, total)
+
+    report = compute_flatness(spec, progress=progress)
+    if a.json:
+        print(json.dumps(report.to_dict(), default=str))
+    else:
+        print(format_report(report))
+    return None
+
+
 def cmd_cache(a: argparse.Namespace) -> str:
     from core.store import Store
 
@@ -290,6 +325,41 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--out", default=None, help="also write the result to FILE.npz or FILE.csv")
     ls.add_argument("--json", action="store_true", help="print the landscape numbers as JSON on stdout")
     ls.set_defaults(func=cmd_landscape)
+
+    f = sub.add_parser("flatness", help="Hessian spectrum, trace, sharpness and robustness to weight noise")
+    f.add_argument("checkpoint")
+    f.add_argument("--loss", choices=LOSS_KINDS, default="own", help="objective for the Hessian (default own)")
+    f.add_argument("--top-k", type=int, default=3, help="top Hessian eigenvalues (default 3)")
+    f.add_argument("--trace", action=argparse.BooleanOptionalAction, default=True, help="Hutchinson trace (default on)")
+    f.add_argument("--probes", type=int, default=32, help="Hutchinson probes (default 32)")
+    f.add_argument("--density", action="store_true", help="spectral density by stochastic Lanczos quadrature")
+    f.add_argument("--per-block", action="store_true", help="top eigenvalue and trace per transformer block")
+    f.add_argument(
+        "--sharpness",
+        type=float,
+        default=0.05,
+        metavar="RHO",
+        help="average, adaptive and worst-case sharpness at relative radius RHO (default 0.05)",
+    )
+    f.add_argument(
+        "--robustness",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="accuracy and loss under weight noise (default on)",
+    )
+    f.add_argument(
+        "--sigmas",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.05, 0.1, 0.2, 0.3],
+        help="relative noise sizes for --robustness",
+    )
+    f.add_argument("--samples", type=int, default=128, help="evaluation images (default 128)")
+    f.add_argument("--scope", choices=SCOPES, default="all", help="parameters the Hessian is taken over")
+    f.add_argument("--seed", type=int, default=0, help="probe / noise seed (default 0)")
+    f.add_argument("--device", default="auto")
+    f.add_argument("--json", action="store_true", help="the whole report as JSON on stdout")
+    f.set_defaults(func=cmd_flatness)
 
     c = sub.add_parser("cache", help="list, delete or export cached results")
     c.add_argument("action", choices=("list", "delete", "export"))

@@ -1,0 +1,356 @@
+"""Cached flatness reports of checkpoints: Hessian spectrum, trace, density, per-block numbers, sharpness and
+robustness to weight noise, as the CLI (`python -m core flatness`) and the dashboard ask for them.
+
+Each stage (eigenvalues, trace, density, per-block, sharpness, robustness) is its own cache entry keyed by the
+objective (checkpoint hash, data, masks) and the stage's settings, so a killed job loses only the stage in flight
+and a rerun picks up the finished ones at once.
+
+Which loss: the Hessian, trace, density, per-block and sharpness numbers use the model's own training objective
+(`loss`, default `own`); the robustness curve needs an accuracy, so it uses the linear-probe loss for MAE / RC-MAE
+(a default probe is trained and cached if needed) and the classifier for the supervised ViT, and perturbs the
+encoder's parameters only, which makes the curves of all model kinds comparable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.checkpoints import LoadedCheckpoint, code_version, load_checkpoint
+from core.errors import LandscapeError
+from core.flatness import (
+    attention_for_second_derivatives,
+    hessian_eigenvalues,
+    hessian_extreme_eigenvalues,
+    hessian_trace,
+    per_block_breakdown,
+    robustness_curve,
+    sharpness_average,
+    sharpness_worst,
+    spectral_density,
+)
+from core.objectives import Objective, ObjectiveSpec, build_objective
+from core.params import select_parameters
+from core.store import Store
+from core.train import pick_device
+
+StageProgress = Callable[[str, int, int], None]
+STAGES = ("eigenvalues", "trace", "density", "per_block", "sharpness", "robustness")
+
+
+@dataclass(frozen=True)
+class FlatnessSpec:
+    """Which flatness numbers to compute for one checkpoint."""
+
+    checkpoint: str
+    loss: str = "own"  # the objective for Hessian and sharpness numbers
+    samples: int = 128  # images per loss evaluation: Hessian-vector products cost ~3 forwards each
+    data_seed: int = 0
+    mask_seed: int = 0
+    data: str | None = None
+    scope: str = "all"  # which parameters the Hessian is taken over
+    top_k: int = 3  # top Hessian eigenvalues (plus the most negative one)
+    max_iter: int = 40  # Lanczos iterations: plenty for the top few of a small model
+    trace: bool = True
+    trace_probes: int = 32  # Hutchinson probes: stderr shrinks as 1/sqrt(probes)
+    density: bool = False  # stochastic Lanczos quadrature (n_vectors runs of density_iter steps)
+    density_iter: int = 30
+    density_vectors: int = 4
+    per_block: bool = False
+    sharpness_rho: float | None = 0.05  # relative radius; None skips sharpness
+    sharpness_samples: int = 8
+    robustness: bool = True
+    sigmas: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3)  # relative weight-noise sizes
+    robustness_draws: int = 5
+    seed: int = 0  # probes, noise draws and directions
+    device: str = "auto"  # not part of the cache key
+
+    def objective_spec(self, loss: str | None = None) -> ObjectiveSpec:
+        return ObjectiveSpec(
+            loss=loss or self.loss,
+            samples=self.samples,
+            data_seed=self.data_seed,
+            mask_seed=self.mask_seed,
+            data=self.data,
+        )
+
+
+@dataclass
+class FlatnessReport:
+    """What `compute_flatness` returns; `None` for every stage not asked for."""
+
+    top_eigenvalues: list[float] | None = None
+    lambda_min: float | None = None
+    eig_converged: bool | None = None
+    trace: float | None = None
+    trace_stderr: float | None = None
+    density: dict | None = None  # {"grid": [...], "density": [...]}
+    per_block: list[dict] | None = None  # [{"group", "n_params", "lambda_max", "trace", "trace_stderr"}]
+    sharpness: dict | None = None  # {"rho", "average", "average_stderr", "worst", "adaptive_average"}
+    robustness: dict | None = None  # {"sigmas", "loss_mean", "loss_std", "acc_mean", "acc_std", "loss"}
+    probe_acc: float | None = None  # validation accuracy of the probe / classifier used for robustness
+    meta: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def robustness_drop(self) -> float | None:
+        """Accuracy lost at the largest noise size (clean minus noisy), the headline 'stability' number."""
+        r = self.robustness
+        if not r or not r.get("acc_mean"):
+            return None
+        return float(r["acc_mean"][0] - r["acc_mean"][-1])
+
+
+def _cached(store: Store, key: dict, compute: Callable[[], dict]) -> tuple[dict, bool]:
+    """A stage's result from the cache, or computed under the entry's lock and saved."""
+    entry = store.entry("flatness", key)
+    res = entry.result()
+    if res is None:
+        with entry.lock():
+            res = entry.result()
+            if res is None:
+                t0 = time.perf_counter()
+                value = compute()
+                meta = {"value": value, "stage": key["stage"], "seconds": time.perf_counter() - t0}
+                entry.save_result({"done": np.ones(1)}, meta, code_version=code_version())
+                return value, False
+    return res.meta["value"], True
+
+
+def _robustness_objective(ckpt: LoadedCheckpoint, spec: FlatnessSpec, device) -> Objective:
+    if ckpt.kind in ("sup", "probe"):
+        return build_objective(ckpt, spec.objective_spec("own"), device)
+    from core.surfaces import prepare_checkpoint
+
+    probe = load_checkpoint(prepare_checkpoint(str(ckpt.path), "probe"))
+    return build_objective(probe, spec.objective_spec("probe"), device)
+
+
+def compute_flatness(
+    spec: FlatnessSpec,
+    *,
+    store: Store | None = None,
+    progress: StageProgress | None = None,
+    check_stop: Callable[[], bool] | None = None,
+) -> FlatnessReport:
+    """Compute (or fetch) the flatness numbers a spec asks for.
+
+    Args:
+        spec: what to compute.
+        store: the cache (default: `Store()`).
+        progress: progress(stage, done, total) within each stage.
+        check_stop: polled between stages; True raises LandscapeError("stopped") (finished stages stay cached).
+    """
+    if spec.samples < 1 or spec.top_k < 1:
+        raise LandscapeError("samples and top_k must be at least 1")
+    store = store or Store()
+    device = pick_device(spec.device)
+    ckpt = load_checkpoint(spec.checkpoint)
+    objective = build_objective(ckpt, spec.objective_spec(), device)
+    module = objective.module
+    names = select_parameters(module, spec.scope)
+    if not names:
+        raise LandscapeError(f"no trainable parameters in scope {spec.scope!r}")
+    base = {"v": 1, "objective": objective.key(), "scope": spec.scope, "seed": spec.seed}
+    report = FlatnessReport(
+        meta={
+            "spec": asdict(spec),
+            "model_kind": ckpt.kind,
+            "loss_kind": objective.loss_kind,
+            "n_params": sum(module.get_parameter(n).numel() for n in names),
+            "cached": {},
+        }
+    )
+
+    def stage_progress(stage: str) -> Callable[[int, int], None] | None:
+        return (lambda d, t: progress(stage, d, t)) if progress else None
+
+    def stop_check() -> None:
+        if check_stop is not None and check_stop():
+            raise LandscapeError("stopped; finished stages are cached, rerun to continue")
+
+    def run(stage: str, params: dict, compute: Callable[[], dict]) -> dict:
+        stop_check()
+        if progress:
+            progress(stage, 0, 1)
+        value, hit = _cached(store, {**base, "stage": stage, **params}, compute)
+        report.meta["cached"][stage] = hit
+        if progress:
+            progress(stage, 1, 1)
+        return value
+
+    with attention_for_second_derivatives(module):
+
+        def eig() -> dict:
+            r = hessian_eigenvalues(
+                module,
+                objective,
+                k=spec.top_k,
+                names=names,
+                max_iter=spec.max_iter,
+                seed=spec.seed,
+                progress=stage_progress("eigenvalues"),
+            )
+            lmax, lmin = hessian_extreme_eigenvalues(
+                module, objective, names=names, max_iter=spec.max_iter, seed=spec.seed
+            )
+            return {
+                "values": list(r.values),
+                "converged": bool(np.all(r.converged)),
+                "lambda_min": lmin,
+                "lambda_max_check": lmax,
+            }
+
+        v = run("eigenvalues", {"k": spec.top_k, "max_iter": spec.max_iter}, eig)
+        report.top_eigenvalues, report.lambda_min, report.eig_converged = v["values"], v["lambda_min"], v["converged"]
+
+        if spec.trace:
+            v = run(
+                "trace",
+                {"probes": spec.trace_probes},
+                lambda: hessian_trace(
+                    module,
+                    objective,
+                    names=names,
+                    n_probes=spec.trace_probes,
+                    seed=spec.seed,
+                    progress=stage_progress("trace"),
+                ).to_dict(),
+            )
+            report.trace, report.trace_stderr = v["estimate"], v["stderr"]
+
+        if spec.density:
+
+            def dens() -> dict:
+                r = spectral_density(
+                    module,
+                    objective,
+                    names=names,
+                    n_iter=spec.density_iter,
+                    n_vectors=spec.density_vectors,
+                    seed=spec.seed,
+                    progress=stage_progress("density"),
+                )
+                return {"grid": np.asarray(r.grid).tolist(), "density": np.asarray(r.density).tolist()}
+
+            report.density = run("density", {"iter": spec.density_iter, "vectors": spec.density_vectors}, dens)
+
+        if spec.per_block:
+
+            def blocks() -> dict:
+                rows = per_block_breakdown(
+                    module,
+                    objective,
+                    k=1,
+                    n_probes=max(4, spec.trace_probes // 4),
+                    seed=spec.seed,
+                    max_iter=min(30, spec.max_iter),
+                    progress=stage_progress("per_block"),
+                )
+                return {
+                    "rows": [
+                        {
+                            "group": b.group,
+                            "n_params": b.n_params,
+                            "lambda_max": b.lambda_max,
+                            "trace": b.trace,
+                            "trace_stderr": b.trace_stderr,
+                        }
+                        for b in rows
+                    ]
+                }
+
+            report.per_block = run("per_block", {"probes": max(4, spec.trace_probes // 4)}, blocks)["rows"]
+
+        if spec.sharpness_rho is not None:
+            rho = float(spec.sharpness_rho)
+
+            def sharp() -> dict:
+                avg = sharpness_average(
+                    module, objective, rho, n_samples=spec.sharpness_samples, seed=spec.seed, names=names
+                )
+                ada = sharpness_average(
+                    module, objective, rho, n_samples=spec.sharpness_samples, seed=spec.seed, names=names, adaptive=True
+                )
+                worst = sharpness_worst(module, objective, rho, steps=5, seed=spec.seed, names=names)
+                return {
+                    "rho": rho,
+                    "average": avg.mean,
+                    "average_stderr": avg.stderr,
+                    "worst": worst.mean,
+                    "adaptive_average": ada.mean,
+                    "adaptive_average_stderr": ada.stderr,
+                    "base_loss": avg.base_loss,
+                }
+
+            report.sharpness = run("sharpness", {"rho": rho, "samples": spec.sharpness_samples}, sharp)
+
+    if spec.robustness:
+        robj = _robustness_objective(ckpt, spec, device)
+        rnames = select_parameters(robj.module, "encoder")
+        sigmas = tuple(float(s) for s in spec.sigmas)
+
+        def robust() -> dict:
+            r = robustness_curve(
+                robj.module,
+                robj,
+                sigmas,
+                n_draws=spec.robustness_draws,
+                seed=spec.seed,
+                names=rnames,
+                progress=stage_progress("robustness"),
+            )
+            d = r.to_dict()
+            d["loss"] = robj.loss_kind
+            return d
+
+        rkey = {"sigmas": list(sigmas), "draws": spec.robustness_draws, "robust_objective": robj.key()}
+        report.robustness = run("robustness", rkey, robust)
+        report.probe_acc = report.robustness.get("clean_acc")
+    return report
+
+
+def format_report(report: FlatnessReport) -> str:
+    """A readable table of a report for the terminal."""
+    lines = [
+        f"flatness of a {report.meta.get('model_kind')} model, {report.meta.get('loss_kind')} loss, "
+        f"{report.meta.get('n_params', 0):,} parameters"
+    ]
+
+    def row(name: str, value: str) -> None:
+        lines.append(f"  {name:34s} {value}")
+
+    if report.top_eigenvalues is not None:
+        row(
+            "Hessian top eigenvalues",
+            ", ".join(f"{v:.5g}" for v in report.top_eigenvalues)
+            + ("" if report.eig_converged else "  (not converged)"),
+        )
+        row("Hessian most negative eigenvalue", f"{report.lambda_min:.5g}")
+        if report.top_eigenvalues[0]:
+            row("|lambda_min / lambda_max|", f"{abs(report.lambda_min / report.top_eigenvalues[0]):.4f}")
+    if report.trace is not None:
+        row("Hessian trace (Hutchinson)", f"{report.trace:.5g} +- {report.trace_stderr:.2g}")
+    if report.sharpness:
+        s = report.sharpness
+        row(f"sharpness average (rho={s['rho']})", f"{s['average']:.5g} +- {s['average_stderr']:.2g}")
+        row(f"sharpness adaptive (rho={s['rho']})", f"{s['adaptive_average']:.5g}")
+        row(f"sharpness worst-case (rho={s['rho']})", f"{s['worst']:.5g}")
+    if report.per_block:
+        for b in report.per_block:
+            row(f"  {b['group']}", f"lambda_max {b['lambda_max']:.4g}, trace {b['trace']:.4g}")
+    if report.robustness:
+        r = report.robustness
+        for i, s in enumerate(r["sigmas"]):
+            acc = f", acc {r['acc_mean'][i]:.4f} +- {r['acc_std'][i]:.3f}" if r.get("acc_mean") else ""
+            row(f"weight noise {s:g} ({r.get('loss')} loss)", f"loss {r['loss_mean'][i]:.5g}{acc}")
+    if report.density:
+        g, d = np.asarray(report.density["grid"]), np.asarray(report.density["density"])
+        row("spectral density peak at", f"{g[int(np.argmax(d))]:.4g} (range {g[0]:.3g} .. {g[-1]:.3g})")
+    return "\n".join(lines)

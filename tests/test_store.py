@@ -1,0 +1,657 @@
+"""Tests for core.store: hashing, atomic results, corruption handling, point logs, locks across processes."""
+
+import csv
+import hashlib
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import store as store_mod
+from core.errors import LandscapeError
+from core.store import (
+    CacheWarning,
+    Store,
+    atomic_write_bytes,
+    atomic_write_json,
+    content_hash,
+    file_hash,
+    read_json,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _same_float(a: float, b: float) -> bool:
+    """Bit-level equality up to NaN payloads: NaN == NaN, and -0.0 != 0.0."""
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+def _run_py(code: str, *args: str, **kw) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "cache")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# content_hash / file_hash
+
+
+def test_content_hash_is_sha256_of_canonical_json():
+    expected = hashlib.sha256(b'{"a":1,"b":[1,2.5,null,true],"c":{"x":"y"}}').hexdigest()
+    assert content_hash({"c": {"x": "y"}, "b": (1, 2.5, None, True), "a": 1}) == expected
+    assert len(expected) == 64
+
+
+def test_content_hash_ignores_order_and_container_flavour():
+    a = {"lr": 0.1, "grid": {"n": 5, "span": [-1.0, 1.0]}, "names": ["x", "y"]}
+    b = {"names": ("x", "y"), "grid": {"span": (-1.0, 1.0), "n": 5}, "lr": 0.1}
+    assert content_hash(a) == content_hash(b)
+    numpy_flavour = {
+        "lr": np.float64(0.1),
+        "grid": {"n": np.int64(5), "span": np.array([-1.0, 1.0])},
+        "names": a["names"],
+    }
+    assert content_hash(numpy_flavour) == content_hash(a)
+    assert content_hash({"x": float("nan")}) == content_hash({"x": float("nan")})
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"lr": 0.1000001},
+        {"lr": 0.10000000000000002},  # the next float after 0.1
+        {"lr": float(np.float32(0.1))},
+        {"lr": 0.1, "seed": 0},
+        {"lr": "0.1"},
+        {"LR": 0.1},
+        {"lr": [0.1]},
+    ],
+)
+def test_content_hash_sees_every_change(other):
+    assert content_hash({"lr": 0.1}) != content_hash(other)
+
+
+def test_content_hash_distinguishes_signed_zero_and_ints():
+    assert content_hash({"x": 0.0}) != content_hash({"x": -0.0})
+    assert content_hash({"x": 1}) != content_hash({"x": 2})
+    assert content_hash({"x": True}) != content_hash({"x": 1})
+
+
+@pytest.mark.parametrize("bad", [{1, 2}, b"x", object(), Path("/tmp"), 1 + 2j, {1: 2}, np.array(["a"]), [{"a": {3}}]])
+def test_content_hash_rejects_unsupported(bad):
+    with pytest.raises(TypeError):
+        content_hash({"k": bad})
+
+
+def test_file_hash_matches_and_is_memoized(tmp_path):
+    f = tmp_path / "w.bin"
+    f.write_bytes(b"abc" * 1000)
+    assert file_hash(f) == hashlib.sha256(b"abc" * 1000).hexdigest()
+    st = f.stat()
+    # Same size, same mtime: the memo answers without reading (proves the memo key is the stat triple).
+    f.write_bytes(b"xyz" * 1000)
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert file_hash(f) == hashlib.sha256(b"abc" * 1000).hexdigest()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert file_hash(f) == hashlib.sha256(b"xyz" * 1000).hexdigest()
+    with pytest.raises(LandscapeError):
+        file_hash(tmp_path / "missing.bin")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def test_atomic_json_helpers(tmp_path):
+    p = tmp_path / "a.json"
+    atomic_write_json(p, {"x": np.float32(0.5), "n": np.int64(3), "l": [1, 2]})
+    assert read_json(p) == {"x": 0.5, "n": 3, "l": [1, 2]}
+    assert [q.name for q in tmp_path.iterdir()] == ["a.json"]  # no temp file left
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(LandscapeError, match="not valid JSON"):
+        read_json(tmp_path / "bad.json")
+    with pytest.raises(LandscapeError, match="not found"):
+        read_json(tmp_path / "nope.json")
+    with pytest.raises(LandscapeError, match="cannot write"):
+        atomic_write_bytes(tmp_path / "no_dir" / "f.bin", b"x")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Store basics
+
+
+def test_cache_dir_env_is_respected(tmp_path, monkeypatch):
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(tmp_path / "envcache"))
+    s = Store()
+    assert s.root == (tmp_path / "envcache").resolve()
+    e = s.entry("landscape", {"a": 1})
+    assert e.path == s.root / "landscape" / content_hash({"a": 1})[:20]
+    assert e.key_hash == content_hash({"a": 1})
+    assert not e.path.exists()  # looking creates nothing
+    e.save_result({"x": np.zeros(2)})
+    assert e.path.is_dir()
+
+
+def test_bad_kind_and_key(store):
+    for kind in ["", "Landscape", "../x", "a/b", "x" * 40]:
+        with pytest.raises(LandscapeError):
+            store.entry(kind, {"a": 1})
+    with pytest.raises(TypeError):
+        store.entry("landscape", [1, 2])
+
+
+def test_save_load_round_trip(store):
+    rng = np.random.default_rng(0)
+    arrays = {
+        "loss": rng.normal(size=(3, 4)).astype(np.float32),
+        "steps": np.arange(5, dtype=np.int64),
+        "ok": np.array([True, False]),
+        "centre": np.array(0.25),
+    }
+    e = store.entry("landscape", {"model": "mae", "grid": (3, 4)})
+    assert e.result() is None
+    e.save_result(arrays, {"note": "hi", "radius": np.float64(0.5)}, code_version="0.1.0+abc")
+    r = e.result()
+    assert r is not None
+    assert sorted(r.arrays) == sorted(arrays)
+    for k, a in arrays.items():
+        assert r.arrays[k].dtype == a.dtype and r.arrays[k].shape == a.shape
+        np.testing.assert_array_equal(r.arrays[k], a)
+    assert r.meta == {"note": "hi", "radius": 0.5}
+    assert r.code_version == "0.1.0+abc"
+    assert abs(r.created - time.time()) < 60
+    # Files on disk are what the docs say: a plain npz and a meta.json holding its checksum and the key.
+    meta = json.loads((e.path / "meta.json").read_text())
+    assert meta["npz_sha256"] == hashlib.sha256((e.path / "results.npz").read_bytes()).hexdigest()
+    assert meta["key"] == {"model": "mae", "grid": [3, 4]} and meta["key_hash"] == e.key_hash
+    with np.load(e.path / "results.npz", allow_pickle=False) as z:
+        np.testing.assert_array_equal(z["loss"], arrays["loss"])
+    # Reopening the same key from a fresh store finds it.
+    assert Store(store.root).entry("landscape", {"grid": [3, 4], "model": "mae"}).result() is not None
+
+
+def test_save_rejects_object_arrays_and_bad_names(store):
+    e = store.entry("landscape", {"a": 1})
+    with pytest.raises(TypeError):
+        e.save_result({"x": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(ValueError):
+        e.save_result({"../x": np.zeros(1)})
+    assert e.result() is None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Corruption
+
+
+def _saved(store: Store, key: dict | None = None):
+    e = store.entry("flatness", key or {"model": "vit", "seed": 1})
+    arrays = {"x": np.linspace(0, 1, 50), "y": np.arange(12.0).reshape(3, 4)}
+    e.save_result(arrays, {"m": 1})
+    assert e.result() is not None
+    return e, arrays
+
+
+def _expect_set_aside(e) -> None:
+    with pytest.warns(CacheWarning):
+        assert e.result() is None
+    corrupt = list((e.path / ".corrupt").iterdir())
+    assert len(corrupt) == 1 and (corrupt[0] / "meta.json").exists()
+    # Moved aside: the next look reports missing without another warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert e.result() is None
+    assert not (e.path / "meta.json").exists()
+
+
+def _recomputable(e, arrays) -> None:
+    with e.lock(timeout=5):
+        assert e.result() is None
+        e.save_result(arrays, {"m": 2})
+    r = e.result()
+    assert r is not None and r.meta == {"m": 2}
+    np.testing.assert_array_equal(r.arrays["y"], arrays["y"])
+
+
+def test_truncated_npz_is_detected(store):
+    e, arrays = _saved(store)
+    npz = e.path / "results.npz"
+    npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])
+    _expect_set_aside(e)
+    _recomputable(e, arrays)
+
+
+def test_flipped_byte_is_detected(store):
+    e, arrays = _saved(store)
+    npz = e.path / "results.npz"
+    data = bytearray(npz.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    npz.write_bytes(bytes(data))
+    _expect_set_aside(e)
+    _recomputable(e, arrays)
+
+
+def test_valid_npz_of_another_result_is_detected(store):
+    # Only the checksum can tell: the npz itself is intact, it just is not the one meta.json vouches for.
+    e, arrays = _saved(store)
+    old_npz = (e.path / "results.npz").read_bytes()
+    e.save_result({"x": arrays["x"] + 1, "y": arrays["y"]}, {"m": 1})
+    (e.path / "results.npz").write_bytes(old_npz)
+    _expect_set_aside(e)
+    _recomputable(e, arrays)
+
+
+def test_crash_while_replacing_a_result_reads_as_missing(store, monkeypatch):
+    e, arrays = _saved(store)
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # the process dies after the new npz is in place, before its meta.json
+
+    monkeypatch.setattr(store_mod, "atomic_write_json", crash)
+    with pytest.raises(KeyboardInterrupt):
+        e.save_result({"x": arrays["x"] * 2, "y": arrays["y"]})
+    monkeypatch.undo()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # cleanly missing: the old meta.json never vouches for the new npz
+        assert e.result() is None
+    _recomputable(e, arrays)
+
+
+@pytest.mark.parametrize("field", ["key", "key_hash"])
+def test_wrong_key_in_meta_is_detected(store, field):
+    e, arrays = _saved(store)
+    meta = json.loads((e.path / "meta.json").read_text())
+    if field == "key":
+        meta["key"]["seed"] = 2
+    else:
+        meta["key_hash"] = content_hash({"other": 1})
+    (e.path / "meta.json").write_text(json.dumps(meta))
+    _expect_set_aside(e)
+    _recomputable(e, arrays)
+
+
+def test_garbage_meta_is_detected_even_under_own_lock(store):
+    e, arrays = _saved(store)
+    (e.path / "meta.json").write_text('{"format": 1, "key": ')
+    with e.lock(timeout=5):
+        with pytest.warns(CacheWarning):
+            assert e.result() is None
+        assert not (e.path / "meta.json").exists()
+        e.save_result(arrays)
+    assert e.result() is not None
+
+
+def test_half_written_result_and_leftover_temp_files(store):
+    e, arrays = _saved(store)
+    dead = _dead_pid()
+    # A crash mid-write leaves a temp file: it is ignored while a good result exists...
+    stale = e.path / f".results.npz.{dead}.deadbeef.tmp"
+    stale.write_bytes(b"partial garbage")
+    assert e.result() is not None
+    # ...and a crash between the npz and the meta.json (no commit marker) reads as missing, without alarm.
+    (e.path / "meta.json").unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert e.result() is None
+    live = e.path / f".meta.json.{os.getpid()}.cafe.tmp"  # a temp file of a live writer must be left alone
+    live.write_bytes(b"{")
+    _recomputable(e, arrays)
+    assert not stale.exists() and live.exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Point logs
+
+TRICKY = [0.1, 1 / 3, -0.0, 0.0, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, math.nan, math.inf, -math.inf]
+
+
+def test_points_round_trip_exactly(store):
+    e = store.entry("landscape", {"p": 1})
+    items = [(i, {"loss": v, "acc": -v}) for i, v in enumerate(TRICKY)]
+    e.append_points(items[:4])
+    e.append_points(items[4:])
+    loaded = e.load_points()
+    assert list(loaded) == list(range(len(TRICKY)))
+    for i, vals in items:
+        assert loaded[i].keys() == vals.keys()
+        for k in vals:
+            assert _same_float(loaded[i][k], vals[k]), (i, k, loaded[i][k], vals[k])
+    # Every line is strict JSON (NaN / inf spelled out explicitly, not as bare NaN tokens).
+    (log,) = e.path.glob("points-*.jsonl")
+
+    def no_constants(name):
+        raise AssertionError(f"bare {name} in log")
+
+    for line in log.read_text().splitlines():
+        json.loads(line, parse_constant=no_constants)
+    with pytest.raises(TypeError):
+        e.append_points([(0, {"loss": "high"})])
+    with pytest.raises(TypeError):
+        e.append_points([(1.5, {"loss": 1.0})])
+
+
+def test_one_write_per_batch_and_periodic_fsync(store, monkeypatch):
+    e = store.entry("landscape", {"p": 2})
+    e.append_points([(0, {"loss": 1.0})])  # opens the log
+    writes, syncs = [], []
+    real_write, real_fsync = os.write, os.fsync
+    monkeypatch.setattr(os, "write", lambda fd, b: writes.append(len(b)) or real_write(fd, b))
+    monkeypatch.setattr(os, "fsync", lambda fd: syncs.append(fd) or real_fsync(fd))
+    e.append_points([(i, {"loss": float(i)}) for i in range(1, 11)])
+    assert len(writes) == 1
+    for i in range(11, 11 + 2 * store_mod.FSYNC_EVERY_POINTS):
+        e.append_points([(i, {"loss": float(i)})])
+    assert len(syncs) >= 2  # at least every FSYNC_EVERY_POINTS points
+    n = len(syncs)
+    e.append_points([(999, {"loss": 0.0})], sync=True)
+    assert len(syncs) == n + 1
+    # The time rule alone: with the count rule out of reach, a due interval syncs and a fresh one does not.
+    monkeypatch.setattr(store_mod, "FSYNC_EVERY_POINTS", 10**9)
+    monkeypatch.setattr(store_mod, "FSYNC_EVERY_SECONDS", 3600.0)
+    n = len(syncs)
+    e.append_points([(1000, {"loss": 0.0})])
+    assert len(syncs) == n
+    monkeypatch.setattr(store_mod, "FSYNC_EVERY_SECONDS", 0.0)
+    e.append_points([(1001, {"loss": 0.0})])
+    assert len(syncs) == n + 1
+
+
+def test_torn_last_line_is_ignored_and_writers_merge(store):
+    e = store.entry("landscape", {"p": 3})
+    e.append_points([(i, {"loss": i / 10}) for i in range(3)])
+    (log,) = e.path.glob("points-*.jsonl")
+    with open(log, "ab") as f:
+        f.write(b'{"i":3,"v":{"loss":0.3')  # a write cut short by a crash
+    assert list(e.load_points()) == [0, 1, 2]
+    with open(log, "ab") as f:
+        f.write(b"}}")  # complete JSON but no newline: still not committed
+    assert list(e.load_points()) == [0, 1, 2]
+    # A second writer (another Entry object, as another process would be) gets its own file; logs merge.
+    other = Store(store.root).entry("landscape", {"p": 3})
+    time.sleep(0.01)  # the newer log wins a duplicate index; make "newer" visible in mtime
+    other.append_points([(3, {"loss": 0.3}), (4, {"loss": 0.4}), (2, {"loss": 2.0})])
+    assert len(list(e.path.glob("points-*.jsonl"))) == 2
+    pts = e.load_points()
+    assert list(pts) == [0, 1, 2, 3, 4] and pts[4] == {"loss": 0.4} and pts[2] == {"loss": 2.0}
+    e.clear_points()
+    assert e.load_points() == {} and not list(e.path.glob("points-*.jsonl"))
+    other.append_points([(7, {"loss": 0.7})])  # its old file is gone: it starts a new one
+    assert e.load_points() == {7: {"loss": 0.7}}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Locks and processes
+
+
+def test_lock_excludes_and_times_out(store):
+    a = store.entry("landscape", {"a": 1})
+    b = store.entry("landscape", {"b": 1})
+    with a.lock():
+        assert a.try_lock() is None
+        assert Store(store.root).entry("landscape", {"a": 1}).try_lock() is None
+        t0 = time.monotonic()
+        with pytest.raises(LandscapeError, match="timed out"):
+            a.lock(timeout=0.1)
+        assert time.monotonic() - t0 < 2
+        other = b.try_lock()  # different entries never block each other
+        assert other is not None
+        other.release()
+    lk = a.try_lock()
+    assert lk is not None and lk.held
+    lk.release()
+    assert not lk.held
+
+
+def test_waiter_survives_entry_deletion(store):
+    e = store.entry("landscape", {"a": 1})
+    got = []
+    with e.lock():
+        t = threading.Thread(target=lambda: got.append(store.entry("landscape", {"a": 1}).lock(timeout=5)))
+        t.start()
+        time.sleep(0.1)
+        # What Store.delete does while holding the lock: the entry directory goes away.
+        os.replace(e.path, e.path.with_name(".trash"))
+    t.join(5)
+    assert got and got[0].held
+    # The waiter re-created the entry and holds the lock on the live lock file, not on the deleted one.
+    assert os.path.samestat(os.fstat(got[0]._fd), os.stat(e.path / ".lock"))
+    assert read_json(e.path / "key.json")["key"] == {"a": 1}
+    assert e.try_lock() is None
+    got[0].release()
+
+
+WORKER = """
+import hashlib, json, os, sys, time
+import numpy as np
+from core.store import Store
+
+root, ready_dir, go, log = sys.argv[1:5]
+entry = Store(root).entry("demo", {"n": 6, "seed": 3})
+open(os.path.join(ready_dir, str(os.getpid())), "w").close()
+while not os.path.exists(go):
+    time.sleep(0.002)
+with entry.lock(timeout=20):
+    r = entry.result()
+    computed = r is None
+    if computed:
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, f"{os.getpid()}\\n".encode())
+        os.close(fd)
+        time.sleep(0.3)  # long enough for the other process to be waiting on the lock
+        entry.save_result({"x": np.random.default_rng(3).normal(size=(6, 6))}, {"by": os.getpid()})
+        r = entry.result()
+sha = hashlib.sha256(r.arrays["x"].tobytes()).hexdigest()
+print(json.dumps({"computed": computed, "sha": sha, "by": r.meta["by"]}))
+"""
+
+
+def test_two_processes_compute_once(store, tmp_path):
+    ready, go, log = tmp_path / "ready", tmp_path / "go", tmp_path / "computed.log"
+    ready.mkdir()
+    procs = [_run_py(WORKER, str(store.root), str(ready), str(go), str(log)) for _ in range(2)]
+    deadline = time.monotonic() + 15
+    while len(list(ready.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=20)
+        assert p.returncode == 0, err
+        outs.append(json.loads(out))
+    assert sorted(o["computed"] for o in outs) == [False, True]
+    assert len(log.read_text().split()) == 1
+    expected = hashlib.sha256(np.random.default_rng(3).normal(size=(6, 6)).tobytes()).hexdigest()
+    assert outs[0]["sha"] == outs[1]["sha"] == expected
+    assert outs[0]["by"] == outs[1]["by"] == int(log.read_text())
+    e = store.entry("demo", {"seed": 3, "n": 6})
+    assert e.result() is not None
+    assert not list(e.path.glob(".*.tmp")) and not (e.path / ".corrupt").exists()
+
+
+VALUE = """
+import math
+def value(i):
+    special = [math.nan, math.inf, -math.inf, -0.0]
+    return {"loss": math.sin(i) / 7 if i % 5 else special[i // 5 % 4], "acc": i / 3}
+"""
+
+KILLED = (
+    VALUE
+    + """
+import sys, time
+from core.store import Store
+entry = Store(sys.argv[1]).entry("grid", {"n": 60})
+lock = entry.lock(timeout=10)
+for i in range(60):
+    entry.append_points([(i, value(i))])
+    print(i, flush=True)
+    time.sleep(0.002 if i < 20 else 0.2)
+"""
+)
+
+
+def test_sigkill_mid_append_then_resume(store):
+    ns: dict = {}
+    exec(VALUE, ns)
+    value = ns["value"]
+    p = _run_py(KILLED, str(store.root))
+    reported = -1
+    for line in p.stdout:
+        reported = int(line)
+        if reported >= 20:
+            break
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait(10)
+    assert p.returncode == -signal.SIGKILL and reported == 20
+    e = store.entry("grid", {"n": 60})
+    done = e.load_points()
+    assert set(range(21)) <= set(done) and len(done) < 60  # everything it reported, exactly
+    for i, vals in done.items():
+        assert all(_same_float(vals[k], v) for k, v in value(i).items()), i
+    # Resume: the lock died with the process; only the missing points are computed.
+    computed = []
+    with e.lock(timeout=5):
+        assert e.result() is None
+        have = e.load_points()
+        for i in range(60):
+            if i not in have:
+                have[i] = value(i)
+                computed.append(i)
+                e.append_points([(i, have[i])])
+        loss = np.array([have[i]["loss"] for i in range(60)])
+        e.save_result({"loss": loss})
+        e.clear_points()
+    assert len(computed) == 60 - len(done)
+    r = e.result()
+    assert all(_same_float(float(r.arrays["loss"][i]), value(i)["loss"]) for i in range(60))
+    assert e.load_points() == {}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# list / get / delete / export
+
+
+def _dir_size(path: Path) -> int:
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+
+
+def test_list_get_delete(store, tmp_path):
+    done = store.entry("landscape", {"model": "mae", "n": 3})
+    done.save_result({"loss": np.ones((3, 3))}, {"tag": "a"}, code_version="v1")
+    partial = store.entry("flatness", {"model": "vit"})
+    partial.append_points([(0, {"loss": 1.0}), (1, {"loss": 2.0}), (1, {"loss": 2.5})])
+    partial.flush_points()
+
+    infos = store.list()
+    assert {(i.kind, i.key_hash) for i in infos} == {("landscape", done.key_hash), ("flatness", partial.key_hash)}
+    (d,) = store.list("landscape")
+    assert d.finished and d.key == {"model": "mae", "n": 3} and d.meta["meta"] == {"tag": "a"}
+    assert d.meta["code_version"] == "v1" and d.path == done.path and d.n_points_logged == 0
+    assert d.size_bytes == _dir_size(done.path)
+    (p,) = store.list("flatness")
+    assert not p.finished and p.meta is None and p.n_points_logged == 2
+    assert store.list("nothing_here") == []
+
+    for h in (d.key_hash, d.key_hash[:20], d.key_hash[:8]):
+        again = store.get("landscape", h)
+        assert again.key == d.key and again.key_hash == d.key_hash
+        np.testing.assert_array_equal(again.result().arrays["loss"], np.ones((3, 3)))
+    with pytest.raises(LandscapeError):
+        store.get("landscape", "0" * 20)
+    with pytest.raises(LandscapeError):
+        store.get("landscape", "../../etc")
+    for name in ("abcdef" + "0" * 14, "abcdef" + "1" * 14):
+        (store.root / "landscape" / name).mkdir()
+    with pytest.raises(LandscapeError, match="ambiguous"):
+        store.get("landscape", "abcdef")
+
+    with partial.lock():
+        with pytest.raises(LandscapeError, match="in use"):
+            store.delete("flatness", p.key_hash)
+    store.delete("flatness", p.key_hash)
+    assert not partial.path.exists()
+    assert [i.kind for i in store.list()] == ["landscape"]
+    with pytest.raises(LandscapeError):
+        store.delete("flatness", p.key_hash)
+    for kind, h in [("..", d.key_hash), ("landscape", "../" + d.key_hash), ("landscape", "zz")]:
+        with pytest.raises(LandscapeError):
+            store.delete(kind, h)
+
+    # An entry folder that is a symlink to somewhere else is refused, and the target survives.
+    outside = tmp_path / "precious"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("x")
+    (store.root / "landscape" / ("a" * 20)).symlink_to(outside)
+    with pytest.raises(LandscapeError):
+        store.delete("landscape", "a" * 20)
+    assert (outside / "keep.txt").exists()
+
+
+def test_export_npz_and_csv(store, tmp_path):
+    rng = np.random.default_rng(1)
+    arrays = {
+        "grid": rng.normal(size=(2, 3)),
+        "line": np.array([0.1, math.nan, -math.inf]),
+        "count": np.array([1, 2], dtype=np.int32),
+        "centre": np.array(1 / 3),
+        "cube": np.zeros((2, 2, 2)),
+    }
+    e = store.entry("landscape", {"x": 1})
+    with pytest.raises(LandscapeError, match="no finished"):
+        e.export_csv(tmp_path / "early.csv")
+    e.save_result(arrays)
+
+    npz = e.export_npz(tmp_path / "out.npz")
+    with np.load(npz, allow_pickle=False) as z:
+        assert sorted(z.files) == sorted(arrays)
+        for k, a in arrays.items():
+            np.testing.assert_array_equal(z[k], a)
+
+    rows = list(csv.DictReader(open(e.export_csv(tmp_path / "out.csv"), newline="")))
+    assert rows and set(rows[0]) == {"array", "i", "j", "value"}
+    assert not any(r["array"] == "cube" for r in rows)  # >2-D arrays are left out
+    rebuilt = {
+        "grid": np.full((2, 3), np.nan),
+        "line": np.full(3, 0.0),
+        "count": np.zeros(2, dtype=np.int32),
+        "centre": np.array(0.0),
+    }
+    for r in rows:
+        a = rebuilt[r["array"]]
+        idx = tuple(int(r[c]) for c in ("i", "j") if r[c] != "")
+        a[idx] = float(r["value"]) if a.dtype.kind == "f" else int(r["value"])
+    assert len(rows) == 6 + 3 + 2 + 1
+    for k, a in rebuilt.items():
+        np.testing.assert_array_equal(a, arrays[k])  # exact: floats are written by repr
+    with pytest.raises(LandscapeError):
+        e.export_csv(tmp_path / "missing_dir" / "x.csv")
