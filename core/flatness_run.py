@@ -107,10 +107,16 @@ class FlatnessReport:
         return float(r["acc_mean"][0] - r["acc_mean"][-1])
 
 
-def _cached(store: Store, key: dict, compute: Callable[[], dict]) -> tuple[dict, bool]:
+class _NotCached(Exception):
+    pass
+
+
+def _cached(store: Store, key: dict, compute: Callable[[], dict], cached_only: bool = False) -> tuple[dict, bool]:
     """A stage's result from the cache, or computed under the entry's lock and saved."""
     entry = store.entry("flatness", key)
     res = entry.result()
+    if res is None and cached_only:
+        raise _NotCached
     if res is None:
         with entry.lock():
             res = entry.result()
@@ -123,10 +129,14 @@ def _cached(store: Store, key: dict, compute: Callable[[], dict]) -> tuple[dict,
     return res.meta["value"], True
 
 
-def _robustness_objective(ckpt: LoadedCheckpoint, spec: FlatnessSpec, device) -> Objective:
+def _robustness_objective(ckpt: LoadedCheckpoint, spec: FlatnessSpec, device, cached_only: bool) -> Objective:
     if ckpt.kind in ("sup", "probe"):
         return build_objective(ckpt, spec.objective_spec("own"), device)
     from core.surfaces import prepare_checkpoint
+    from core.train import ProbeConfig, probe_path
+
+    if cached_only and not probe_path(ckpt.path, ckpt.sha256, ProbeConfig()).exists():
+        raise _NotCached
 
     probe = load_checkpoint(prepare_checkpoint(str(ckpt.path), "probe"))
     return build_objective(probe, spec.objective_spec("probe"), device)
@@ -138,7 +148,8 @@ def compute_flatness(
     store: Store | None = None,
     progress: StageProgress | None = None,
     check_stop: Callable[[], bool] | None = None,
-) -> FlatnessReport:
+    cached_only: bool = False,
+) -> FlatnessReport | None:
     """Compute (or fetch) the flatness numbers a spec asks for.
 
     Args:
@@ -146,7 +157,15 @@ def compute_flatness(
         store: the cache (default: `Store()`).
         progress: progress(stage, done, total) within each stage.
         check_stop: polled between stages; True raises LandscapeError("stopped") (finished stages stay cached).
+        cached_only: return the report only if every stage asked for is cached, else None (computes nothing).
     """
+    try:
+        return _compute_flatness(spec, store, progress, check_stop, cached_only)
+    except _NotCached:
+        return None
+
+
+def _compute_flatness(spec, store, progress, check_stop, cached_only) -> FlatnessReport:
     if spec.samples < 1 or spec.top_k < 1:
         raise LandscapeError("samples and top_k must be at least 1")
     store = store or Store()
@@ -179,7 +198,7 @@ def compute_flatness(
         stop_check()
         if progress:
             progress(stage, 0, 1)
-        value, hit = _cached(store, {**base, "stage": stage, **params}, compute)
+        value, hit = _cached(store, {**base, "stage": stage, **params}, compute, cached_only)
         report.meta["cached"][stage] = hit
         if progress:
             progress(stage, 1, 1)
@@ -292,7 +311,7 @@ def compute_flatness(
             report.sharpness = run("sharpness", {"rho": rho, "samples": spec.sharpness_samples}, sharp)
 
     if spec.robustness:
-        robj = _robustness_objective(ckpt, spec, device)
+        robj = _robustness_objective(ckpt, spec, device, cached_only)
         rnames = select_parameters(robj.module, "encoder")
         sigmas = tuple(float(s) for s in spec.sigmas)
 

@@ -256,7 +256,8 @@ def compute_surface(
     partial_every: int = 8,
     check_stop: Callable[[], bool] | None = None,
     ckpt: LoadedCheckpoint | None = None,
-) -> Surface:
+    cached_only: bool = False,
+) -> Surface | None:
     """Compute (or fetch from the cache, or resume) one surface.
 
     Args:
@@ -268,6 +269,7 @@ def compute_surface(
         check_stop: polled between points; True stops early (the points done so far stay in the cache) and raises
             LandscapeError("stopped").
         ckpt: an already loaded checkpoint for `spec.checkpoint` (its model is moved and restored, never changed).
+        cached_only: return the finished result if the cache has it, else None (computes nothing).
 
     Raises:
         LandscapeError: bad spec, unreadable checkpoint, NaN at the centre, stopped.
@@ -298,6 +300,8 @@ def compute_surface(
         if progress:
             progress(total, total)
         return done
+    if cached_only:
+        return None
 
     lock = entry.lock() if rank == 0 else None
     try:

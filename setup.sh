@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Creates .venv (Python 3.11) and installs requirements.txt into it. Safe to rerun: a no-op when up to date.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY="${PYTHON:-}"
+if [ -z "$PY" ]; then
+  for c in python3.11 python3; do command -v "$c" >/dev/null 2>&1 && PY="$c" && break; done
+fi
+[ -n "$PY" ] || { echo "setup.sh: no python3 found" >&2; exit 1; }
+if [ ! -x .venv/bin/python ]; then
+  echo "setup.sh: creating .venv with $($PY --version)" >&2
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.requirements.sha256
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup.sh: installing requirements (the first time takes a few minutes: torch is large)" >&2
+  .venv/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt
+  echo "$want" > "$stamp"
+fi

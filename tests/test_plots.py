@@ -1,0 +1,319 @@
+"""Figure builders: trace types and counts, shared colour scale, relative/log transforms, NaN gaps, slices,
+differences, correlations and the offline HTML export, checked against numbers computed here with numpy."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from core import plots
+from core.plots import Panel
+
+# Off-centre, non-square grid: the nearest point to 0 is x=0.1 (index 2), y=-0.2 (index 1); a transposed array or
+# a wrong centre changes the numbers.
+XS = np.array([-1.0, -0.45, 0.1, 0.6, 1.0])
+YS = np.array([-1.0, -0.2, 0.5])
+IY, IX = 1, 2
+
+
+def _loss(seed: int, scale: float = 1.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return scale * (1.0 + np.add.outer(YS**2, XS**2) + 0.1 * rng.random((len(YS), len(XS))))
+
+
+def _panels(n: int, nan: bool = True) -> list[Panel]:
+    out = []
+    for i in range(n):
+        loss = _loss(i, scale=1.0 + i)
+        if nan:
+            loss[0, -1] = np.nan
+        out.append(Panel(f"model {i}", XS, YS, loss, caption=f"5x3 grid, 64 images, direction seed {i}"))
+    return out
+
+
+def _z(trace) -> np.ndarray:
+    return np.asarray(trace.z, dtype=float)
+
+
+def _main_traces(fig, kind: str) -> list:
+    return [t for t in fig.data if t.type == kind]
+
+
+def _annotation_text(fig) -> str:
+    return " ".join(a.text or "" for a in fig.layout.annotations)
+
+
+@pytest.mark.parametrize("view,kind", [("contour", "contour"), ("heatmap", "heatmap"), ("surface", "surface")])
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_trace_types_and_counts(view: str, kind: str, n: int) -> None:
+    fig = plots.plot_surfaces(_panels(n), view=view)
+    main = _main_traces(fig, kind)
+    assert len(main) == n
+    assert [t.name for t in main] == [f"model {i}" for i in range(n)]
+    if view == "surface":
+        assert {t.scene for t in main} == {"scene"} | {f"scene{i}" for i in range(2, n + 1)}
+    else:
+        # the centre is marked on every 2-D subplot
+        centres = [t for t in fig.data if t.type == "scatter" and t.name == "centre"]
+        assert len(centres) == n and all(tuple(t.x) == (0.0,) and tuple(t.y) == (0.0,) for t in centres)
+    assert fig.layout.title.text
+
+
+@pytest.mark.parametrize("view", ["contour", "heatmap", "surface"])
+def test_shared_scale_is_the_global_range_of_what_is_plotted(view: str) -> None:
+    panels = _panels(3)
+    fig = plots.plot_surfaces(panels, view=view, relative=True)
+    expected = [p.loss - p.loss[IY, IX] for p in panels]
+    lo = min(np.nanmin(e) for e in expected)
+    hi = max(np.nanmax(e) for e in expected)
+    main = _main_traces(fig, view)
+    for t in main:
+        zmin, zmax = (t.cmin, t.cmax) if view == "surface" else (t.zmin, t.zmax)
+        assert zmin == pytest.approx(lo) and zmax == pytest.approx(hi)
+        assert t.coloraxis == "coloraxis"  # one colour bar for all panels
+    if view == "surface":  # and the same height scale
+        assert [list(fig.layout[f"scene{i or ''}"].zaxis.range) for i in (0, 2, 3)] == [pytest.approx([lo, hi])] * 3
+    assert fig.layout.coloraxis.cmin == pytest.approx(lo)
+    assert fig.layout.coloraxis.cmax == pytest.approx(hi)
+
+
+def test_relative_subtracts_the_centre_and_keeps_nan() -> None:
+    panels = _panels(2)
+    fig = plots.plot_surfaces(panels, view="heatmap", relative=True)
+    for t, p in zip(_main_traces(fig, "heatmap"), panels, strict=True):
+        z = _z(t)
+        np.testing.assert_allclose(z, p.loss - p.loss[IY, IX], equal_nan=True)
+        assert np.isnan(z[0, -1]) and np.isfinite(z).sum() == z.size - 1
+        assert z[IY, IX] == 0.0
+        assert t.connectgaps is False
+    text = fig.layout.coloraxis.colorbar.title.text
+    assert "increase over the centre" in text
+    assert "increase over the centre" in fig.layout.title.text
+
+
+def test_absolute_mode_plots_the_loss_and_says_so() -> None:
+    panels = _panels(2)
+    fig = plots.plot_surfaces(panels, view="contour", relative=False)
+    for t, p in zip(_main_traces(fig, "contour"), panels, strict=True):
+        np.testing.assert_allclose(_z(t), p.loss, equal_nan=True)
+    text = fig.layout.coloraxis.colorbar.title.text
+    assert text == "loss" and "increase" not in fig.layout.title.text
+
+
+def test_log_transform_is_applied_and_stated() -> None:
+    panels = _panels(2)
+    eps = 1e-3
+    fig = plots.plot_surfaces(panels, view="heatmap", relative=True, log=True, eps=eps)
+    for t, p in zip(_main_traces(fig, "heatmap"), panels, strict=True):
+        rel = p.loss - p.loss[IY, IX]
+        np.testing.assert_allclose(_z(t), np.log10(np.maximum(rel, 0) + eps), equal_nan=True)
+    text = fig.layout.coloraxis.colorbar.title.text
+    assert "log10" in text and "0.001" in text and "increase over the centre" in text
+    # a point below the centre has no log increase: clipped to log10(eps), and the label says max(., 0)
+    below = _loss(0)
+    below[0, 0] = below[IY, IX] - 0.5
+    z = _z(plots.plot_surfaces([Panel("dip", XS, YS, below)], view="heatmap", log=True, eps=eps).data[0])
+    assert z[0, 0] == pytest.approx(np.log10(eps)) and "max(" in text
+    # absolute log, default eps: the eps on the colour bar is the one used
+    fig = plots.plot_surfaces(panels, view="heatmap", relative=False, log=True)
+    text = fig.layout.coloraxis.colorbar.title.text
+    used = float(re.search(r"\+ ([0-9.e+-]+)\)", text).group(1))
+    np.testing.assert_allclose(_z(fig.data[0]), np.log10(panels[0].loss + used), rtol=1e-2, equal_nan=True)
+
+
+def test_nan_centre_gives_gaps_and_a_note() -> None:
+    loss = _loss(0)
+    loss[IY, IX] = np.nan
+    fig = plots.plot_surfaces([Panel("half done", XS, YS, loss)], view="heatmap")
+    assert np.isnan(_z(fig.data[0])).all()
+    assert "centre not computed yet" in _annotation_text(fig)
+
+
+def test_captions_and_path_are_drawn() -> None:
+    path = np.array([[0.5, 0.4], [0.2, 0.1], [0.0, 0.0]])
+    panels = [Panel("a", XS, YS, _loss(0), "5x3 grid, 64 images, seed 0", path=path)]
+    fig = plots.plot_surfaces(panels, view="contour")
+    assert "5x3 grid, 64 images, seed 0" in _annotation_text(fig)
+    traj = [t for t in fig.data if t.name == "training path"]
+    assert len(traj) == 1
+    np.testing.assert_allclose(traj[0].x, path[:, 0])
+    np.testing.assert_allclose(traj[0].y, path[:, 1])
+
+
+def test_one_dimensional_panels_are_lines() -> None:
+    line = Panel("line", XS, None, XS**2 + 1.0, "5 points")
+    fig = plots.plot_surfaces([line], view="surface")
+    assert [t.type for t in fig.data] == ["scatter"]
+    np.testing.assert_allclose(fig.data[0].y, XS**2 + 1.0 - (XS[IX] ** 2 + 1.0))
+
+
+def test_bad_inputs_raise() -> None:
+    with pytest.raises(ValueError, match="view"):
+        plots.plot_surfaces(_panels(1), view="wireframe")
+    with pytest.raises(ValueError, match="shape"):
+        plots.plot_surfaces([Panel("bad", XS, YS, np.zeros((len(XS), len(YS))))])
+    with pytest.raises(ValueError):
+        plots.plot_surfaces([])
+
+
+def test_slices_pick_the_centre_row_and_column() -> None:
+    panels = _panels(2, nan=False)
+    fig = plots.plot_slices(panels, relative=True)
+    assert len(fig.data) == 4  # two models x two subplots
+    for i, p in enumerate(panels):
+        along_x, along_y = fig.data[2 * i], fig.data[2 * i + 1]
+        c = p.loss[IY, IX]
+        np.testing.assert_allclose(along_x.x, XS)
+        np.testing.assert_allclose(along_x.y, p.loss[IY, :] - c)
+        np.testing.assert_allclose(along_y.x, YS)
+        np.testing.assert_allclose(along_y.y, p.loss[:, IX] - c)
+        assert along_x.xaxis == "x" and along_y.xaxis == "x2"
+        assert along_x.name == along_y.name == p.label
+    assert sum(bool(t.showlegend) for t in fig.data) == 2  # one legend entry per model
+    absolute = plots.plot_slices(panels, relative=False)
+    np.testing.assert_allclose(absolute.data[0].y, panels[0].loss[IY, :])
+    assert "increase" not in absolute.layout.yaxis.title.text
+
+
+def test_slices_of_lines_have_one_subplot() -> None:
+    fig = plots.plot_slices([Panel("a", XS, None, XS**2), Panel("b", XS, None, 2 * XS**2)], log=True, eps=1e-2)
+    assert len(fig.data) == 2 and {t.xaxis for t in fig.data} == {"x"}
+    np.testing.assert_allclose(fig.data[1].y, np.log10(np.maximum(2 * XS**2 - 2 * XS[IX] ** 2, 0) + 1e-2))
+    assert "log10" in fig.layout.yaxis.title.text
+
+
+def test_difference_is_a_minus_b() -> None:
+    a, b = _panels(2)
+    fig = plots.plot_difference(a, b, relative=True)
+    expected = (a.loss - a.loss[IY, IX]) - (b.loss - b.loss[IY, IX])
+    heat = _main_traces(fig, "heatmap")[0]
+    np.testing.assert_allclose(_z(heat), expected, equal_nan=True)
+    assert heat.zmid == 0 and heat.zmin == -heat.zmax
+    assert heat.zmax == pytest.approx(np.nanmax(np.abs(expected)))
+    assert "A minus B" in fig.layout.title.text and "model 0" in fig.layout.title.text
+    assert "increase over the centre" in fig.layout.title.text
+    absolute = plots.plot_difference(a, b, relative=False)
+    np.testing.assert_allclose(_z(absolute.data[0]), a.loss - b.loss, equal_nan=True)
+    assert "absolute" in absolute.layout.title.text
+
+
+def test_difference_rejects_mismatched_grids() -> None:
+    a = _panels(1)[0]
+    other = Panel("coarse", np.linspace(-1, 1, 3), YS, np.ones((len(YS), 3)))
+    with pytest.raises(ValueError, match="grids differ"):
+        plots.plot_difference(a, other)
+    shifted = Panel("shifted", XS + 0.1, YS, a.loss)
+    with pytest.raises(ValueError, match="grids differ"):
+        plots.plot_difference(a, shifted)
+    with pytest.raises(ValueError, match="line"):
+        plots.plot_difference(a, Panel("line", XS, None, XS))
+
+
+def test_training_curves_skip_models_without_the_metric() -> None:
+    hist = {
+        "MAE": [{"epoch": 1, "train_loss": 1.0, "time_s": 2.0}, {"epoch": 2, "train_loss": 0.5, "time_s": 2.1}],
+        "Sup": [{"epoch": 1, "train_loss": 2.0, "val_acc": 0.5}],
+        "Old": [{"epoch": 1}],
+    }
+    fig = plots.plot_training_curves(hist, metric="time_s")
+    assert [t.name for t in fig.data] == ["MAE"]
+    assert list(fig.data[0].y) == [2.0, 2.1] and list(fig.data[0].x) == [1, 2]
+    assert "Sup" in _annotation_text(fig) and "Old" in _annotation_text(fig)
+    assert fig.layout.xaxis.title.text == "epoch" and fig.layout.yaxis.title.text
+
+
+def test_robustness_draws_mean_and_band() -> None:
+    curves = {
+        "MAE": {
+            "sigmas": [0, 0.1],
+            "acc_mean": [0.9, 0.7],
+            "acc_std": [0, 0.05],
+            "loss_mean": [1, 2],
+            "loss_std": [0, 1],
+        },
+        "RC-MAE": {"sigmas": [0, 0.1], "acc_mean": None, "acc_std": None, "loss_mean": [1, 1.5], "loss_std": [0, 0.5]},
+    }
+    fig = plots.plot_robustness(curves, metric="acc", caption="5 draws, 64 images")
+    assert len(fig.data) == 2  # band + mean for MAE only
+    band, mean = fig.data
+    assert band.fill == "toself"
+    np.testing.assert_allclose(band.y, [0.9, 0.75, 0.65, 0.9])
+    assert list(mean.y) == [0.9, 0.7]
+    assert "RC-MAE" in _annotation_text(fig) and "5 draws" in _annotation_text(fig)
+    assert "noise" in fig.layout.xaxis.title.text
+    assert len(plots.plot_robustness(curves, metric="loss").data) == 4
+
+
+def test_density_eigenvalues_and_per_block() -> None:
+    fig = plots.plot_density({"MAE": {"grid": [0, 1, 2], "density": [0.1, 0.5, 0.01]}})
+    assert fig.layout.yaxis.type == "log" and fig.data[0].type == "scatter"
+    assert plots.plot_density({"MAE": {"grid": [0], "density": [1]}}, log=False).layout.yaxis.type == "linear"
+    fig = plots.plot_eigenvalues({"MAE": [5.0, 3.0, 1.0], "Sup": [9.0, 2.0, 1.0]})
+    assert [t.type for t in fig.data] == ["bar", "bar"] and fig.layout.barmode == "group"
+    assert list(fig.data[1].y) == [9.0, 2.0, 1.0]
+    rows = {
+        "MAE": [{"group": "block 0", "lambda_max": 1.0}, {"group": "head", "lambda_max": 3.0}],
+        "Sup": [{"group": "block 0", "lambda_max": 2.0}, {"group": "block 1", "lambda_max": 4.0}],
+    }
+    fig = plots.plot_per_block(rows)
+    assert list(fig.data[0].x) == ["block 0", "head", "block 1"]
+    assert list(fig.data[0].y) == [1.0, 3.0, None] and list(fig.data[1].y) == [2.0, None, 4.0]
+
+
+def _spearman_by_hand(x, y) -> float:
+    # average ranks of ties, then Pearson of the ranks
+    def ranks(v):
+        v = list(v)
+        s = sorted(v)
+        return [np.mean([i + 1 for i, w in enumerate(s) if w == u]) for u in v]
+
+    return float(np.corrcoef(ranks(x), ranks(y))[0, 1])
+
+
+def test_correlations_match_numpy_and_handle_ties() -> None:
+    x = [1.0, 2.0, 2.0, 3.5, 10.0, 4.0]
+    y = [0.5, 0.4, 0.45, 0.3, 0.1, 0.35]
+    c = plots.correlations(x, y)
+    assert c["n"] == 6
+    assert c["pearson"] == pytest.approx(np.corrcoef(x, y)[0, 1])
+    assert c["spearman"] == pytest.approx(_spearman_by_hand(x, y))
+    np.testing.assert_allclose(plots.rankdata([3, 1, 3, 2]), [3.5, 1, 3.5, 2])
+    try:
+        from scipy import stats
+    except ImportError:
+        pass
+    else:
+        assert c["spearman"] == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert math.isnan(plots.correlations([1, 2], [3, 4])["pearson"])
+    assert math.isnan(plots.correlations([1, 1, 1], [3, 4, 5])["spearman"])
+
+
+def test_flatness_vs_accuracy_states_the_correlation() -> None:
+    pts = [
+        {"label": "MAE s0", "kind": "mae", "trace": 10.0, "probe_acc": 0.6},
+        {"label": "MAE s1", "kind": "mae", "trace": 12.0, "probe_acc": 0.55},
+        {"label": "RC s0", "kind": "rcmae", "trace": 8.0, "probe_acc": 0.65},
+        {"label": "Sup", "kind": "sup", "trace": 30.0, "probe_acc": 0.5},
+        {"label": "No trace", "kind": "sup", "trace": None, "probe_acc": 0.7},
+    ]
+    fig = plots.plot_flatness_vs_accuracy(pts, x="trace")
+    assert [t.name for t in fig.data] == ["MAE", "RC-MAE", "supervised ViT"]
+    assert sum(len(t.x) for t in fig.data) == 4
+    xs, ys = [10, 12, 8, 30], [0.6, 0.55, 0.65, 0.5]
+    title = fig.layout.title.text
+    assert f"Pearson r = {np.corrcoef(xs, ys)[0, 1]:.2f}" in title
+    assert f"Spearman rho = {_spearman_by_hand(xs, ys):.2f}" in title and "n = 4" in title
+    assert "1 model(s) left out" in _annotation_text(fig)
+    small = plots.plot_flatness_vs_accuracy(pts[:2], x="trace")
+    assert "n too small" in small.layout.title.text
+
+
+def test_figure_html_is_self_contained() -> None:
+    fig = plots.plot_surfaces(_panels(1), title="export me")
+    html = plots.figure_html(fig)
+    assert "plotly" in html.lower() and "export me" in html
+    assert not re.search(r"<script[^>]+src=", html)  # no external script: works offline
+    assert len(html) > 1_000_000  # plotly.js itself is inlined
