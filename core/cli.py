@@ -153,9 +153,13 @@ def surface_spec_from_args(a: argparse.Namespace):
 def cmd_landscape(a: argparse.Namespace) -> str:
     from core.surfaces import compute_surface, export_surface
 
+    if a.out and Path(a.out).suffix not in (".npz", ".csv"):  # before the work, not after it
+        raise LandscapeError(f"--out must end in .npz or .csv, got {Path(a.out).name}")
     spec = surface_spec_from_args(a)
-    s = compute_surface(spec, progress=_tqdm_progress(f"landscape {spec.dim}-D {spec.grid}"))
-    rank0 = int(os.environ.get("RANK", "0")) == 0
+    rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
+    s = compute_surface(spec, progress=_tqdm_progress(f"landscape {spec.dim}-D {spec.grid}") if rank0 else None)
+    if not rank0:
+        return None
     m = s.meta
     print(
         f"{m.get('model_kind')} / {m.get('loss_kind')} loss: {m['n_points']} points, {m.get('n_reused', 0)} from the "
@@ -169,7 +173,7 @@ def cmd_landscape(a: argparse.Namespace) -> str:
         for k, v in s.metrics.items():
             if isinstance(v, float):
                 print(f"  {k:24s} {v:.6g}", file=sys.stderr)
-    if a.out and rank0:
+    if a.out:
         return str(export_surface(s, a.out))
     return str(Path(s.path) / "results.npz")
 
@@ -225,9 +229,9 @@ def cmd_cache(a: argparse.Namespace) -> str:
     if a.action == "delete":
         store.delete(kind, a.hash)
         return a.hash
-    entry = store.get(kind, a.hash)
-    if not a.file:
+    if not a.file or Path(a.file).suffix not in (".npz", ".csv"):
         raise LandscapeError("cache export needs a file name ending in .npz or .csv")
+    entry = store.get(kind, a.hash)
     return str(entry.export_csv(a.file) if a.file.endswith(".csv") else entry.export_npz(a.file))
 
 

@@ -240,12 +240,8 @@ def train_model(
         path: where to write (default: `checkpoint_path(cfg)` under the cache).
     """
     path = Path(path) if path is not None else checkpoint_path(cfg)
-    if path.exists() and not force:
-        try:
-            load_checkpoint(path)
-            return path
-        except LandscapeError:
-            pass  # a broken file from an earlier crash: train again
+    if path.exists() and not force and _reusable(path, lambda found: _same_run(found, cfg)):
+        return path
     dev = pick_device(device)
     ds = dataset_for(cfg)
     arch = preset(
@@ -323,6 +319,32 @@ def train_model(
     )
 
 
+def _reusable(path: Path, same: Callable[[LoadedCheckpoint], bool]) -> bool:
+    """Whether an existing file is the run asked for (True), broken (False: train again), or another run (error).
+
+    Only an explicit `path` can hold another run (default paths are named by the config's hash); returning it as if
+    trained would hand the caller the wrong model, overwriting it silently could destroy someone's file.
+    """
+    try:
+        found = load_checkpoint(path)
+    except LandscapeError:
+        return False  # a broken file from an earlier crash
+    if not same(found):
+        raise LandscapeError(f"{path} already holds another model or run; pass force to overwrite it")
+    return True
+
+
+def _same_run(found: LoadedCheckpoint, cfg: TrainConfig) -> bool:
+    train = found.meta.get("train")
+    if found.source != "ours" or found.kind != cfg.kind or not isinstance(train, dict):
+        return False
+    try:
+        stored = TrainConfig(**{k: v for k, v in train.items() if k in TrainConfig.__dataclass_fields__})
+    except (LandscapeError, TypeError):
+        return False
+    return stored.key() == cfg.key()
+
+
 def _snapshot_epochs(epochs: int, n: int) -> set[int]:
     if n <= 0:
         return set()
@@ -373,12 +395,14 @@ def train_probe(
     # Other data makes another probe: it must not be answered by the cached probe of the encoder's own data.
     other_data = None if spec == own_spec else spec
     path = Path(path) if path is not None else probe_path(encoder_ckpt, base.sha256, cfg, other_data)
-    if path.exists() and not force:
-        try:
-            load_checkpoint(path)
-            return path
-        except LandscapeError:
-            pass
+    probe_desc = asdict(cfg) | {"data": spec}
+
+    def same_probe(found: LoadedCheckpoint) -> bool:
+        enc = found.meta.get("encoder") or {}
+        return found.kind == "probe" and found.meta.get("probe") == probe_desc and enc.get("sha256") == base.sha256
+
+    if path.exists() and not force and _reusable(path, same_probe):
+        return path
     dev = pick_device(device)
     ds = load_dataset(
         spec,
@@ -440,7 +464,7 @@ def train_probe(
         "kind": "probe",
         "config": base.config.to_dict(),
         "encoder": {"path": _relative_or_absolute(encoder_ckpt, path.parent), "sha256": base.sha256, "kind": base.kind},
-        "probe": asdict(cfg) | {"data": spec},
+        "probe": probe_desc,
         "head": probe_state(probe),
         "history": history,
         "seed": cfg.seed,

@@ -93,10 +93,18 @@ def _probe_of(path: Path, sha: str) -> float | None:
 def checkpoint_info(path: str | os.PathLike) -> CheckpointInfo:
     """Description of one checkpoint (memoized by path, size and mtime)."""
     path = Path(path).resolve()
+    if not path.is_file():
+        raise LandscapeError(f"checkpoint not found: {path}")
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key in _INFO_CACHE:
-        return _INFO_CACHE[key]
+        info = _INFO_CACHE[key]
+        if info.probe_acc is None and info.kind in ("mae", "rcmae"):
+            # The default probe may have been trained since (prepare_defaults trains it right after the model).
+            acc = _probe_of(path, info.sha256)
+            if acc is not None:
+                info = _INFO_CACHE[key] = replace(info, probe_acc=acc)
+        return info
     ck = load_checkpoint(path)
     train = dict(ck.meta.get("train") or {})
     hist = tuple(ck.meta.get("history") or ())
@@ -129,8 +137,15 @@ def list_checkpoints(include_probes: bool = False) -> list[CheckpointInfo]:
     folder = cache_root() / "checkpoints"
     if not folder.exists():
         return []
+
+    def mtime(q: Path) -> float:
+        try:
+            return q.stat().st_mtime
+        except OSError:  # deleted while listing (the Runs page deletes files)
+            return 0.0
+
     out = []
-    for p in sorted(folder.glob("*.pt"), key=lambda q: q.stat().st_mtime, reverse=True):
+    for p in sorted(folder.glob("*.pt"), key=mtime, reverse=True):
         if ".probe_" in p.name and not include_probes:
             continue
         try:

@@ -1,0 +1,365 @@
+"""The dashboard under `streamlit.testing.v1.AppTest`: every page with an empty cache and with a small prepared one.
+
+The empty-cache tests run with `LANDSCAPE_JOB_WORKERS=0` (jobs queue, nothing trains), so they check the
+"preparing" state without waiting for training. The prepared cache holds the session's micro checkpoints
+(tests/conftest.py `dashboard_cache`: the quick profile's micro models, probes, 5x5 landscapes and light flatness
+numbers, prepared once per session).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from core.i18n import EN, JA, placeholders
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+PAGES = ("overview", "models", "landscapes", "flatness", "whatif", "runs")
+WAIT_S = 60.0
+
+
+@pytest.fixture(autouse=True)
+def fresh_streamlit_caches():
+    """Caches (and the job registry singleton) survive across AppTests in one process: start each test clean."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "cache"
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(root))
+    monkeypatch.setenv("LANDSCAPE_JOB_WORKERS", "0")  # jobs queue, nothing runs
+    monkeypatch.setenv("LANDSCAPE_DASHBOARD_PROFILE", "quick")
+    return root
+
+
+@pytest.fixture
+def prepared(dashboard_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(dashboard_cache))
+    monkeypatch.setenv("LANDSCAPE_DASHBOARD_PROFILE", "quick")
+    monkeypatch.delenv("LANDSCAPE_JOB_WORKERS", raising=False)
+    return dashboard_cache
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    if page != "overview":
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def wait_idle(at: AppTest, timeout: float = WAIT_S) -> AppTest:
+    """Let the background jobs finish, then rerun the script (what the polling fragment does in a browser)."""
+    from pages._ui import registry
+
+    deadline = time.monotonic() + timeout
+    for job in registry().jobs():
+        job.wait(max(0.1, deadline - time.monotonic()))
+    assert all(not j.active for j in registry().jobs()), [(j.label, j.status) for j in registry().jobs()]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at: AppTest) -> list[dict]:
+    """The figure JSON of every plotly chart on the page."""
+    import json
+
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def values(v) -> list:
+    """A figure array as a list: plotly may encode arrays as {"dtype", "bdata" (base64)}."""
+    if isinstance(v, dict) and "bdata" in v:
+        import base64
+
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).tolist()
+    return list(v)
+
+
+def trace_types(fig: dict) -> list[str]:
+    return [tr.get("type", "scatter") for tr in fig["data"]]
+
+
+def texts(at: AppTest) -> str:
+    """All markdown, captions, titles, headers and alert texts of the page, joined."""
+    parts = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success", "warning", "error"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+def button(at: AppTest, label: str):
+    """The (form submit) button with this label."""
+    found = [b for b in at.button if b.label == label]
+    assert found, [b.label for b in at.button]
+    return found[0]
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# i18n
+
+
+def test_every_key_has_both_languages_with_the_same_fields():
+    assert set(EN) == set(JA), (sorted(set(EN) - set(JA)), sorted(set(JA) - set(EN)))
+    for key in EN:
+        assert placeholders(EN[key]) == placeholders(JA[key]), key
+
+
+def test_every_key_used_by_the_pages_exists():
+    import re
+
+    used = set()
+    for f in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]:
+        used |= set(re.findall(r"""\btr\(\s*["']([a-z_]+\.[a-z_0-9]+)["']\s*[,)]""", f.read_text()))
+        used |= set(re.findall(r"""\bmsg\(\s*["']([a-z_]+\.[a-z_0-9]+)["']\s*[,)]""", f.read_text()))
+    jobs_src = (ROOT / "core" / "jobs.py").read_text()
+    used |= set(re.findall(r"""\bmsg\(\s*["']([a-z_]+\.[a-z_0-9]+)["']\s*[,)]""", jobs_src))
+    assert used, "found no keys: the pattern is broken"
+    missing = sorted(k for k in used if k not in EN)
+    assert not missing, missing
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Empty cache: nothing trains (no workers); every page says what is going on
+
+
+def test_empty_cache_overview_shows_preparing_and_queues_one_job(empty_cache: Path):
+    at = open_page("overview")
+    assert EN["overview.preparing"] in texts(at)
+    from pages._ui import registry
+
+    jobs = registry().jobs()
+    assert [j.status for j in jobs] == ["queued"]  # one job, waiting
+    assert jobs[0].key.startswith("prepare-defaults:")
+    # A rerun (another session, a page switch) shares the job instead of adding one.
+    at.run()
+    at2 = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at2.exception
+    assert len(registry().jobs()) == 1
+    # The stage checklist is shown.
+    assert EN["stage.train"] in texts(at)
+
+
+@pytest.mark.parametrize("page", PAGES[1:])
+def test_empty_cache_other_pages(empty_cache: Path, page: str):
+    at = open_page(page)
+    body = texts(at)
+    expected = {
+        "models": EN["models.none"],
+        "landscapes": EN["common.no_models"],
+        "flatness": EN["common.no_models"],
+        "whatif": EN["common.no_models"],
+        "runs": EN["runs.empty"],
+    }[page]
+    assert expected in body
+    assert not errors(at)
+
+
+def set_lang(at: AppTest, code: str) -> AppTest:
+    """Switch the language. The sidebar radio is used when the harness shows it; AppTest (1.67) drops the
+    entrypoint's sidebar elements from its tree after the first run of an st.navigation app, so later switches set
+    the same session keys the radio's callback sets."""
+    radios = [r for r in at.sidebar.radio if r.key == "lang_switch"]
+    if radios:
+        return radios[0].set_value(code).run()
+    at.session_state["lang"] = code
+    at.session_state["lang_switch"] = code
+    return at.run()
+
+
+def test_language_switch_changes_all_text(empty_cache: Path):
+    at = open_page("overview")
+    assert at.title[0].value == EN["overview.title"]
+    assert [r.key for r in at.sidebar.radio] == ["lang_switch"]
+    at.sidebar.radio[0].set_value("ja").run()  # the real widget
+    assert not at.exception
+    assert at.title[0].value == JA["overview.title"]
+    assert JA["overview.preparing"] in texts(at)
+    assert EN["overview.preparing"] not in texts(at)
+    assert JA["stage.train"] in texts(at)
+    set_lang(at, "en")
+    assert at.title[0].value == EN["overview.title"]
+    assert EN["stage.train"] in texts(at)
+    # The language sticks across pages, widgets' option labels included.
+    set_lang(at, "ja")
+    at.switch_page("pages/runs.py").run()
+    assert at.title[0].value == JA["runs.title"]
+    assert at.radio(key="runs.kind").options[0] == JA["runs.kind_landscape"]
+
+
+def test_models_page_refuses_paths_outside_the_allowed_roots(empty_cache: Path, tmp_path: Path):
+    outside = tmp_path.parent / "elsewhere.pt"
+    at = open_page("models")
+    at.text_input[0].set_value(str(outside))
+    button(at, EN["models.inspect"]).click().run()
+    assert not at.exception
+    errs = errors(at)
+    assert errs and "outside the allowed folders" in errs[0]
+    assert "\n" not in errs[0] and "Traceback" not in errs[0]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Prepared cache
+
+
+def test_overview_prepared(prepared: Path):
+    at = wait_idle(open_page("overview"))
+    assert EN["overview.preparing"] not in texts(at)
+    figs = charts(at)
+    land = [f for f in figs if "contour" in trace_types(f)]
+    assert land, [trace_types(f) for f in figs]
+    assert trace_types(land[0]).count("contour") == 3  # MAE, RC-MAE, Sup-ViT side by side
+    titles = [a["text"] for a in land[0]["layout"]["annotations"]]
+    assert any("MAE" in x for x in titles) and any("Sup-ViT" in x for x in titles)
+    # The caption states the approximation.
+    assert any("5x5 grid" in a["text"] and "direction seed 0" in a["text"] for a in land[0]["layout"]["annotations"])
+    from core import zoo
+
+    if hasattr(zoo, "model_facts"):
+        assert EN["overview.summary"] in texts(at)
+        assert any(
+            v in texts(at) for v in (EN["verdict.supports"], EN["verdict.contradicts"], EN["verdict.inconclusive"])
+        )
+        assert at.dataframe, "the numbers behind the summary"
+    # Japanese: the same page, other words.
+    set_lang(at, "ja")
+    assert at.title[0].value == JA["overview.title"]
+    assert not at.exception
+
+
+def test_models_prepared(prepared: Path):
+    at = wait_idle(open_page("models"))
+    df = at.dataframe[0].value
+    assert len(df) == 3 and set(df[EN["col.kind"]]) == {"MAE", "RC-MAE", "Sup-ViT"}
+    figs = charts(at)
+    assert len(figs) == 1 and trace_types(figs[0]) == ["scatter"] * 3
+    y_before = figs[0]["layout"]["yaxis"]["title"]["text"]
+    at.selectbox(key="models.metric").set_value("val_loss").run()
+    y_after = charts(at)[0]["layout"]["yaxis"]["title"]["text"]
+    assert y_before != y_after and "validation loss" in y_after
+    # The describe() text of the selected checkpoint (loaded by a background job).
+    at = wait_idle(at)
+    assert any("parameters:" in c.value for c in at.code)
+
+
+def test_models_inspect_error_is_one_line(prepared: Path):
+    at = open_page("models")
+    at.text_input[0].set_value(str(ROOT / "pyproject.toml"))
+    button(at, EN["models.inspect"]).click().run()
+    at = wait_idle(at)
+    errs = errors(at)
+    assert errs, texts(at)
+    assert "Traceback" not in errs[-1] and "\n" not in errs[-1]
+
+
+def test_landscapes_prepared_views(prepared: Path):
+    at = wait_idle(open_page("landscapes"))
+    assert at.multiselect(key="land.models").value  # the default trio is preselected
+    figs = charts(at)
+    assert trace_types(figs[0]).count("contour") == 3
+    assert at.dataframe, "the landscape numbers table"
+    df = at.dataframe[0].value
+    assert "basin_width" in df.index and df.shape[1] == 3
+    expected = {"heatmap": "heatmap", "surface": "surface", "slices": "scatter", "difference": "heatmap"}
+    for view, trace in expected.items():
+        at.radio(key="land.view").set_value(view).run()
+        assert not at.exception, view
+        types = trace_types(charts(at)[0])
+        assert trace in types, (view, types)
+    # The difference is one heatmap of A - B.
+    assert trace_types(charts(at)[0]).count("heatmap") == 1
+    # Log scale changes the plotted quantity (stated on the colour bar).
+    at.radio(key="land.view").set_value("contour").run()
+    at.toggle(key="land.log").set_value(True).run()
+    cbar = charts(at)[0]["layout"]["coloraxis"]["colorbar"]["title"]["text"]
+    assert "log10" in cbar
+
+
+def test_landscapes_recompute_1d(prepared: Path):
+    at = wait_idle(open_page("landscapes"))
+    at.multiselect(key="land.models").set_value(at.multiselect(key="land.models").value[:2])
+    at.radio(key="land.dim").set_value(1)
+    at.slider(key="land.grid").set_value(7)
+    button(at, EN["land.go"]).click().run()
+    at = wait_idle(at)
+    fig = charts(at)[0]
+    assert trace_types(fig) == ["scatter", "scatter"]  # two 1-D curves
+    xs = values(fig["data"][0]["x"])
+    assert len(xs) == 7 and xs[0] == pytest.approx(-0.5) and xs[-1] == pytest.approx(0.5)
+
+
+def test_flatness_prepared(prepared: Path):
+    at = wait_idle(open_page("flatness"))
+    assert not errors(at) or all("trainable" in e for e in errors(at)), errors(at)
+    figs = charts(at)
+    kinds = [set(trace_types(f)) for f in figs]
+    assert {"bar"} in kinds, kinds  # top eigenvalues
+    assert at.dataframe
+    assert EN["num.lambda_max"] in at.dataframe[0].value.columns
+    # The flatness-vs-accuracy scatter over every cached result, and its x axis follows the control.
+    scatter = figs[-1]
+    assert "probe accuracy" in scatter["layout"]["yaxis"]["title"]["text"]
+    at.radio(key="flat.x").set_value("trace").run()
+    assert "trace" in charts(at)[-1]["layout"]["xaxis"]["title"]["text"].lower()
+
+
+def test_whatif_prepared(prepared: Path):
+    at = open_page("whatif")
+    assert at.selectbox(key="whatif.base").value
+    assert not errors(at)
+    at.selectbox(key="whatif.base").set_value(
+        next(o for o in at.selectbox(key="whatif.base").options if o.startswith("MAE"))
+    ).run()
+    at.number_input[0].set_value(1)  # epochs: a 1-epoch variant
+    at.checkbox[0].set_value(False)  # no flatness: keep it short
+    button(at, EN["whatif.go"]).click().run()
+    at = wait_idle(at, timeout=120)
+    fig = charts(at)[0]
+    assert trace_types(fig).count("contour") == 2  # base and variant on the same directions
+    assert not errors(at)
+
+
+def test_runs_prepared(prepared: Path):
+    at = open_page("runs")
+    assert at.dataframe and len(at.dataframe[0].value) >= 3  # the landscapes
+    assert len(at.get("download_button")) >= 2  # npz and CSV (and HTML for a landscape)
+    at.radio(key="runs.kind").set_value("flatness").run()
+    assert not at.exception and at.dataframe
+    at.radio(key="runs.kind").set_value("checkpoints").run()
+    assert not at.exception
+    names = set(at.dataframe[0].value[EN["col.file"]])
+    assert any(".probe_" in n for n in names) and len(names) >= 5
+
+
+def test_runs_delete_entry(dashboard_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    root = tmp_path / "copy"
+    shutil.copytree(dashboard_cache, root)
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(root))
+    monkeypatch.setenv("LANDSCAPE_DASHBOARD_PROFILE", "quick")
+    from core.store import Store
+
+    before = len(Store().list("landscape"))
+    at = open_page("runs")
+    assert at.button(key="runs.del_entry").disabled  # needs the confirmation first
+    at.checkbox(key="runs.confirm_entry").check().run()
+    at.button(key="runs.del_entry").click().run()
+    assert not at.exception
+    assert len(Store().list("landscape")) == before - 1

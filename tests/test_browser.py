@@ -1,0 +1,207 @@
+"""The real dashboard in a real browser: `streamlit run app.py` on a free port with a prepared cache, every page
+opened in headless chromium via Playwright; no exception box or error alert may appear. One screenshot per page
+goes to test-artifacts/.
+
+Skipped (with the reason) where /usr/bin/chromium or the playwright package is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+VIEWPORT = {"width": 1400, "height": 2200}  # tall: Streamlit scrolls inside the page, so full_page alone is short
+CHROME_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# (url path, English title of the page, a selector that must appear once the page has its content)
+PAGES = [
+    ("", "MAE vs RC-MAE vs supervised ViT", ".js-plotly-plot"),
+    ("models", "Models", ".js-plotly-plot"),
+    ("landscapes", "Loss landscapes", ".js-plotly-plot"),
+    ("flatness", "Flatness", ".js-plotly-plot"),
+    ("what-if", "What if we trained it differently?", '[data-testid="stForm"]'),
+    ("runs", "Runs and cache", '[data-testid="stDataFrame"]'),
+]
+
+
+def _requirements() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} is not installed (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install playwright)"
+    return None
+
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(_requirements() is not None, reason=_requirements() or ""),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(dashboard_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A streamlit server over a copy of the prepared cache; yields its base URL."""
+    cache = tmp_path_factory.mktemp("browser") / "cache"
+    shutil.copytree(dashboard_cache, cache)
+    port = _free_port()
+    env = os.environ | {
+        "LANDSCAPE_CACHE_DIR": str(cache),
+        "LANDSCAPE_DASHBOARD_PROFILE": "quick",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = open(cache.parent / "streamlit.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                pytest.fail(f"streamlit did not start:\n{(cache.parent / 'streamlit.log').read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def _settle(page, selector: str, timeout_s: float = 90.0) -> None:
+    """Wait until the app has rendered `selector` and no script run or job progress is on screen."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=30_000)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        progress = page.locator('[data-testid="stProgress"]').count() > 0
+        if not running and not progress and page.locator(selector).count() > 0:
+            time.sleep(1.0)  # let plotly finish drawing
+            if page.locator('[data-testid="stProgress"]').count() == 0:
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"the page did not settle: {selector} never appeared or a job kept running")
+
+
+def _problems(page) -> list[str]:
+    found = []
+    for sel in ('[data-testid="stException"]', '[data-testid="stAlertContentError"]'):
+        loc = page.locator(sel)
+        for i in range(loc.count()):
+            found.append(loc.nth(i).inner_text()[:300])
+    return found
+
+
+def test_every_page_renders_without_errors(server: str, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport=VIEWPORT)
+    console_errors: list[str] = []
+    page.on("pageerror", lambda e: console_errors.append(str(e)))
+    for path, title, selector in PAGES:
+        page.goto(f"{server}/{path}", wait_until="domcontentloaded")
+        _settle(page, selector)
+        assert not _problems(page), (path, _problems(page))
+        h1 = page.locator("h1").first.inner_text()
+        assert title in h1, (path, h1)
+        name = path or "overview"
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    assert not console_errors, console_errors
+
+
+def test_overview_shows_summary_and_side_by_side(server: str, browser):
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(server, wait_until="domcontentloaded")
+    _settle(page, ".js-plotly-plot")
+    body = page.locator('[data-testid="stMain"]').inner_text()
+    assert "Executive summary" in body
+    # Three landscape panels (one contour subplot each) in the first chart.
+    fig = page.evaluate(
+        "() => { const d = document.querySelector('.js-plotly-plot');"
+        " return {types: d.data.map(t => t.type), notes: (d.layout.annotations || []).map(a => a.text)}; }"
+    )
+    assert [t for t in fig["types"] if t == "contour"] == ["contour"] * 3, fig["types"]
+    assert any("MAE" in t for t in fig["notes"]) and any("Sup-ViT" in t for t in fig["notes"]), fig["notes"]
+    assert any("grid" in t and "direction seed" in t for t in fig["notes"]), fig["notes"]  # the approximation
+
+
+def test_language_switch_in_the_browser(server: str, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(server, wait_until="domcontentloaded")
+    _settle(page, ".js-plotly-plot")
+    page.locator('[data-testid="stSidebar"]').get_by_text("日本語").click()
+    page.wait_for_function("document.querySelector('h1') && document.querySelector('h1').innerText.includes('比較')")
+    _settle(page, ".js-plotly-plot")
+    assert not _problems(page)
+    page.screenshot(path=str(ARTIFACTS / "overview_ja.png"), full_page=True)
+    # Another page keeps the language, and the switch stays in the sidebar.
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("損失地形").click()
+    page.wait_for_function(
+        "document.querySelector('h1') && document.querySelector('h1').innerText.includes('損失地形')"
+    )
+    _settle(page, ".js-plotly-plot")
+    assert page.locator('[data-testid="stSidebar"]').get_by_text("English").count() == 1
+    assert not _problems(page)
+    page.screenshot(path=str(ARTIFACTS / "landscapes_ja.png"), full_page=True)

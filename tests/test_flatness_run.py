@@ -1,0 +1,276 @@
+"""Tests for core.flatness_run: report fields per flag, per-stage caching, cached_only, agreement with
+core.flatness called directly, robustness at sigma 0, format_report, and weights left untouched.
+
+The session checkpoints are copied into private folders first: the robustness stage trains a default linear probe
+next to an encoder checkpoint, which must not land in the shared fixture folder.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+import core.flatness_run as fr
+from core.checkpoints import file_sha256, load_checkpoint
+from core.errors import LandscapeError
+from core.flatness import attention_for_second_derivatives, hessian_eigenvalues
+from core.flatness_run import STAGES, FlatnessSpec, compute_flatness, format_report
+from core.objectives import ObjectiveSpec, build_objective
+from core.params import select_parameters
+from core.store import Store
+from core.train import ProbeConfig, probe_path
+
+# Small enough for a fraction of a second per stage on the micro models.
+SMALL = dict(
+    samples=16, top_k=2, max_iter=20, trace_probes=4, sharpness_samples=2, sigmas=(0.0, 0.1), robustness_draws=2
+)
+STAGE_FUNCS = (
+    "hessian_eigenvalues",
+    "hessian_extreme_eigenvalues",
+    "hessian_trace",
+    "spectral_density",
+    "per_block_breakdown",
+    "sharpness_average",
+    "sharpness_worst",
+    "robustness_curve",
+)
+
+
+def copy_models(trained_ckpts: dict[str, Path], cache: Path, kinds=("mae", "rcmae", "sup")) -> dict[str, Path]:
+    """Copies of the session checkpoints in `<cache>/checkpoints` (same file names, so same hashes)."""
+    folder = cache / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    return {k: Path(shutil.copy2(trained_ckpts[k], folder / trained_ckpts[k].name)) for k in kinds}
+
+
+def spec_for(path: Path, **overrides) -> FlatnessSpec:
+    return FlatnessSpec(checkpoint=str(path), device="cpu", **(SMALL | overrides))
+
+
+def values(report) -> dict:
+    """A report's numbers without the bookkeeping (which says whether they came from the cache)."""
+    d = report.to_dict()
+    d.pop("meta")
+    return d
+
+
+@pytest.fixture(scope="module")
+def flat_cache(tmp_path_factory, trained_ckpts) -> tuple[Path, dict[str, Path]]:
+    cache = tmp_path_factory.mktemp("flatness_cache")
+    return cache, copy_models(trained_ckpts, cache)
+
+
+@pytest.fixture
+def env(flat_cache, monkeypatch) -> dict[str, Path]:
+    """The module's private cache as LANDSCAPE_CACHE_DIR; returns kind -> its checkpoint copies."""
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(flat_cache[0]))
+    return flat_cache[1]
+
+
+@pytest.fixture(scope="module")
+def full(flat_cache):
+    """Every stage on the MAE copy, computed once: (spec, report, seconds, progress calls, checkpoints loaded)."""
+    cache, paths = flat_cache
+    spec = spec_for(paths["mae"], density=True, density_iter=8, density_vectors=2, per_block=True)
+    loaded, calls = [], []
+
+    def recording_load(path, *args, **kwargs):
+        ck = load_checkpoint(path, *args, **kwargs)
+        loaded.append(ck)
+        return ck
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LANDSCAPE_CACHE_DIR", str(cache))
+        mp.setattr(fr, "load_checkpoint", recording_load)
+        t0 = time.perf_counter()
+        report = compute_flatness(spec, progress=lambda stage, d, t: calls.append((stage, d, t)))
+        seconds = time.perf_counter() - t0
+    return spec, report, seconds, calls, loaded
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What a report holds
+
+
+def test_full_report_has_every_stage(full):
+    spec, r, _, calls, _ = full
+    assert len(r.top_eigenvalues) == spec.top_k
+    assert r.top_eigenvalues[0] >= r.top_eigenvalues[1] > 0
+    assert r.lambda_min <= r.top_eigenvalues[-1]
+    assert isinstance(r.eig_converged, bool)
+    assert math.isfinite(r.trace) and r.trace_stderr >= 0
+    assert len(r.density["grid"]) == len(r.density["density"]) > 1
+    assert min(r.density["density"]) >= 0
+    # The per-block groups partition the parameters the Hessian is taken over.
+    assert {"block 0", "block 1", "decoder"} <= {b["group"] for b in r.per_block}
+    assert sum(b["n_params"] for b in r.per_block) == r.meta["n_params"]
+    assert r.sharpness["rho"] == spec.sharpness_rho
+    assert {"average", "worst", "adaptive_average", "base_loss"} <= set(r.sharpness)
+    assert r.sharpness["worst"] >= r.sharpness["average"] - 3 * r.sharpness["average_stderr"]
+    assert r.robustness["sigmas"] == list(spec.sigmas)
+    assert r.robustness["loss"] == "probe"  # an MAE's robustness is measured through its linear probe
+    assert r.meta["model_kind"] == "mae" and r.meta["loss_kind"] == "pretrain"
+    assert r.meta["cached"] == dict.fromkeys(STAGES, False)
+    # Every stage reports its start and end.
+    for stage in STAGES:
+        assert (stage, 0, 1) in calls and (stage, 1, 1) in calls
+
+
+def test_stages_not_asked_for_stay_none(env, full):
+    spec = replace(full[0], trace=False, density=False, per_block=False, sharpness_rho=None, robustness=False)
+    r = compute_flatness(spec)
+    assert r.trace is r.trace_stderr is r.density is r.per_block is r.sharpness is r.robustness is None
+    assert r.probe_acc is None and r.robustness_drop is None
+    # The eigenvalue stage has the same settings as in the full run: it comes from the cache.
+    assert r.meta["cached"] == {"eigenvalues": True}
+    assert r.top_eigenvalues == full[1].top_eigenvalues
+
+
+def test_weights_and_files_are_unchanged(full):
+    loaded = full[4]
+    assert {ck.kind for ck in loaded} == {"mae", "probe"}  # the model and the probe used for robustness
+    for ck in loaded:
+        fresh = load_checkpoint(ck.path)
+        assert fresh.sha256 == ck.sha256 == file_sha256(ck.path)
+        after, before = ck.model.state_dict(), fresh.model.state_dict()
+        assert after.keys() == before.keys()
+        for k, v in before.items():
+            assert torch.equal(after[k].cpu(), v), k
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Caching
+
+
+def test_second_call_is_served_from_the_cache(env, full, monkeypatch):
+    spec, first, first_seconds, _, _ = full
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("recomputed a cached stage")
+
+    for name in STAGE_FUNCS:
+        monkeypatch.setattr(fr, name, must_not_run)
+    t0 = time.perf_counter()
+    again = compute_flatness(spec)
+    seconds = time.perf_counter() - t0
+    assert again.meta["cached"] == dict.fromkeys(STAGES, True)
+    assert values(again) == values(first)
+    assert seconds < first_seconds
+
+
+def test_cached_only_computes_nothing_until_computed(tmp_path, trained_ckpts, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
+    path = copy_models(trained_ckpts, cache, kinds=("mae",))["mae"]
+    spec = spec_for(path, sharpness_rho=None)
+    sha = file_sha256(path)
+
+    assert compute_flatness(spec, cached_only=True) is None
+    assert Store().list() == []
+    assert not probe_path(path, sha, ProbeConfig()).exists()  # the robustness probe was not trained either
+
+    computed = compute_flatness(spec)
+    assert not any(computed.meta["cached"].values())
+    assert probe_path(path, sha, ProbeConfig()).exists()
+    fetched = compute_flatness(spec, cached_only=True)
+    assert fetched is not None and all(fetched.meta["cached"].values())
+    assert values(fetched) == values(computed)
+    # A stage with other settings is not cached: the whole report is not available.
+    assert compute_flatness(replace(spec, sigmas=(0.0, 0.2)), cached_only=True) is None
+    assert compute_flatness(replace(spec, trace_probes=6), cached_only=True) is None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Agreement with independent computations
+
+
+def test_top_eigenvalue_matches_lanczos_called_directly(env, full):
+    spec, report = full[0], full[1]
+    ck = load_checkpoint(spec.checkpoint)
+    objective = build_objective(ck, ObjectiveSpec(loss="own", samples=spec.samples), "cpu")
+    module = objective.module
+    names = select_parameters(module, "all")
+    with attention_for_second_derivatives(module):
+        # Another start vector and more steps: the converged top eigenvalue must not depend on either.
+        direct = hessian_eigenvalues(module, objective, k=1, names=names, max_iter=40, seed=123)
+    assert direct.converged[0]
+    assert report.meta["n_params"] == sum(module.get_parameter(n).numel() for n in names)
+    assert report.top_eigenvalues[0] == pytest.approx(direct.values[0], rel=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["mae", "sup"])
+def test_robustness_at_sigma_zero_is_the_clean_accuracy(env, full, kind):
+    spec = spec_for(env[kind], trace=False, sharpness_rho=None, max_iter=10)
+    r = compute_flatness(spec)
+    ck = load_checkpoint(env[kind])
+    if kind == "sup":
+        clean = build_objective(ck, ObjectiveSpec(loss="supervised", samples=spec.samples), "cpu")
+    else:
+        probe = load_checkpoint(probe_path(env[kind], ck.sha256, ProbeConfig()))
+        clean = build_objective(probe, ObjectiveSpec(loss="probe", samples=spec.samples), "cpu")
+    expect = clean.evaluate(clean.module)
+    assert r.robustness["acc_mean"][0] == pytest.approx(expect["acc"])
+    assert r.robustness["loss_mean"][0] == pytest.approx(expect["loss"], rel=1e-5)
+    assert r.probe_acc == pytest.approx(expect["acc"])
+    assert r.robustness_drop == pytest.approx(r.robustness["acc_mean"][0] - r.robustness["acc_mean"][-1])
+
+
+def test_rcmae_robustness_and_probe_hessian_cover_the_teacher_encoder(env):
+    """The RC-MAE probe reads the EMA teacher, whose parameters are frozen: they must still be perturbed."""
+    r = compute_flatness(spec_for(env["rcmae"], trace=False, sharpness_rho=None, max_iter=10))
+    assert r.robustness["loss"] == "probe"
+    noisy = r.robustness["loss_mean"][1]
+    assert noisy != r.robustness["loss_mean"][0]  # noise on the encoder changes the loss
+
+    ck = load_checkpoint(env["rcmae"])
+    probe = probe_path(env["rcmae"], ck.sha256, ProbeConfig())
+    p = compute_flatness(spec_for(probe, trace=False, sharpness_rho=None, robustness=False, max_iter=10))
+    encoder = sum(ck.model.student.get_parameter(n).numel() for n in select_parameters(ck.model.student, "encoder"))
+    head = sum(t.numel() for t in load_checkpoint(probe).model.head.parameters())
+    assert p.meta["loss_kind"] == "probe"
+    assert p.meta["n_params"] == encoder + head
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Formatting, stopping, bad specs
+
+
+def test_format_report_shows_the_numbers(full):
+    r = full[1]
+    text = format_report(r)
+    assert text.splitlines()[0].startswith("flatness of a mae model, pretrain loss")
+    assert f"{r.meta['n_params']:,}" in text
+    for v in r.top_eigenvalues:
+        assert f"{v:.5g}" in text
+    for needle in (
+        f"{r.lambda_min:.5g}",
+        f"{r.trace:.5g}",
+        f"{r.sharpness['average']:.5g}",
+        f"{r.sharpness['worst']:.5g}",
+        f"{r.robustness['loss_mean'][1]:.5g}",
+        f"{r.robustness['acc_mean'][1]:.4f}",
+        "block 0",
+        "spectral density",
+    ):
+        assert needle in text
+    bare = fr.FlatnessReport(top_eigenvalues=r.top_eigenvalues, lambda_min=r.lambda_min, eig_converged=False)
+    bare_text = format_report(bare)
+    assert "not converged" in bare_text
+    assert "trace" not in bare_text and "weight noise" not in bare_text and "sharpness" not in bare_text
+
+
+def test_check_stop_and_bad_specs(env):
+    with pytest.raises(LandscapeError, match="stopped"):
+        compute_flatness(spec_for(env["sup"], max_iter=7), check_stop=lambda: True)
+    with pytest.raises(LandscapeError):
+        compute_flatness(spec_for(env["sup"], samples=0))
+    with pytest.raises(LandscapeError):
+        compute_flatness(spec_for(env["sup"], top_k=0))
+    with pytest.raises(LandscapeError, match="not found"):
+        compute_flatness(spec_for(env["sup"].with_name("missing.pt")))

@@ -1,0 +1,194 @@
+"""Cached surfaces: determinism, nested-grid reuse, resume after a kill, torchrun, NaN handling, restoration."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.checkpoints import load_checkpoint
+from core.errors import LandscapeError
+from core.store import Store
+from core.surfaces import SurfaceSpec, compute_surface, export_surface, lattice_coords
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch, trained_cache_dir):
+    """A fresh cache that still holds the session's trained checkpoints (probes find their encoders)."""
+    root = tmp_path / "cache"
+    shutil.copytree(trained_cache_dir / "checkpoints", root / "checkpoints")
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(root))
+    return root
+
+
+@pytest.fixture()
+def ckpt(cache, trained_ckpts):
+    return str(cache / "checkpoints" / Path(trained_ckpts["mae"]).name)
+
+
+def spec_for(ckpt: str, **kw) -> SurfaceSpec:
+    return SurfaceSpec(checkpoint=ckpt, **({"grid": 5, "span": 0.5, "samples": 24, "device": "cpu"} | kw))
+
+
+def test_surface_matches_direct_evaluation_and_is_cached(ckpt):
+    from core.directions import random_direction
+    from core.objectives import build_objective
+
+    s = compute_surface(spec_for(ckpt))
+    assert s.loss.shape == (5, 5) and s.complete and not s.meta.get("cached")
+    assert s.meta["n_points"] == 25 and s.meta["n_reused"] == 0
+    # One corner by hand: theta + x d1 + y d2 with the same seeded directions.
+    ck = load_checkpoint(ckpt)
+    obj = build_objective(ck, spec_for(ckpt).objective_spec())
+    d1 = random_direction(obj.module, 0)
+    d2 = random_direction(obj.module, 0 + 7919)
+    with torch.no_grad():
+        for n, p in obj.module.named_parameters():
+            if n in d1:
+                p.add_(-0.5 * d1[n] + 0.25 * d2[n])
+    assert s.loss[3, 0] == pytest.approx(obj.evaluate(obj.module)["loss"], rel=1e-5)
+    again = compute_surface(spec_for(ckpt))
+    assert again.meta["cached"] and np.array_equal(again.loss, s.loss)
+
+
+def test_determinism_across_fresh_caches(ckpt, tmp_path):
+    a = compute_surface(spec_for(ckpt), store=Store(tmp_path / "a"))
+    b = compute_surface(spec_for(ckpt), store=Store(tmp_path / "b"))
+    assert np.array_equal(a.loss, b.loss)
+    c = compute_surface(spec_for(ckpt, seed=1), store=Store(tmp_path / "c"))
+    assert not np.array_equal(a.loss, c.loss)
+
+
+def test_nested_grids_share_points(ckpt, tmp_path):
+    store = Store(tmp_path / "nested")
+    coarse = compute_surface(spec_for(ckpt, grid=5), store=store)
+    fine = compute_surface(spec_for(ckpt, grid=9), store=store)
+    assert fine.meta["n_reused"] == 25
+    assert np.array_equal(fine.loss[::2, ::2], coarse.loss)
+    fresh = compute_surface(spec_for(ckpt, grid=9), store=Store(tmp_path / "fresh"))
+    assert fresh.meta["n_reused"] == 0
+    assert np.array_equal(fresh.loss, fine.loss)
+    # Coordinates come from lattice indices, identical for every nested grid size.
+    _, x5 = lattice_coords(5, 0.3)
+    _, x9 = lattice_coords(9, 0.3)
+    assert np.array_equal(x9[::2], x5)
+
+
+def test_line_and_partial_callbacks(ckpt):
+    partials = []
+    s = compute_surface(spec_for(ckpt, dim=1, grid=9), on_partial=partials.append, partial_every=100)
+    assert s.loss.shape == (9,) and s.ys.size == 0
+    # The coarse 3- and 5-point curves come first, complete, before the rest.
+    assert [int(np.isfinite(p.loss).sum()) for p in partials][:2] == [3, 5]
+    assert np.isfinite(partials[1].loss[::2]).all()
+
+
+def test_stop_keeps_points_and_resume_reuses_them(ckpt):
+    calls = {"n": 0}
+
+    def stop_after_10():
+        calls["n"] += 1
+        return calls["n"] > 10
+
+    with pytest.raises(LandscapeError, match="stopped"):
+        compute_surface(spec_for(ckpt), check_stop=stop_after_10)
+    s = compute_surface(spec_for(ckpt))
+    assert 8 <= s.meta["n_reused"] <= 11
+    ref = compute_surface(spec_for(ckpt), store=Store(Path(os.environ["LANDSCAPE_CACHE_DIR"]) / "ref"))
+    assert np.array_equal(s.loss, ref.loss)
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+from core.surfaces import SurfaceSpec, compute_surface
+spec = SurfaceSpec(checkpoint=sys.argv[1], grid=5, span=0.5, samples=24, device="cpu")
+def progress(done, total):
+    if done >= 12:
+        os.kill(os.getpid(), signal.SIGKILL)
+compute_surface(spec, progress=progress)
+"""
+
+
+def test_resume_after_sigkill_is_bit_for_bit(ckpt, cache, tmp_path):
+    env = dict(os.environ, LANDSCAPE_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-c", KILL_SCRIPT, ckpt], env=env, cwd=ROOT, capture_output=True, timeout=120)
+    assert r.returncode == -9, r.stderr.decode()[-500:]
+    torch.set_num_threads(1)
+    resumed = compute_surface(spec_for(ckpt))
+    assert resumed.meta["n_reused"] >= 11
+    fresh = compute_surface(spec_for(ckpt), store=Store(tmp_path / "fresh"))
+    assert np.array_equal(resumed.loss, fresh.loss)
+
+
+def test_torchrun_two_processes_equal_one(ckpt, cache, tmp_path):
+    out = tmp_path / "dist.npz"
+    env = dict(os.environ, LANDSCAPE_CACHE_DIR=str(cache / "dist"), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    shutil.copytree(cache / "checkpoints", cache / "dist" / "checkpoints")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "core", "landscape", ckpt, "--grid", "5", "--span", "0.5", "--samples", "24", "--device", "cpu",
+           "--out", str(out)]
+    r = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    dist = np.load(out)
+    meta = json.loads(str(dist["meta"]))
+    assert meta["world_size"] == 2 and meta["n_points"] == 25
+    torch.set_num_threads(1)
+    single = compute_surface(spec_for(ckpt), store=Store(tmp_path / "single"))
+    assert np.array_equal(dist["loss"], single.loss)  # each point is computed the same way, whichever rank
+
+
+def test_far_points_nan_are_stored_and_counted(ckpt):
+    s = compute_surface(spec_for(ckpt, span=1e30, grid=5))
+    assert s.meta["n_nan"] > 0
+    assert np.isfinite(s.loss[2, 2])
+    assert s.metrics["n_nan"] == s.meta["n_nan"]
+    assert s.metrics["centre_loss"] == pytest.approx(float(s.loss[2, 2]))
+
+
+def test_nan_at_centre_is_a_clear_error(ckpt, tmp_path):
+    raw = torch.load(ckpt, weights_only=True)
+    raw["model"]["blocks.0.mlp.fc1.weight"][:] = float("nan")
+    bad = tmp_path / "bad.pt"
+    torch.save(raw, bad)
+    with pytest.raises(LandscapeError, match="centre"):
+        compute_surface(spec_for(str(bad)))
+
+
+def test_model_is_restored_and_exports(ckpt, tmp_path):
+    ck = load_checkpoint(ckpt)
+    before = {k: v.clone() for k, v in ck.model.state_dict().items()}
+    s = compute_surface(spec_for(ckpt, grid=3), ckpt=ck)
+    assert all(torch.equal(before[k], v) for k, v in ck.model.state_dict().items())
+    npz = np.load(export_surface(s, tmp_path / "s.npz"))
+    assert np.array_equal(npz["loss"], s.loss) and json.loads(str(npz["meta"]))["n_points"] == 9
+    rows = (tmp_path / "s.csv").read_text().splitlines() if export_surface(s, tmp_path / "s.csv") else []
+    assert rows[0] == "x,y,loss" and len(rows) == 10
+    with pytest.raises(LandscapeError, match="npz or .csv"):
+        export_surface(s, tmp_path / "s.txt")
+
+
+def test_probe_loss_with_accuracy_and_pca_directions(cache, trained_ckpts):
+    probe = str(cache / "checkpoints" / Path(trained_ckpts["probe"]).name)
+    s = compute_surface(spec_for(probe, scope="head"))
+    assert s.acc is not None and s.acc.shape == (5, 5) and 0 <= s.acc[2, 2] <= 1
+    mae = str(cache / "checkpoints" / Path(trained_ckpts["mae"]).name)
+    p = compute_surface(spec_for(mae, directions="pca"))
+    assert p.path_coords is not None and p.path_coords.shape[1] == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [(dict(grid=2), "3 to"), (dict(grid=200), "3 to"), (dict(span=0), "span"), (dict(dim=3), "dim"),
+     (dict(norm="bogus"), "normalization"), (dict(scope="bogus"), "scope"), (dict(dtype="fp8"), "dtype")],
+)
+def test_bad_specs_are_refused(ckpt, change, match):
+    with pytest.raises(LandscapeError, match=match):
+        compute_surface(replace(spec_for(ckpt), **change))

@@ -1,0 +1,304 @@
+"""Tests for core.train: learning, determinism, history, snapshots, caching, progress, stopping, linear probes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from conftest import TINY_PROBE, tiny_train_config
+
+from core.checkpoints import load_checkpoint
+from core.data import load_dataset
+from core.errors import LandscapeError
+from core.models import RCMAE, build_model, preset
+from core.paths import cache_root
+from core.train import (
+    ProbeConfig,
+    Progress,
+    TrainConfig,
+    checkpoint_path,
+    cosine_lr,
+    probe_accuracy,
+    train_model,
+    train_probe,
+)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A private cache folder for tests that train or save."""
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _trainable(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: p.detach() for k, p in module.named_parameters() if p.requires_grad}
+
+
+def _files(folder) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+# A run of a second or less: 64 training images, 16 per batch (4 steps per epoch).
+def _quick(kind: str, **overrides) -> TrainConfig:
+    return tiny_train_config(kind, **({"epochs": 1, "max_train": 64, "batch_size": 16, "n_snapshots": 2} | overrides))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Learning and history (on the session checkpoints: micro, synthetic, 3 epochs)
+
+
+@pytest.mark.parametrize("kind", ["mae", "rcmae", "sup"])
+def test_loss_goes_down_and_history_is_complete(trained_ckpts, trained_configs, kind):
+    cfg = trained_configs[kind]
+    loaded = load_checkpoint(trained_ckpts[kind])
+    hist = loaded.meta["history"]
+    assert [h["epoch"] for h in hist] == list(range(1, cfg.epochs + 1))
+    for h in hist:
+        assert {"epoch", "train_loss", "val_loss", "time_s"} <= set(h)
+        assert h["time_s"] > 0 and all(isinstance(h[k], float) for k in ("train_loss", "val_loss"))
+        assert ("val_acc" in h) == (kind == "sup") and ("probe_acc" in h) == (kind != "sup")
+    assert hist[-1]["train_loss"] < 0.9 * hist[0]["train_loss"]
+    assert hist[-1]["val_loss"] < hist[0]["val_loss"]
+    if kind == "sup":
+        assert hist[-1]["val_acc"] > 0.4  # 4 balanced classes: chance is 0.25
+    else:
+        assert all(0.0 <= h["probe_acc"] <= 1.0 for h in hist)
+    # what the file says about the run
+    assert loaded.meta["train"] == dataclasses.asdict(cfg) and loaded.meta["seed"] == cfg.seed
+    data = loaded.meta["data"]
+    ds = load_dataset("synthetic")
+    assert data["spec"] == "synthetic" and data["fingerprint"] == ds.fingerprint()
+    assert (data["n_train"], data["n_val"], data["num_classes"]) == (len(ds.train_y), len(ds.val_y), 4)
+    assert loaded.config == preset("micro", num_classes=4, img_size=16, in_chans=1)
+
+
+def test_val_loss_is_the_recorded_one(trained_ckpts, trained_configs):
+    """The last recorded val loss is the MAE loss of the saved weights on the val set under seed-0 masks."""
+    loaded = load_checkpoint(trained_ckpts["mae"])
+    ds = load_dataset("synthetic")
+    noise = loaded.model.draw_noise(len(ds.val_x), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        loss, _, _ = loaded.model(ds.val_x, trained_configs["mae"].mask_ratio, noise)
+    assert float(loss) == pytest.approx(loaded.meta["history"][-1]["val_loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["mae", "rcmae", "sup"])
+def test_snapshots(trained_ckpts, trained_configs, kind):
+    cfg = trained_configs[kind]
+    loaded = load_checkpoint(trained_ckpts[kind])
+    epochs = [e for e, _ in loaded.snapshots]
+    assert epochs[0] == 0 and epochs[-1] == cfg.epochs and epochs == sorted(set(epochs))
+    assert 2 <= len(epochs) <= cfg.n_snapshots
+    trained = loaded.landscape_module
+    _assert_equal(loaded.snapshots[-1][1], _trainable(trained))  # the last snapshot is the saved weights
+    # the first is the initialization: a fresh model built under the run's seed
+    torch.manual_seed(cfg.seed)
+    fresh = build_model(kind, loaded.config)
+    fresh = fresh.student if isinstance(fresh, RCMAE) else fresh
+    _assert_equal(loaded.snapshots[0][1], _trainable(fresh))
+    assert not torch.equal(loaded.snapshots[0][1]["blocks.0.attn.qkv.weight"], trained.blocks[0].attn.qkv.weight)
+
+
+def test_rcmae_teacher_follows_the_student(trained_ckpts):
+    model = load_checkpoint(trained_ckpts["rcmae"]).model
+    s, t = model.student.blocks[0].mlp.fc1.weight, model.teacher.blocks[0].mlp.fc1.weight
+    assert not torch.equal(s, t)
+    start = load_checkpoint(trained_ckpts["rcmae"]).snapshots[0][1]["blocks.0.mlp.fc1.weight"]
+    # an EMA with momentum 0.996 over 36 steps moved the teacher only a little of the way the student went
+    assert 0 < (t - start).norm() < 0.5 * (s - start).norm()
+
+
+def _assert_equal(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Determinism, caching, paths
+
+
+@pytest.mark.parametrize("kind", ["rcmae", "sup"])
+def test_same_config_gives_identical_weights(cache, kind):
+    cfg = _quick(kind)
+    path = train_model(cfg, device="cpu")
+    first = load_checkpoint(path)
+    again = train_model(cfg, device="cpu", force=True)
+    assert again == path
+    second = load_checkpoint(again)
+    _assert_equal(first.model.state_dict(), second.model.state_dict())
+    drop = lambda hist: [{k: v for k, v in h.items() if k != "time_s"} for h in hist]  # noqa: E731
+    assert drop(first.meta["history"]) == drop(second.meta["history"])
+    other = load_checkpoint(train_model(dataclasses.replace(cfg, seed=1), device="cpu"))
+    assert not torch.equal(other.landscape_module.cls_token, first.landscape_module.cls_token)
+
+
+def test_second_call_returns_the_cached_file(trained_ckpts, trained_configs, trained_cache_dir, monkeypatch):
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(trained_cache_dir))
+    path = trained_ckpts["sup"]
+    stamp = path.stat().st_mtime_ns
+    calls = []
+    assert train_model(trained_configs["sup"], device="cpu", progress=calls.append) == path
+    assert calls == [] and path.stat().st_mtime_ns == stamp
+
+
+def test_a_broken_cached_file_is_retrained(cache):
+    cfg = _quick("sup")
+    path = checkpoint_path(cfg)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"half a file")
+    assert train_model(cfg, device="cpu") == path
+    assert load_checkpoint(path).kind == "sup"
+
+
+def test_an_explicit_path_holding_another_run_is_not_reused(cache, tmp_path):
+    cfg = _quick("sup")
+    path = train_model(cfg, device="cpu", path=tmp_path / "mine.pt")
+    assert train_model(dataclasses.replace(cfg, gamma=0.1), device="cpu", path=path) == path  # unused by sup
+    other = dataclasses.replace(cfg, lr=1e-3)
+    with pytest.raises(LandscapeError, match="already holds another"):
+        train_model(other, device="cpu", path=path)
+    with pytest.raises(LandscapeError, match="already holds another"):
+        train_model(dataclasses.replace(cfg, kind="mae"), device="cpu", path=path)
+    assert train_model(other, device="cpu", path=path, force=True) == path
+    assert load_checkpoint(path).meta["train"]["lr"] == 1e-3
+    # the same for probes
+    probe = train_probe(path, ProbeConfig(epochs=1), device="cpu", path=tmp_path / "probe.pt")
+    with pytest.raises(LandscapeError, match="already holds another"):
+        train_probe(path, ProbeConfig(epochs=2), device="cpu", path=probe)
+
+
+def test_checkpoint_path_is_keyed_by_what_changes_the_weights(cache):
+    cfg = TrainConfig(kind="mae", data="synthetic", preset="micro")
+    path = checkpoint_path(cfg)
+    assert path.parent == cache_root() / "checkpoints" and cache_root() == cache.resolve()
+    assert path.name.startswith("mae_synthetic_micro_s0_") and path.suffix == ".pt"
+    assert checkpoint_path(dataclasses.replace(cfg, gamma=0.3, ema_momentum=0.9)) == path  # unused by MAE
+    for change in ({"lr": 1e-3}, {"epochs": 2}, {"max_train": 50}, {"mask_ratio": 0.5}, {"seed": 1}):
+        assert checkpoint_path(dataclasses.replace(cfg, **change)) != path, change
+    rc = dataclasses.replace(cfg, kind="rcmae")
+    assert checkpoint_path(dataclasses.replace(rc, gamma=0.3)) != checkpoint_path(rc)
+    sup = dataclasses.replace(cfg, kind="sup")
+    assert checkpoint_path(dataclasses.replace(sup, mask_ratio=0.5)) == checkpoint_path(sup)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"kind": "dino"}, {"epochs": 0}, {"batch_size": 0}, {"mask_ratio": 1.0}, {"mask_ratio": 0.0}, {"ema_momentum": 2}],
+)
+def test_bad_configs(bad):
+    with pytest.raises(LandscapeError):
+        TrainConfig(**bad)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# max_train, progress, stopping
+
+
+def test_max_train_and_progress(cache):
+    cfg = _quick("mae", epochs=2, max_train=40, batch_size=16)
+    seen: list[Progress] = []
+    path = train_model(cfg, device="cpu", progress=seen.append)
+    data = load_checkpoint(path).meta["data"]
+    assert data["n_train"] == 40 and data["max_train"] == 40
+    steps = 40 // 16  # the last partial batch is dropped
+    assert [(p.epoch, p.step) for p in seen] == [(e, s) for e in (1, 2) for s in range(1, steps + 1)]
+    assert all(p.steps == steps and p.epochs == 2 and p.loss > 0 for p in seen)
+    assert seen[-1].fraction == 1.0 and seen[0].fraction == pytest.approx(1 / (2 * steps))
+    assert [p.elapsed for p in seen] == sorted(p.elapsed for p in seen)
+
+
+@pytest.mark.parametrize("after", [0, 3])
+def test_check_stop_aborts_and_writes_nothing(cache, after):
+    polls = []
+
+    def stop() -> bool:
+        polls.append(1)
+        return len(polls) > after
+
+    cfg = _quick("rcmae", epochs=2)
+    with pytest.raises(LandscapeError, match="stopped") as info:
+        train_model(cfg, device="cpu", check_stop=stop)
+    assert "\n" not in str(info.value)
+    assert len(polls) == after + 1
+    assert _files(cache) == []
+    assert not checkpoint_path(cfg).exists()
+
+
+def test_cuda_without_gpu_is_a_user_error(cache):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(LandscapeError, match="CUDA"):
+        train_model(_quick("sup"), device="cuda")
+
+
+def test_cosine_schedule():
+    assert cosine_lr(0, 100, 10, 1.0) == pytest.approx(0.1)
+    assert cosine_lr(9, 100, 10, 1.0) == pytest.approx(1.0)
+    assert cosine_lr(10, 100, 10, 1.0) == pytest.approx(1.0)
+    assert cosine_lr(55, 100, 10, 1.0) == pytest.approx(0.5)
+    assert cosine_lr(100, 100, 10, 1.0, final=0.1) == pytest.approx(0.1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Linear probes
+
+
+def test_probe_beats_chance(trained_ckpts):
+    loaded = load_checkpoint(trained_ckpts["probe"])
+    hist = loaded.meta["history"]
+    assert [h["epoch"] for h in hist] == list(range(1, TINY_PROBE.epochs + 1))
+    assert {"epoch", "train_loss", "val_loss", "val_acc", "time_s"} <= set(hist[-1])
+    # our own evaluation of the saved probe on the validation images agrees with the record, and beats chance
+    ds = load_dataset("synthetic")
+    with torch.no_grad():
+        acc = float((loaded.model(ds.val_x).argmax(1) == ds.val_y).float().mean())
+    assert acc == pytest.approx(hist[-1]["val_acc"], abs=1e-6) == probe_accuracy(loaded)
+    assert acc > 0.5  # chance is 0.25
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+
+
+def test_probe_is_cached_and_leaves_the_encoder_alone(trained_ckpts):
+    enc = trained_ckpts["mae"]
+    sha = load_checkpoint(enc).sha256
+    stamp = trained_ckpts["probe"].stat().st_mtime_ns
+    calls = []
+    assert train_probe(enc, TINY_PROBE, device="cpu", progress=calls.append) == trained_ckpts["probe"]
+    assert calls == [] and trained_ckpts["probe"].stat().st_mtime_ns == stamp
+    assert load_checkpoint(enc).sha256 == sha
+    assert trained_ckpts["probe"].parent == enc.parent
+
+
+def test_probe_on_rcmae_reads_the_teacher_or_the_student(trained_ckpts, tmp_path):
+    rc = load_checkpoint(trained_ckpts["rcmae"]).model
+    ds = load_dataset("synthetic")
+    cfg = ProbeConfig(epochs=2, batch_size=128)
+    for use, expected in (("teacher", rc.teacher), ("student", rc.student)):
+        path = train_probe(trained_ckpts["rcmae"], dataclasses.replace(cfg, use=use), device="cpu", path=tmp_path / use)
+        loaded = load_checkpoint(path)
+        _assert_equal(loaded.model.encoder.state_dict(), expected.state_dict())
+        # the head was fitted on the features of that same encoder: the recorded val loss is reproduced
+        with torch.no_grad():
+            val_loss = torch.nn.functional.cross_entropy(loaded.model(ds.val_x), ds.val_y)
+        assert float(val_loss) == pytest.approx(loaded.meta["history"][-1]["val_loss"], rel=1e-5)
+
+
+def test_probe_on_other_data_is_another_probe(trained_ckpts, tmp_path):
+    enc = tmp_path / trained_ckpts["sup"].name
+    enc.write_bytes(trained_ckpts["sup"].read_bytes())
+    cfg = ProbeConfig(epochs=1)
+    own = train_probe(enc, cfg, device="cpu")
+    digits = train_probe(enc, cfg, data="digits", device="cpu")
+    assert own != digits
+    assert load_checkpoint(own).meta["data"]["spec"] == "synthetic"
+    assert load_checkpoint(digits).meta["data"]["num_classes"] == 10
+    assert train_probe(enc, cfg, data="synthetic", device="cpu") == own  # the encoder's own data, said explicitly
+
+
+def test_probe_errors(trained_ckpts):
+    with pytest.raises(LandscapeError, match="already a probe"):
+        train_probe(trained_ckpts["probe"], TINY_PROBE, device="cpu")
+    with pytest.raises(LandscapeError, match="not found"):
+        train_probe(trained_ckpts["mae"].with_name("missing.pt"), TINY_PROBE, device="cpu")
