@@ -157,12 +157,29 @@ def cmd_landscape(a: argparse.Namespace) -> str:
         raise LandscapeError(f"--out must end in .npz or .csv, got {Path(a.out).name}")
     spec = surface_spec_from_args(a)
     rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
-    s = compute_surface(spec, progress=_tqdm_progress(f"landscape {spec.dim}-D {spec.grid}") if rank0 else None)
+
+    def confirm(est) -> bool:
+        if rank0:
+            print(f"estimate: {est.describe()}", file=sys.stderr)
+        big = est.seconds > a.max_minutes * 60 or (est.available is not None and est.bytes > est.available / 2)
+        if big and not a.yes:
+            if rank0:
+                print(
+                    f"this is a big job (over {a.max_minutes:g} min or half the free memory): pass --yes to run it",
+                    file=sys.stderr,
+                )
+            return False
+        return True
+
+    progress = _tqdm_progress(f"landscape {spec.dim}-D {spec.grid}") if rank0 else None
+    s = compute_surface(spec, progress=progress, confirm=confirm)
     if not rank0:
         return None
     m = s.meta
+    # A finished result served from the cache keeps the meta of the run that computed it: every point is reused now.
+    reused = m["n_points"] if m.get("cached") else m.get("n_reused", 0)
     print(
-        f"{m.get('model_kind')} / {m.get('loss_kind')} loss: {m['n_points']} points, {m.get('n_reused', 0)} from the "
+        f"{m.get('model_kind')} / {m.get('loss_kind')} loss: {m['n_points']} points, {reused} from the "
         f"cache, {m.get('n_nan', 0)} not finite, {m.get('seconds', 0.0):.1f} s"
         + (" (cached result)" if m.get("cached") else ""),
         file=sys.stderr,
@@ -233,6 +250,17 @@ def cmd_cache(a: argparse.Namespace) -> str:
         raise LandscapeError("cache export needs a file name ending in .npz or .csv")
     entry = store.get(kind, a.hash)
     return str(entry.export_csv(a.file) if a.file.endswith(".csv") else entry.export_npz(a.file))
+
+
+def cmd_reproduce(a: argparse.Namespace) -> str:
+    from dataclasses import replace
+
+    from core.reproduce import ReproduceSpec, quick_spec, reproduce
+
+    spec = quick_spec(seeds=a.seeds or 2) if a.quick else ReproduceSpec(seeds=a.seeds or 3)
+    changes = {k: v for k, v in (("grid", a.grid), ("span", a.span), ("samples", a.samples)) if v is not None}
+    spec = replace(spec, device=a.device, note=a.note or "", **changes)
+    return str(reproduce(spec, a.out))
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -328,6 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ls.add_argument("--out", default=None, help="also write the result to FILE.npz or FILE.csv")
     ls.add_argument("--json", action="store_true", help="print the landscape numbers as JSON on stdout")
+    ls.add_argument("--yes", action="store_true", help="run even if the estimate exceeds --max-minutes")
+    ls.add_argument(
+        "--max-minutes",
+        type=float,
+        default=30.0,
+        help="jobs estimated to take longer (or to need over half the free memory) need --yes",
+    )
     ls.set_defaults(func=cmd_landscape)
 
     f = sub.add_parser("flatness", help="Hessian spectrum, trace, sharpness and robustness to weight noise")
@@ -371,6 +406,20 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file", nargs="?", help="export target: FILE.npz or FILE.csv")
     c.add_argument("--kind", default=None, help="entry kind (landscape, flatness, ...)")
     c.set_defaults(func=cmd_cache)
+
+    rp = sub.add_parser(
+        "reproduce",
+        help="re-test the paper's claims on MAE, RC-MAE and Sup-ViT over seeds; writes docs/FINDINGS.md",
+    )
+    rp.add_argument("--quick", action="store_true", help="a small version for CI (micro models, synthetic data)")
+    rp.add_argument("--seeds", type=int, default=None, help="model seeds 0..N-1 (default 3; 2 with --quick)")
+    rp.add_argument("--out", default=None, help="the report (default: docs/FINDINGS.md of the repository)")
+    rp.add_argument("--grid", type=int, default=None, help="points per axis (default 33; 5 with --quick)")
+    rp.add_argument("--span", type=float, default=None, help="coordinates over [-span, span] (default 0.5)")
+    rp.add_argument("--samples", type=int, default=None, help="evaluation images (default 128; 32 with --quick)")
+    rp.add_argument("--note", default=None, help="a paragraph to put at the top of the report")
+    rp.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    rp.set_defaults(func=cmd_reproduce)
     return p
 
 

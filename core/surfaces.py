@@ -130,6 +130,69 @@ class Surface:
         return bool(self.meta.get("complete"))
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """What a surface will cost before it starts (rough: one timed evaluation times the points left).
+
+    Attributes:
+        points: points still to compute (cached ones excluded).
+        seconds: estimated wall time on this machine and device.
+        bytes: estimated peak memory of the computation (weights, directions, one batch of activations).
+        available: memory available now on the device (bytes), or None if unknown.
+    """
+
+    points: int
+    seconds: float
+    bytes: int
+    available: int | None
+
+    def describe(self) -> str:
+        mem = f"~{self.bytes / 2**30:.2f} GiB"
+        if self.available is not None:
+            mem += f" of {self.available / 2**30:.1f} GiB available"
+        return f"{self.points} points, ~{_human_seconds(self.seconds)}, {mem}"
+
+
+def _human_seconds(s: float) -> str:
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Free memory on the device now (CUDA: mem_get_info; CPU: MemAvailable from /proc/meminfo)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def estimate_cost(objective: Objective, n_directions: int, points: int, world: int = 1) -> Estimate:
+    """Time one evaluation (the centre) and extrapolate; estimate memory from the shapes."""
+    objective.evaluate(objective.module)  # warm-up: the first call pays for allocations and kernel selection
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        objective.evaluate(objective.module)
+        times.append(time.perf_counter() - t0)
+    per_point = min(times)
+    cfg = objective.ckpt.config
+    n_params = sum(p.numel() for p in objective.module.parameters())
+    batch = min(objective.spec.batch_size, len(objective.x))
+    tokens = cfg.num_patches + 1
+    width = max(cfg.embed_dim * cfg.mlp_ratio, cfg.embed_dim)
+    # Weights + a copy of the moving ones + the directions, fp32; one batch of activations in the widest layer
+    # (a few live tensors) plus the attention maps; data and cached prefixes.
+    acts = batch * tokens * width * 4 * 6 + batch * cfg.num_heads * tokens**2 * 4 * 2
+    data = objective.x.numel() * 4 * 3
+    need = int(n_params * 4 * (2 + n_directions) + acts + data)
+    return Estimate(points, per_point * points / max(1, world), need, available_memory(objective.device))
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Grid bookkeeping: lattice ids shared by nested grids
 
@@ -257,6 +320,7 @@ def compute_surface(
     check_stop: Callable[[], bool] | None = None,
     ckpt: LoadedCheckpoint | None = None,
     cached_only: bool = False,
+    confirm: Callable[[Estimate], bool] | None = None,
 ) -> Surface | None:
     """Compute (or fetch from the cache, or resume) one surface.
 
@@ -270,6 +334,8 @@ def compute_surface(
             LandscapeError("stopped").
         ckpt: an already loaded checkpoint for `spec.checkpoint` (its model is moved and restored, never changed).
         cached_only: return the finished result if the cache has it, else None (computes nothing).
+        confirm: called with the cost `Estimate` before any new point is computed; returning False stops with a
+            LandscapeError (nothing is computed). A job that cannot fit in memory is refused whatever it says.
 
     Raises:
         LandscapeError: bad spec, unreadable checkpoint, NaN at the centre, stopped.
@@ -313,6 +379,12 @@ def compute_surface(
             return done
         known = {**_sibling_points(store, entry, key, spec), **entry.load_points()}
         n_reused = sum(1 for i in ids.tolist() if i in known)
+        if n_reused < total:
+            est = estimate_cost(objective, spec.dim, total - n_reused, world)
+            if est.available is not None and est.bytes > est.available:
+                raise LandscapeError(f"this landscape cannot fit in memory: {est.describe()}; use fewer samples")
+            if confirm is not None and not confirm(est):
+                raise LandscapeError(f"not started: {est.describe()} (confirm to run it)")
         dirs, path_coords = make_directions(spec, ckpt, module)
         mine = np.array([p for p in range(total) if ids[p] % world == rank and int(ids[p]) not in known], dtype=int)
         values: dict[str, np.ndarray] = {"loss": np.full(total, np.nan)}
