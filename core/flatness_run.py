@@ -34,7 +34,7 @@ from core.flatness import (
     spectral_density,
 )
 from core.objectives import Objective, ObjectiveSpec, build_objective
-from core.params import param_scope, select_parameters
+from core.params import select_parameters
 from core.store import Store
 from core.train import pick_device
 
@@ -129,20 +129,6 @@ def _cached(store: Store, key: dict, compute: Callable[[], dict], cached_only: b
     return res.meta["value"], True
 
 
-def _unfreeze_probe_encoder(ckpt: LoadedCheckpoint) -> LoadedCheckpoint:
-    """Make a probe's encoder weights count as trainable (in this loaded copy only).
-
-    An RC-MAE probe reads the EMA teacher, whose parameters are frozen (gradients never train it), so parameter
-    selection would find no encoder weights: robustness would fail and a probe-loss Hessian would cover the head
-    alone. The fixed sin-cos position tables stay frozen, as in every MAE, and so does the decoder (unused).
-    """
-    if ckpt.kind == "probe":
-        for name, p in ckpt.model.encoder.named_parameters():
-            if not p.requires_grad and param_scope(name) == "encoder" and not name.endswith("pos_embed"):
-                p.requires_grad_(True)
-    return ckpt
-
-
 def _robustness_objective(ckpt: LoadedCheckpoint, spec: FlatnessSpec, device, cached_only: bool) -> Objective:
     if ckpt.kind in ("sup", "probe"):
         return build_objective(ckpt, spec.objective_spec("own"), device)
@@ -152,7 +138,7 @@ def _robustness_objective(ckpt: LoadedCheckpoint, spec: FlatnessSpec, device, ca
     if cached_only and not probe_path(ckpt.path, ckpt.sha256, ProbeConfig()).exists():
         raise _NotCached
 
-    probe = _unfreeze_probe_encoder(load_checkpoint(prepare_checkpoint(str(ckpt.path), "probe")))
+    probe = load_checkpoint(prepare_checkpoint(str(ckpt.path), "probe"))
     return build_objective(probe, spec.objective_spec("probe"), device)
 
 
@@ -184,7 +170,7 @@ def _compute_flatness(spec, store, progress, check_stop, cached_only) -> Flatnes
         raise LandscapeError("samples and top_k must be at least 1")
     store = store or Store()
     device = pick_device(spec.device)
-    ckpt = _unfreeze_probe_encoder(load_checkpoint(spec.checkpoint))
+    ckpt = load_checkpoint(spec.checkpoint)
     objective = build_objective(ckpt, spec.objective_spec(), device)
     module = objective.module
     names = select_parameters(module, spec.scope)

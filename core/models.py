@@ -415,6 +415,13 @@ class LinearProbe(nn.Module):
         if pool not in ("cls", "mean"):
             raise LandscapeError(f"unknown pooling {pool!r}; choose cls or mean")
         self.encoder = encoder
+        # The encoder's weights are landscape / Hessian parameters of the probe (never trained by it): mark them
+        # trainable, also for RC-MAE's EMA teacher (frozen for gradients during pre-training), except MAE's fixed
+        # sin-cos tables and the decoder, which the probe does not use.
+        for name, p in encoder.named_parameters():
+            fixed = isinstance(encoder, MAE) and name in ("pos_embed", "decoder_pos_embed")
+            unused = name.startswith("decoder") or name == "mask_token"
+            p.requires_grad_(not (fixed or unused))
         self.pool = pool
         dim = feature_dim(encoder)
         self.bn = nn.BatchNorm1d(dim, affine=False, eps=1e-6)

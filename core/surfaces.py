@@ -359,6 +359,7 @@ def compute_surface(
             return None
         meta = dict(res.meta)
         meta["cached"] = True
+        meta["n_reused"] = meta.get("n_points", total)  # every point of a finished result comes from the cache
         return _to_surface(spec, res.arrays, meta, str(entry.path))
 
     done = finished()

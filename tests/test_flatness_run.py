@@ -175,8 +175,13 @@ def test_cached_only_computes_nothing_until_computed(tmp_path, trained_ckpts, mo
     assert Store().list() == []
     assert not probe_path(path, sha, ProbeConfig()).exists()  # the robustness probe was not trained either
 
+    # Every stage but robustness cached: still None, and still no probe trained.
+    compute_flatness(replace(spec, robustness=False))
+    assert compute_flatness(spec, cached_only=True) is None
+    assert not probe_path(path, sha, ProbeConfig()).exists()
+
     computed = compute_flatness(spec)
-    assert not any(computed.meta["cached"].values())
+    assert computed.meta["cached"] == {"eigenvalues": True, "trace": True, "robustness": False}
     assert probe_path(path, sha, ProbeConfig()).exists()
     fetched = compute_flatness(spec, cached_only=True)
     assert fetched is not None and all(fetched.meta["cached"].values())
@@ -184,6 +189,22 @@ def test_cached_only_computes_nothing_until_computed(tmp_path, trained_ckpts, mo
     # A stage with other settings is not cached: the whole report is not available.
     assert compute_flatness(replace(spec, sigmas=(0.0, 0.2)), cached_only=True) is None
     assert compute_flatness(replace(spec, trace_probes=6), cached_only=True) is None
+
+
+def test_each_stage_is_keyed_by_its_own_settings(env):
+    base = spec_for(env["sup"], max_iter=5, trace_probes=4, per_block=True, sharpness_rho=None, robustness=False)
+    first = compute_flatness(base)
+    assert first.meta["cached"] == {"eigenvalues": False, "trace": False, "per_block": False}
+    # More trace probes: only the trace is recomputed (per-block uses max(4, probes // 4) probes: still 4).
+    more_probes = compute_flatness(replace(base, trace_probes=6))
+    assert more_probes.meta["cached"] == {"eigenvalues": True, "trace": False, "per_block": True}
+    assert more_probes.top_eigenvalues == first.top_eigenvalues
+    # More Lanczos steps change the eigenvalues and the per-block numbers, not the trace.
+    more_steps = compute_flatness(replace(base, max_iter=8))
+    assert more_steps.meta["cached"] == {"eigenvalues": False, "trace": True, "per_block": False}
+    # Another seed changes everything; another device changes nothing.
+    assert not any(compute_flatness(replace(base, seed=1)).meta["cached"].values())
+    assert all(compute_flatness(replace(base, device="auto")).meta["cached"].values())
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -138,3 +138,27 @@ def test_masked_patch_mse_ignores_kept_patches():
     pred2 = pred.clone()
     pred2[mask == 0] += 5.0
     assert torch.equal(masked_patch_mse(pred, target, mask), masked_patch_mse(pred2, target, mask))
+
+
+def test_probe_encoder_weights_are_landscape_parameters_even_for_the_rcmae_teacher(
+    trained_cache_dir, monkeypatch, trained_ckpts
+):
+    from conftest import TINY_PROBE
+
+    from core.params import select_parameters
+    from core.train import train_probe
+
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(trained_cache_dir))
+    probe = load_checkpoint(train_probe(trained_ckpts["rcmae"], TINY_PROBE, device="cpu"))
+    names = select_parameters(probe.model, "encoder")
+    assert "encoder.blocks.0.attn.qkv.weight" in names
+    assert not any("pos_embed" in n or "decoder" in n or "mask_token" in n for n in names)
+    obj = build_objective(probe, ObjectiveSpec(samples=16))
+    d = {
+        n: torch.randn_like(p) * 0.1 if n in names else torch.zeros_like(p)
+        for n, p in probe.model.named_parameters()
+        if p.requires_grad
+    }
+    clean = obj.evaluate(obj.module)["loss"]
+    with perturbed(obj.module, [d], [1.0]):
+        assert obj.evaluate(obj.module)["loss"] != clean
