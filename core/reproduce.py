@@ -1,0 +1,1237 @@
+"""`python -m core reproduce`: re-test the paper's findings with the project's own models and write the evidence
+to a generated report (docs/FINDINGS.md).
+
+What is measured, for every seed (the model seed; directions, masks and images are the same for every model):
+- MAE, RC-MAE and the supervised ViT are trained (cached by config), and a linear probe (same protocol for all
+  three: frozen cls feature, BatchNorm, linear layer) is trained on each encoder.
+- 2-D filter-normalized random slices of: each model's own training objective (RC-MAE: its MAE term, so that MAE
+  and RC-MAE are compared on one and the same function; the full objective with the consistency term is shown
+  too), and the linear-probe loss of each model with the encoder and the probe head moving.
+- The Hessian's top eigenvalue (Lanczos) and trace (Hutchinson) of the same objectives.
+- Convergence from the checkpoints' training histories.
+
+Scales: MAE's pixel MSE and cross-entropy live on different scales, so models compared on different functions
+(MAE vs Sup-ViT on their own objectives) are compared by relative numbers: the basin / flat-area threshold is a
+fraction of each surface's centre loss, and increases, curvatures and Hessian numbers are divided by the centre loss.
+Models compared on one and the same function (RC-MAE vs MAE, every probe loss) are compared directly, with one
+absolute threshold for both (the same fraction of their mean centre loss); dividing by each model's own centre loss
+there would reward a worse fit.
+
+The verdict logic (`number_reading`, `claim_verdict`, `correlation_reading`), the statistics (`mean_std`,
+`correlation`, `epochs_to_reach`) and the report (`render_markdown`) are pure functions of plain numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import LandscapeError
+from core.train import ProbeConfig, TrainConfig
+
+KINDS = ("mae", "rcmae", "sup")
+LABEL = {"mae": "MAE", "rcmae": "RC-MAE", "sup": "Sup-ViT"}
+# Probe landscapes and Hessians move the encoder and the probe head, not what the probe does not use: a supervised
+# ViT's own classifier, and an MAE's decoder (LinearProbe already fixes the latter; named so that the key says so).
+PROBE_EXCLUDE = ("decoder_", "mask_token", "encoder.head.*")
+
+SUPPORTS, CONTRADICTS, INCONCLUSIVE = "supports", "contradicts", "inconclusive"
+REPRODUCED, NOT_REPRODUCED, UNDECIDED = "reproduced", "not reproduced", "inconclusive at this scale"
+
+LogFn = Callable[[str], None]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Statistics and the verdict rule (pure)
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
+    """Mean, sample standard deviation (ddof 1; NaN for fewer than 2 values) and count of the finite values."""
+    v = np.asarray([float(x) for x in values], dtype=float)
+    v = v[np.isfinite(v)]
+    n = int(v.size)
+    if n == 0:
+        return math.nan, math.nan, 0
+    if n == 1:
+        return float(v[0]), math.nan, 1
+    if np.ptp(v) == 0:  # equal values: exactly no spread (the float mean could leave ~1e-17)
+        return float(v[0]), 0.0, n
+    return float(v.mean()), float(v.std(ddof=1)), n
+
+
+def number_reading(a: Sequence[float], b: Sequence[float], better: str) -> str:
+    """Whether one number supports the claim "A is `better` (higher / lower) than B".
+
+    The rule: with d the difference of the means in the claimed direction and s the combined spread (the sum of
+    the two sample standard deviations over seeds), the number supports the claim if d > s, contradicts it if
+    -d > s, and is inconclusive otherwise, or when either side has fewer than 2 finite values (no spread).
+    """
+    if better not in ("higher", "lower"):
+        raise ValueError(f"better must be 'higher' or 'lower', got {better!r}")
+    ma, sa, na = mean_std(a)
+    mb, sb, nb = mean_std(b)
+    if na < 2 or nb < 2:
+        return INCONCLUSIVE
+    d = ma - mb if better == "higher" else mb - ma
+    spread = sa + sb
+    if d > spread:
+        return SUPPORTS
+    if -d > spread:
+        return CONTRADICTS
+    return INCONCLUSIVE
+
+
+def claim_verdict(readings: Sequence[str]) -> str:
+    """A claim's verdict from the readings of its counted numbers.
+
+    Reproduced: at least half of the numbers support it and supporting numbers outnumber contradicting ones at
+    least 3 to 1. Not reproduced: the same with the roles swapped. Inconclusive at this scale: anything else
+    (including no numbers).
+    """
+    n = len(readings)
+    s = sum(r == SUPPORTS for r in readings)
+    c = sum(r == CONTRADICTS for r in readings)
+    if n and 2 * s >= n and s >= 3 * c:
+        return REPRODUCED
+    if n and 2 * c >= n and c >= 3 * s:
+        return NOT_REPRODUCED
+    return UNDECIDED
+
+
+def correlation(x: Sequence[float], y: Sequence[float], n_perm: int = 10000, seed: int = 0) -> dict[str, float]:
+    """Pearson r and Spearman rho of the finite pairs, with a two-sided permutation p-value for rho.
+
+    p = (1 + #{permutations with |rho_perm| >= |rho|}) / (1 + n_perm), permuting y's ranks with a seeded generator.
+
+    Returns:
+        {"n", "pearson", "spearman", "p_spearman"}; NaN coefficients (and p) for n < 3 or no spread.
+    """
+    from core.plots import correlations, rankdata
+
+    out = dict(correlations(x, y))
+    out["p_spearman"] = math.nan
+    if not np.isfinite(out["spearman"]):
+        return out
+    xv, yv = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(xv) & np.isfinite(yv)
+    rx, ry = rankdata(xv[ok]), rankdata(yv[ok])
+    zx = (rx - rx.mean()) / rx.std()
+    zy = (ry - ry.mean()) / ry.std()
+    rng = np.random.default_rng(seed)
+    perms = np.argsort(rng.random((n_perm, len(zy))), axis=1)
+    r_perm = (zx[None, :] * zy[perms]).mean(axis=1)
+    hits = int(np.sum(np.abs(r_perm) >= abs(out["spearman"]) - 1e-12))
+    out["p_spearman"] = (1 + hits) / (1 + n_perm)
+    return out
+
+
+def correlation_reading(rho: float, p: float, expected_sign: int, alpha: float) -> str:
+    """Supports if the rank correlation is significant (p < alpha) with the expected sign, contradicts if
+    significant with the other sign, inconclusive otherwise."""
+    if not (np.isfinite(rho) and np.isfinite(p)) or p >= alpha or rho == 0:
+        return INCONCLUSIVE
+    return SUPPORTS if np.sign(rho) == np.sign(expected_sign) else CONTRADICTS
+
+
+def epochs_to_reach(history: Sequence[dict], key: str, target: float, mode: str) -> float:
+    """The first epoch whose `key` is at or below (`mode="below"`) / at or above (`"above"`) `target`; NaN if none."""
+    if mode not in ("below", "above"):
+        raise ValueError(f"mode must be 'below' or 'above', got {mode!r}")
+    for i, row in enumerate(history):
+        v = row.get(key)
+        if v is None or not np.isfinite(float(v)):
+            continue
+        if (float(v) <= target) if mode == "below" else (float(v) >= target):
+            return float(row.get("epoch", i + 1))
+    return math.nan
+
+
+def convergence_target(histories: Sequence[Sequence[dict]], key: str, mode: str) -> float:
+    """The level every run reaches at some epoch: the worst of the runs' best values (max of the minima for
+    "below", min of the maxima for "above")."""
+    best = []
+    for h in histories:
+        vals = [float(r[key]) for r in h if r.get(key) is not None and np.isfinite(float(r[key]))]
+        if vals:
+            best.append(min(vals) if mode == "below" else max(vals))
+    if not best:
+        return math.nan
+    return max(best) if mode == "below" else min(best)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The report's content (plain values) and its markdown
+
+
+@dataclass(frozen=True)
+class Row:
+    """One number compared between model A and model B over seeds.
+
+    Attributes:
+        name: what the number is.
+        a: A's value per seed. b: B's value per seed.
+        better: the claim's direction for A ("higher" / "lower"), or "" for a number shown without a reading.
+        counted: whether the reading counts towards the claim's verdict.
+        fmt: format of the values.
+    """
+
+    name: str
+    a: tuple[float, ...]
+    b: tuple[float, ...]
+    better: str = ""
+    counted: bool = True
+    fmt: str = ".3g"
+
+    @property
+    def reading(self) -> str:
+        return number_reading(self.a, self.b, self.better) if self.better else ""
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    a_label: str
+    b_label: str
+    rows: tuple[Row, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CorrelationRow:
+    """The correlation of one flatness number with accuracy across models and seeds."""
+
+    name: str
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+    expected_sign: int  # +1: larger is flatter and is expected to go with higher accuracy; -1: the opposite
+    n_perm: int = 10000
+
+    @property
+    def stats(self) -> dict[str, float]:
+        return correlation(self.x, self.y, n_perm=self.n_perm)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim: what is claimed, the evidence tables and figures, and (for the follow-up) correlations."""
+
+    title: str
+    statement: str
+    tables: tuple[Table, ...] = ()
+    correlations: tuple[CorrelationRow, ...] = ()
+    alpha: float = 0.05  # family-wise level for the correlations (Bonferroni over the rows)
+    figures: tuple[tuple[str, str], ...] = ()  # (caption, link)
+    text: str = ""  # markdown shown before the tables
+
+    def correlation_alpha(self) -> float:
+        return self.alpha / max(1, len(self.correlations))
+
+    def readings(self) -> list[tuple[str, str]]:
+        """(name, reading) of every counted number."""
+        out = [
+            (f"{r.name.split(' (')[0]} ({t.title.split(' (')[0].lower()})", r.reading)
+            for t in self.tables
+            for r in t.rows
+            if r.counted and r.better
+        ]
+        a = self.correlation_alpha()
+        for c in self.correlations:
+            s = c.stats
+            out.append((c.name, correlation_reading(s["spearman"], s["p_spearman"], c.expected_sign, a)))
+        return out
+
+    @property
+    def verdict(self) -> str:
+        return claim_verdict([r for _, r in self.readings()])
+
+
+@dataclass(frozen=True)
+class Findings:
+    title: str
+    command: str
+    setup: tuple[tuple[str, str], ...]
+    claims: tuple[Claim, ...]
+    notes: tuple[str, ...] = ()
+    preface: str = ""
+
+
+def _fmt(v: float, fmt: str) -> str:
+    return "n/a" if not np.isfinite(v) else format(v, fmt)
+
+
+def format_mean_std(values: Sequence[float], fmt: str = ".3g") -> str:
+    """'mean ± std' over seeds ('mean' alone for one value, 'n/a' for none)."""
+    m, s, n = mean_std(values)
+    if n == 0:
+        return "n/a"
+    if n == 1:
+        return _fmt(m, fmt)
+    return f"{_fmt(m, fmt)} ± {_fmt(s, fmt)}"
+
+
+def _table_md(t: Table) -> list[str]:
+    lines = [f"### {t.title}", ""]
+    if t.note:
+        lines += [t.note, ""]
+    lines += [
+        f"| number | {t.a_label} | {t.b_label} | claimed | reading |",
+        "|---|---|---|---|---|",
+    ]
+    for r in t.rows:
+        claimed = f"{t.a_label} {r.better}" if r.better else "—"
+        reading = r.reading or "—"
+        if r.better and not r.counted:
+            reading += " (not counted)"
+        lines.append(
+            f"| {r.name} | {format_mean_std(r.a, r.fmt)} | {format_mean_std(r.b, r.fmt)} | {claimed} | {reading} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _correlations_md(c: Claim) -> list[str]:
+    a = c.correlation_alpha()
+    lines = [
+        "### Correlation with linear-probe accuracy",
+        "",
+        f"Rank correlation counted as significant when the permutation p-value is below {c.alpha:g} / "
+        f"{len(c.correlations)} = {a:.2g} (Bonferroni over the rows).",
+        "",
+        "| flatness number | n | Pearson r | Spearman rho | permutation p (rho) | expected sign | reading |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in c.correlations:
+        s = row.stats
+        reading = correlation_reading(s["spearman"], s["p_spearman"], row.expected_sign, a)
+        sign = "+" if row.expected_sign > 0 else "−"
+        lines.append(
+            f"| {row.name} | {int(s['n'])} | {_fmt(s['pearson'], '.2f')} | {_fmt(s['spearman'], '.2f')} | "
+            f"{_fmt(s['p_spearman'], '.3g')} | {sign} | {reading} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _verdict_md(c: Claim) -> list[str]:
+    readings = c.readings()
+    n = len(readings)
+    sup = [name for name, r in readings if r == SUPPORTS]
+    con = [name for name, r in readings if r == CONTRADICTS]
+    lines = [
+        f"**Verdict: {c.verdict}.** Of {n} counted numbers: {len(sup)} support the claim, {len(con)} contradict it, "
+        f"{n - len(sup) - len(con)} inconclusive.",
+        "",
+    ]
+    if sup:
+        lines += ["Supporting: " + "; ".join(sup) + ".", ""]
+    if con:
+        lines += ["Contradicting: " + "; ".join(con) + ".", ""]
+    return lines
+
+
+def render_markdown(f: Findings) -> str:
+    """The report: summary of verdicts, setup, one section per claim (verdict, tables, figures), notes."""
+    lines = [
+        f"# {f.title}",
+        "",
+        f"_Generated by `{f.command}`; do not edit by hand, rerun the command (every step is cached)._",
+        "",
+    ]
+    if f.preface:
+        lines += [f.preface, ""]
+    lines += ["## Summary", "", "| claim | verdict | support / contradict / inconclusive |", "|---|---|---|"]
+    for c in f.claims:
+        rs = [r for _, r in c.readings()]
+        s, k = rs.count(SUPPORTS), rs.count(CONTRADICTS)
+        lines.append(f"| {c.title} | **{c.verdict}** | {s} / {k} / {len(rs) - s - k} |")
+    lines += ["", "## Setup", ""]
+    lines += [f"- **{label}**: {text}" for label, text in f.setup]
+    lines.append("")
+    for i, c in enumerate(f.claims, 1):
+        lines += [f"## {i}. {c.title}", "", f"> {c.statement}", ""]
+        lines += _verdict_md(c)
+        if c.text:
+            lines += [c.text, ""]
+        for t in c.tables:
+            lines += _table_md(t)
+        if c.correlations:
+            lines += _correlations_md(c)
+        if c.figures:
+            lines += ["Figures:", ""]
+            lines += [f"- [{cap}]({link})" for cap, link in c.figures]
+            lines.append("")
+    if f.notes:
+        lines += ["## Caveats", ""]
+        lines += [f"- {n}" for n in f.notes]
+        lines.append("")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The run
+
+
+@dataclass(frozen=True)
+class ReproduceSpec:
+    """Everything the reproduction depends on (defaults: the full run on the default models)."""
+
+    seeds: int = 3  # model seeds 0..seeds-1
+    data: str = "digits"
+    preset: str = "tiny"
+    epochs: int = 30  # the TrainConfig defaults: seed 0 is the dashboard's default trio
+    batch_size: int = 128
+    warmup_epochs: int = 3
+    n_snapshots: int = 6
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    grid: int = 33  # 2**k + 1: nests with the dashboard's coarser grids
+    span: float = 0.5  # the default models' basins are ~0.1 wide; the loss is 1.6-3x its centre at 0.5
+    samples: int = 128  # evaluation images for landscapes and Hessians (the same images)
+    rel_threshold: float = 0.1  # basin / flat area: increase under this fraction of the centre loss
+    radii: tuple[float, ...] = (0.1, 0.25)
+    direction_seed: int = 0
+    data_seed: int = 0
+    mask_seed: int = 0
+    hessian_iter: int = 40  # Lanczos steps for the top eigenvalue
+    trace_probes: int = 32  # Hutchinson probes
+    device: str = "auto"
+    quick: bool = False
+    note: str = ""  # a paragraph shown at the top of the report (e.g. why fewer seeds were used)
+
+    def __post_init__(self):
+        if self.seeds < 1:
+            raise LandscapeError(f"--seeds must be at least 1, got {self.seeds}")
+
+    def train_config(self, kind: str, seed: int) -> TrainConfig:
+        return TrainConfig(
+            kind=kind,
+            data=self.data,
+            preset=self.preset,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            warmup_epochs=self.warmup_epochs,
+            n_snapshots=self.n_snapshots,
+            seed=seed,
+        )
+
+
+def quick_spec(seeds: int = 2, **overrides) -> ReproduceSpec:
+    """A small version for CI (< 1 min): micro models on synthetic data, 3 epochs, 5x5 grids, 32 images."""
+    base = ReproduceSpec(
+        seeds=seeds,
+        data="synthetic",
+        preset="micro",
+        epochs=3,
+        batch_size=32,
+        warmup_epochs=1,
+        n_snapshots=3,
+        probe=ProbeConfig(epochs=10, batch_size=64),
+        grid=5,
+        samples=32,
+        hessian_iter=8,
+        trace_probes=4,
+        quick=True,
+    )
+    return replace(base, **overrides)
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One objective measured on one model kind."""
+
+    key: str
+    kind: str
+    loss: str  # own | pretrain | probe
+    rcmae_terms: str = "full"
+    title: str = ""
+
+    @property
+    def is_probe(self) -> bool:
+        return self.loss == "probe"
+
+
+MEASURES = (
+    Measure("mae_own", "mae", "own", title="MAE, pre-training loss"),
+    Measure("rcmae_mae", "rcmae", "pretrain", "mae", "RC-MAE, pre-training loss (MAE term)"),
+    Measure("rcmae_full", "rcmae", "pretrain", "full", "RC-MAE, full objective (MAE + consistency)"),
+    Measure("sup_own", "sup", "own", title="Sup-ViT, cross-entropy"),
+    Measure("mae_probe", "mae", "probe", title="MAE, linear-probe loss"),
+    Measure("rcmae_probe", "rcmae", "probe", title="RC-MAE, linear-probe loss"),
+    Measure("sup_probe", "sup", "probe", title="Sup-ViT, linear-probe loss"),
+)
+
+
+def _stderr_log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class _Clock:
+    """A log function that prefixes the seconds since the run started."""
+
+    def __init__(self, log: LogFn):
+        self.t0 = time.perf_counter()
+        self.log = log
+
+    def __call__(self, msg: str) -> None:
+        self.log(f"[reproduce {time.perf_counter() - self.t0:7.1f} s] {msg}")
+
+
+def _quarters(log: LogFn, what: str) -> Callable[[int, int], None]:
+    """A progress(done, total) callback that logs at 25% steps."""
+    last = [-1]
+
+    def progress(done: int, total: int) -> None:
+        q = done * 4 // max(1, total)
+        if q != last[0]:
+            last[0] = q
+            log(f"{what}: {done}/{total} points")
+
+    return progress
+
+
+def hessian_numbers(
+    checkpoint: str | Path,
+    loss: str,
+    spec: ReproduceSpec,
+    *,
+    rcmae_terms: str = "full",
+    exclude: tuple[str, ...] = (),
+    store=None,
+) -> dict[str, float]:
+    """Top Hessian eigenvalue, trace and the centre loss of one objective (cached in the store, kind 'hessian').
+
+    For a probe the Hessian covers the encoder (RC-MAE: its EMA teacher) and the head, less `exclude`.
+    """
+    from core.checkpoints import code_version, load_checkpoint
+    from core.flatness import attention_for_second_derivatives, hessian_eigenvalues, hessian_trace
+    from core.objectives import ObjectiveSpec, build_objective
+    from core.params import select_parameters
+    from core.store import Store
+    from core.train import pick_device
+
+    store = store or Store()
+    ck = load_checkpoint(checkpoint)
+    obj_spec = ObjectiveSpec(
+        loss=loss, samples=spec.samples, data_seed=spec.data_seed, mask_seed=spec.mask_seed, rcmae_terms=rcmae_terms
+    )
+    obj = build_objective(ck, obj_spec, pick_device(spec.device))
+    names = select_parameters(obj.module, "all", exclude=exclude)
+    if not names:
+        raise LandscapeError(f"no parameters to take the Hessian over in {Path(checkpoint).name}")
+    key = {
+        "v": 1,
+        "objective": obj.key(),
+        "params": names,
+        "max_iter": spec.hessian_iter,
+        "probes": spec.trace_probes,
+        "seed": spec.direction_seed,
+    }
+    entry = store.entry("hessian", key)
+    res = entry.result()
+    if res is None:
+        with entry.lock():
+            res = entry.result()
+            if res is None:
+                with attention_for_second_derivatives(obj.module):
+                    centre = obj.evaluate(obj.module)["loss"]
+                    eig = hessian_eigenvalues(
+                        obj.module, obj, k=1, names=names, max_iter=spec.hessian_iter, seed=spec.direction_seed
+                    )
+                    tr = hessian_trace(
+                        obj.module, obj, names=names, n_probes=spec.trace_probes, seed=spec.direction_seed
+                    )
+                value = {
+                    "centre_loss": float(centre),
+                    "lambda_max": float(eig.values[0]),
+                    "converged": bool(eig.converged[0]),
+                    "trace": float(tr.estimate),
+                    "trace_stderr": float(tr.stderr),
+                    "n_params": int(tr.n_params),
+                }
+                entry.save_result({"done": np.ones(1)}, {"value": value}, code_version=code_version())
+                return value
+    return dict(res.meta["value"])
+
+
+@dataclass
+class Measured:
+    """One objective of one model: its landscape and its Hessian numbers."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+    loss: np.ndarray
+    hessian: dict[str, float]
+
+
+def landscape_numbers(
+    m: Measured, spec: ReproduceSpec, *, relative: bool, threshold: float | None = None
+) -> dict[str, float]:
+    """The flatness numbers of one measured objective.
+
+    Args:
+        m: the landscape and Hessian numbers.
+        spec: radii and the relative threshold.
+        relative: divide increases, curvatures and Hessian numbers by the centre loss, and use a threshold of
+            `spec.rel_threshold` x the centre loss (for comparisons across different loss functions).
+        threshold: the absolute basin / flat-area threshold when not `relative` (one value for every model compared).
+    """
+    from core.surface_metrics import surface_metrics
+
+    sm = surface_metrics(
+        m.xs,
+        m.ys,
+        m.loss,
+        radii=spec.radii,
+        threshold=None if relative else threshold,
+        rel_threshold=spec.rel_threshold,
+    )
+    c = sm.centre_loss
+    k = 1.0 / c if relative else 1.0
+    kh = 1.0 / m.hessian["centre_loss"] if relative else 1.0
+    out = {
+        "centre_loss": c,
+        "basin_width": sm.basin_width,
+        "basin_at_edge": float(any(sm.basin_at_edge)),
+        "flat_fraction": sm.flat_fraction,
+        "curvature_max": sm.curvature_max * k,
+        "curvature_min": sm.curvature_min * k,
+        "convex_fraction": sm.convex_fraction,
+        "lambda_max": m.hessian["lambda_max"] * kh,
+        "trace": m.hessian["trace"] * kh,
+        "lambda_max_raw": m.hessian["lambda_max"],
+        "trace_raw": m.hessian["trace"],
+        "lambda_max_rel": m.hessian["lambda_max"] / m.hessian["centre_loss"],
+        "trace_rel": m.hessian["trace"] / m.hessian["centre_loss"],
+    }
+    for r, v in zip(sm.radii, sm.increase_at_radius, strict=True):
+        out[f"increase_r{r:g}"] = v * k
+    if not relative:
+        own = surface_metrics(m.xs, m.ys, m.loss, radii=(), rel_threshold=spec.rel_threshold)
+        out["basin_width_own"] = own.basin_width
+    return out
+
+
+@dataclass(frozen=True)
+class NumberDef:
+    key: str
+    name: str
+    flatter: str  # "higher" / "lower": the flatter side; "" for numbers shown without a reading
+    counted: bool = True
+    fmt: str = ".3g"
+
+
+def number_defs(spec: ReproduceSpec, relative: bool, threshold_text: str = "") -> tuple[NumberDef, ...]:
+    """The rows of a comparison table, in order (`landscape_numbers` keys)."""
+    per = " / L(centre)" if relative else ""
+    thr = f"{spec.rel_threshold:.0%} of L(centre)" if relative else threshold_text
+    defs = [
+        NumberDef("basin_width", f"basin width (increase < {thr})", "higher"),
+        NumberDef("flat_fraction", f"flat-area fraction (increase < {thr})", "higher"),
+        NumberDef("curvature_max", f"centre curvature, sharpest axis{per}", "lower"),
+        NumberDef("curvature_min", f"centre curvature, flattest axis{per}", "", counted=False),
+        NumberDef("convex_fraction", "convex fraction of the slice", "higher"),
+    ]
+    defs += [NumberDef(f"increase_r{r:g}", f"loss increase at radius {r:g}{per}", "lower") for r in spec.radii]
+    defs += [
+        NumberDef("lambda_max", f"Hessian top eigenvalue{per}", "lower"),
+        NumberDef("trace", f"Hessian trace{per}", "lower"),
+    ]
+    if relative:
+        defs += [
+            NumberDef("lambda_max_raw", "Hessian top eigenvalue (raw)", "lower", counted=False),
+            NumberDef("trace_raw", "Hessian trace (raw)", "lower", counted=False),
+        ]
+    else:
+        defs += [
+            NumberDef(
+                "basin_width_own",
+                f"basin width (increase < {spec.rel_threshold:.0%} of each model's own L(centre))",
+                "higher",
+                counted=False,
+            ),
+            NumberDef("lambda_max_rel", "Hessian top eigenvalue / L(centre)", "lower", counted=False),
+            NumberDef("trace_rel", "Hessian trace / L(centre)", "lower", counted=False),
+        ]
+    defs.append(NumberDef("centre_loss", "loss at the centre", "", counted=False, fmt=".4g"))
+    return tuple(defs)
+
+
+def measure(measure_def: Measure, model_ckpt: str, probe_ckpt: str | None, spec: ReproduceSpec, log: LogFn) -> Measured:
+    """The landscape and Hessian numbers of one objective of one trained model (both cached)."""
+    from core.surfaces import SurfaceSpec, compute_surface
+
+    path = probe_ckpt if measure_def.is_probe else model_ckpt
+    exclude = PROBE_EXCLUDE if measure_def.is_probe else ()
+    sspec = SurfaceSpec(
+        checkpoint=str(path),
+        loss="own" if measure_def.is_probe else measure_def.loss,
+        dim=2,
+        grid=spec.grid,
+        span=spec.span,
+        exclude=exclude,
+        seed=spec.direction_seed,
+        samples=spec.samples,
+        data_seed=spec.data_seed,
+        mask_seed=spec.mask_seed,
+        rcmae_terms=measure_def.rcmae_terms,
+        device=spec.device,
+    )
+    s = compute_surface(sspec, progress=_quarters(log, f"landscape {measure_def.title}"))
+    log(f"Hessian {measure_def.title}")
+    h = hessian_numbers(path, sspec.loss, spec, rcmae_terms=measure_def.rcmae_terms, exclude=exclude)
+    return Measured(np.asarray(s.xs), np.asarray(s.ys), np.asarray(s.loss), h)
+
+
+@dataclass
+class RunResults:
+    """Everything measured, by seed."""
+
+    spec: ReproduceSpec
+    seeds: tuple[int, ...]
+    ckpts: dict[tuple[str, int], str]  # (kind, seed) -> model checkpoint
+    probes: dict[tuple[str, int], str]  # (kind, seed) -> probe checkpoint
+    histories: dict[tuple[str, int], list[dict]]
+    probe_acc: dict[tuple[str, int], float]
+    classifier_acc: dict[int, float]  # Sup-ViT's own classifier, by seed
+    measured: dict[tuple[str, int], Measured]  # (measure key, seed) -> numbers
+    setup_facts: dict[str, str]
+
+
+def run_measurements(spec: ReproduceSpec, log: LogFn) -> RunResults:
+    """Train (or find) every model and probe, then measure every objective (all cached)."""
+    from core.checkpoints import load_checkpoint
+    from core.train import Progress, train_model, train_probe
+
+    seeds = tuple(range(spec.seeds))
+    ckpts, probes, hist, pacc, cacc = {}, {}, {}, {}, {}
+    for seed in seeds:
+        for kind in KINDS:
+            cfg = spec.train_config(kind, seed)
+            name = f"{LABEL[kind]} seed {seed}"
+            log(f"train {name} ({cfg.epochs} epochs, {cfg.preset}, {cfg.data}; cached by config)")
+            last = [0]
+
+            def on_step(p: Progress, name=name, last=last) -> None:
+                quarter = p.epoch * 4 // p.epochs
+                if p.step == p.steps and quarter != last[0]:
+                    last[0] = quarter
+                    log(f"train {name}: epoch {p.epoch}/{p.epochs}, loss {p.loss:.4f}")
+
+            path = train_model(cfg, progress=on_step, device=spec.device)
+            log(f"linear probe on {name}")
+            probe = train_probe(path, spec.probe, device=spec.device)
+            ckpts[kind, seed], probes[kind, seed] = str(path), str(probe)
+            hist[kind, seed] = list(load_checkpoint(path).meta.get("history") or [])
+            ph = load_checkpoint(probe).meta.get("history") or []
+            pacc[kind, seed] = float(ph[-1]["val_acc"]) if ph else math.nan
+            if kind == "sup":
+                cacc[seed] = float(hist[kind, seed][-1].get("val_acc", math.nan)) if hist[kind, seed] else math.nan
+    measured = {}
+    total = len(seeds) * len(MEASURES)
+    for seed in seeds:
+        for m in MEASURES:
+            log(f"measure {len(measured) + 1}/{total}: {m.title}, seed {seed}")
+            measured[m.key, seed] = measure(m, ckpts[m.kind, seed], probes[m.kind, seed], spec, log)
+    first = load_checkpoint(ckpts["mae", 0])
+    c = first.config
+    facts = {
+        "architecture": (
+            f"{c.img_size}px images, patch {c.patch_size}, encoder dim {c.embed_dim}, depth {c.depth}, "
+            f"{c.num_heads} heads; MAE decoder dim {c.decoder_embed_dim}, depth {c.decoder_depth}"
+        ),
+        "data": _data_fact(first.meta.get("data") or {}),
+    }
+    return RunResults(spec, seeds, ckpts, probes, hist, pacc, cacc, measured, facts)
+
+
+def _data_fact(d: dict) -> str:
+    return (
+        f"`{d.get('spec')}`, {d.get('n_train')} training / {d.get('n_val')} validation images "
+        f"(split seed {d.get('split_seed')}, the same for every model), {d.get('num_classes')} classes"
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# From measurements to claims
+
+
+def common_threshold(r: RunResults, keys: Sequence[str]) -> float:
+    """One absolute threshold for models compared on the same loss: rel_threshold x their mean centre loss."""
+    centres = [float(surface_centre(r.measured[k, s])) for k in keys for s in r.seeds]
+    return r.spec.rel_threshold * float(np.mean(centres))
+
+
+def surface_centre(m: Measured) -> float:
+    from core.plots import centre_index
+
+    return float(m.loss[centre_index(m.xs, m.ys)])
+
+
+def comparison_table(
+    r: RunResults,
+    title: str,
+    a: str,
+    b: str,
+    a_label: str,
+    b_label: str,
+    *,
+    relative: bool,
+    counted: bool,
+    note: str = "",
+) -> Table:
+    """Every flatness number of measure `a` against measure `b`, A claimed to be the flatter one.
+
+    `relative` for different loss functions (see `landscape_numbers`); otherwise both use one absolute threshold.
+    """
+    thr = None if relative else common_threshold(r, (a, b))
+    thr_text = "" if relative else f"{thr:.4g}, {r.spec.rel_threshold:.0%} of the mean L(centre) of both"
+    nums = {
+        (k, s): landscape_numbers(r.measured[k, s], r.spec, relative=relative, threshold=thr)
+        for k in (a, b)
+        for s in r.seeds
+    }
+    rows = []
+    for d in number_defs(r.spec, relative, thr_text):
+        va = tuple(nums[a, s][d.key] for s in r.seeds)
+        vb = tuple(nums[b, s][d.key] for s in r.seeds)
+        rows.append(Row(d.name, va, vb, d.flatter, counted and d.counted, d.fmt))
+    return Table(title, a_label, b_label, tuple(rows), note)
+
+
+def convergence_table(r: RunResults) -> Table:
+    """Epochs until each pre-training run reaches a shared validation loss / ridge-probe accuracy."""
+    h_mae = [r.histories["mae", s] for s in r.seeds]
+    h_rc = [r.histories["rcmae", s] for s in r.seeds]
+    t_loss = convergence_target(h_mae + h_rc, "val_loss", "below")
+    t_acc = convergence_target(h_mae + h_rc, "probe_acc", "above")
+
+    def per_seed(hs: list[list[dict]], key: str, target: float, mode: str) -> tuple[float, ...]:
+        return tuple(epochs_to_reach(h, key, target, mode) for h in hs)
+
+    def final(hs: list[list[dict]], key: str) -> tuple[float, ...]:
+        return tuple(float(h[-1].get(key, math.nan)) if h else math.nan for h in hs)
+
+    rows = (
+        Row(
+            f"epochs to reach validation pre-training loss {t_loss:.4g}",
+            per_seed(h_rc, "val_loss", t_loss, "below"),
+            per_seed(h_mae, "val_loss", t_loss, "below"),
+            "lower",
+        ),
+        Row(
+            f"epochs to reach ridge-probe accuracy {t_acc:.4f}",
+            per_seed(h_rc, "probe_acc", t_acc, "above"),
+            per_seed(h_mae, "probe_acc", t_acc, "above"),
+            "lower",
+        ),
+        Row(
+            "final validation pre-training loss",
+            final(h_rc, "val_loss"),
+            final(h_mae, "val_loss"),
+            "lower",
+            False,
+            ".4g",
+        ),
+        Row("final ridge-probe accuracy", final(h_rc, "probe_acc"), final(h_mae, "probe_acc"), "higher", False, ".4f"),
+    )
+    note = (
+        "From the training histories: the validation MAE loss (RC-MAE: of the student) with masks fixed by seed 0, "
+        "and a ridge classifier on frozen features of the deployed encoder (RC-MAE: the teacher), after every "
+        "epoch. Each target is the level every MAE and RC-MAE run reaches at some epoch (the worst run's best value)."
+    )
+    return Table("Convergence (counted)", "RC-MAE", "MAE", rows, note)
+
+
+OWN_MEASURE = {"mae": "mae_own", "rcmae": "rcmae_mae", "sup": "sup_own"}
+
+
+def flatness_points(r: RunResults) -> tuple[list[tuple[str, int]], dict[str, dict[tuple[str, int], dict]]]:
+    """Per (kind, seed): the probe-loss numbers (one absolute threshold for all, the same loss type) and the
+    own-objective numbers (relative: the losses differ)."""
+    points = [(k, s) for k in KINDS for s in r.seeds]
+    thr = common_threshold(r, [f"{k}_probe" for k in KINDS])
+    fam = {
+        "probe loss": {
+            p: landscape_numbers(r.measured[f"{p[0]}_probe", p[1]], r.spec, relative=False, threshold=thr)
+            for p in points
+        },
+        "own objective": {
+            p: landscape_numbers(r.measured[OWN_MEASURE[p[0]], p[1]], r.spec, relative=True) for p in points
+        },
+    }
+    return points, fam
+
+
+def generalization_claim(r: RunResults, figures: tuple[tuple[str, str], ...]) -> Claim:
+    spec = r.spec
+    acc = {k: tuple(r.probe_acc[k, s] for s in r.seeds) for k in KINDS}
+    lines = [
+        "| model | linear-probe validation accuracy |",
+        "|---|---|",
+        *[f"| {LABEL[k]} | {format_mean_std(acc[k], '.4f')} |" for k in KINDS],
+        f"| Sup-ViT's own classifier (reference) | {format_mean_std([r.classifier_acc[s] for s in r.seeds], '.4f')} |",
+    ]
+    points, fam = flatness_points(r)
+    y = tuple(r.probe_acc[p] for p in points)
+    rows = []
+    for family, nums in fam.items():
+        relative = family == "own objective"
+        for d in number_defs(spec, relative, "one threshold for all models"):
+            if d.counted and d.flatter:
+                x = tuple(float(nums[p][d.key]) for p in points)
+                name = f"{d.name.split(' (')[0]} ({family})"
+                rows.append(CorrelationRow(name, x, y, 1 if d.flatter == "higher" else -1))
+    text = "\n".join(lines) + (
+        f"\n\nEach point is one model and seed: n = {len(points)} (3 model kinds x {len(r.seeds)} seeds), which is "
+        "small; the points also cluster by model kind, so a correlation can reflect the kind rather than flatness. "
+        f"Probe-loss numbers use one absolute threshold ({spec.rel_threshold:.0%} of the mean probe centre loss) "
+        "and raw increases, curvatures and Hessian numbers (one loss type for all models; dividing by the centre "
+        "loss would tie the numbers to accuracy by construction). Own-objective numbers are relative (MSE and "
+        "cross-entropy differ in scale; RC-MAE: its MAE term). Expected sign: the one under which a flatter "
+        "landscape goes with higher accuracy."
+    )
+    return Claim(
+        title="Follow-up: flatter models generalize better",
+        statement=(
+            "Not a finding of the paper, which names it as future work: flatness numbers should correlate with "
+            "generalization (here linear-probe validation accuracy; the seed's 'more stable' reading)."
+        ),
+        correlations=tuple(rows),
+        figures=figures,
+        text=text,
+    )
+
+
+def build_findings(r: RunResults, figures: dict[str, tuple[tuple[str, str], ...]], command: str) -> Findings:
+    """The report's content from the measurements."""
+    rel = (
+        "MAE's pixel MSE and cross-entropy live on different scales, so every number is relative: the threshold is "
+        "a fraction of each surface's centre loss, and increases, curvatures and Hessian numbers are divided by the "
+        "centre loss."
+    )
+    same = (
+        "Both models are measured on the same loss function, so the numbers are compared directly, with one "
+        "absolute threshold for both; the relative versions are shown below them, not counted."
+    )
+    claim1 = Claim(
+        title="MAE's pre-training landscape is flatter and wider than the supervised ViT's",
+        statement=(
+            "The paper (finding 1): MAE-ViT has a smoother, wider overall loss curvature than a supervised ViT, "
+            "each on its own training objective."
+        ),
+        tables=(
+            comparison_table(
+                r,
+                "Own training objective (counted)",
+                "mae_own",
+                "sup_own",
+                "MAE",
+                "Sup-ViT",
+                relative=True,
+                counted=True,
+                note="MAE: masked-patch pixel MSE; Sup-ViT: cross-entropy. " + rel,
+            ),
+            comparison_table(
+                r,
+                "Linear-probe loss (shown, not counted)",
+                "mae_probe",
+                "sup_probe",
+                "MAE",
+                "Sup-ViT",
+                relative=False,
+                counted=False,
+                note="Both through a linear probe trained on the frozen encoder by the same protocol (for the Sup-ViT "
+                "a probe on its encoder, not its own classifier); the encoder and the probe head move. " + same,
+            ),
+        ),
+        figures=figures.get("claim1", ()),
+    )
+    claim2 = Claim(
+        title="RC-MAE widens the convex, flat region and converges faster than MAE",
+        statement=(
+            "The paper (finding 2): RC-MAE's EMA teacher widens the region of convexity of both the pre-training "
+            "and the linear-probing landscape, and the model converges faster."
+        ),
+        tables=(
+            comparison_table(
+                r,
+                "Pre-training loss (counted)",
+                "rcmae_mae",
+                "mae_own",
+                "RC-MAE",
+                "MAE",
+                relative=False,
+                counted=True,
+                note="The masked-patch MSE for both (for RC-MAE its MAE term, the student moving). " + same,
+            ),
+            comparison_table(
+                r,
+                "Linear-probe loss (counted)",
+                "rcmae_probe",
+                "mae_probe",
+                "RC-MAE",
+                "MAE",
+                relative=False,
+                counted=True,
+                note="RC-MAE's probe reads its deployed EMA teacher; the encoder and the probe head move. " + same,
+            ),
+            convergence_table(r),
+            comparison_table(
+                r,
+                "RC-MAE's full objective vs MAE's loss (shown, not counted)",
+                "rcmae_full",
+                "mae_own",
+                "RC-MAE",
+                "MAE",
+                relative=True,
+                counted=False,
+                note="RC-MAE's training objective adds the consistency term to the fixed teacher: a different "
+                "function from MAE's loss, hence relative numbers.",
+            ),
+        ),
+        figures=figures.get("claim2", ()),
+    )
+    claim3 = generalization_claim(r, figures.get("generalization", ()))
+    return Findings(
+        title="Findings: the loss-landscape claims, re-measured",
+        command=command,
+        setup=setup_items(r),
+        claims=(claim1, claim2, claim3),
+        notes=caveats(r),
+        preface=r.spec.note,
+    )
+
+
+def setup_items(r: RunResults) -> tuple[tuple[str, str], ...]:
+    from core.checkpoints import code_version
+
+    spec = r.spec
+    p = spec.probe
+    converged = np.mean([bool(m.hessian.get("converged")) for m in r.measured.values()])
+    default_runs = " (for seed 0 the same runs as the dashboard's default models)" if not spec.quick else ""
+    return (
+        (
+            "models",
+            f"MAE, RC-MAE (EMA teacher, momentum {TrainConfig.ema_momentum}, gamma {TrainConfig.gamma}) and a "
+            f"supervised ViT (Sup-ViT), preset `{spec.preset}`: {r.setup_facts['architecture']}",
+        ),
+        (
+            "training",
+            f"{spec.epochs} epochs, batch {spec.batch_size}, AdamW lr {TrainConfig.lr}, {spec.warmup_epochs} warm-up "
+            f"epochs, mask ratio {TrainConfig.mask_ratio}; cached by config{default_runs}",
+        ),
+        (
+            "seeds",
+            f"{len(r.seeds)} model seeds ({', '.join(map(str, r.seeds))}); tables give mean ± sample standard "
+            "deviation over them",
+        ),
+        ("data", r.setup_facts["data"]),
+        (
+            "linear probes",
+            f"frozen cls feature, BatchNorm1d (no affine) + Linear, AdamW lr {p.lr}, {p.epochs} epochs; the same "
+            "protocol on all three encoders (RC-MAE: the EMA teacher); accuracy on the whole validation split",
+        ),
+        (
+            "landscapes",
+            f"2-D slices L(theta + a d1 + b d2) on a {spec.grid}x{spec.grid} grid over [-{spec.span:g}, "
+            f"{spec.span:g}]^2; random Gaussian directions, filter-normalized, biases and norm scales fixed, direction "
+            f"seed {spec.direction_seed} for every model; {spec.samples} validation images (data seed "
+            f"{spec.data_seed}), MAE masks fixed by mask seed {spec.mask_seed}; eval mode, fp32",
+        ),
+        (
+            "numbers",
+            "basin width: mean over the 4 axis directions of the distance from the centre at which the loss "
+            "increase first reaches the threshold; flat-area fraction: share of grid points under the threshold; "
+            "centre curvature: eigenvalues of a quadratic fit within radius 0.25; convex fraction: share of interior "
+            "points whose finite-difference Hessian is positive definite; increase at radius r: mean over a circle",
+        ),
+        (
+            "Hessian",
+            f"top eigenvalue by Lanczos ({spec.hessian_iter} steps; converged in {converged:.0%} of the "
+            f"objectives), trace by Hutchinson ({spec.trace_probes} Rademacher probes); the same parameters and "
+            "images as the landscape",
+        ),
+        (
+            "verdict rule",
+            "a number supports a claim when the means differ in the claimed direction by more than the combined "
+            "spread (the sum of the two standard deviations over seeds), contradicts it when they differ the other "
+            "way by more than that, and is inconclusive otherwise (always with a single seed); a correlation "
+            "supports when its permutation p-value is under the Bonferroni level with the expected sign. A claim is "
+            "reproduced when at least half of its counted numbers support it and supporters outnumber "
+            "contradictors 3 to 1, not reproduced in the mirror case, and inconclusive at this scale otherwise",
+        ),
+        ("code version", f"`{code_version()}`"),
+    )
+
+
+def caveats(r: RunResults) -> tuple[str, ...]:
+    spec = r.spec
+    notes = [
+        f"Scale: `{spec.preset}` models on `{spec.data}` with {len(r.seeds)} seed(s); the paper used ViT-B on "
+        "ImageNet. A verdict here says what these small models show, not what holds at scale.",
+        "Random 2-D slices mostly reflect the Hessian trace and rarely show saddles (Boettcher & Wheeler 2022); "
+        "one direction seed is used for every model.",
+        "Filter normalization is used throughout; other normalizations of the directions can change the picture.",
+    ]
+    edge = sum(bool(landscape_numbers(m, spec, relative=True)["basin_at_edge"]) for m in r.measured.values())
+    if edge:
+        notes.append(
+            f"In {edge} of {len(r.measured)} surfaces the basin (at {spec.rel_threshold:.0%} of the centre loss) "
+            "reached the grid edge along some axis: there the basin width is a lower bound."
+        )
+    if spec.quick:
+        notes.append("This is the --quick version (micro models, synthetic data, coarse grids): a smoke test only.")
+    return tuple(notes)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Figures
+
+
+def _kaleido() -> bool:
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def write_figure(fig, folder: Path, stem: str) -> str:
+    """Write a figure as PNG (when kaleido is installed) or as HTML sharing one plotly.min.js; returns its name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if _kaleido():
+        name = f"{stem}.png"
+        fig.write_image(str(folder / name), width=1100, height=fig.layout.height or 500)
+    else:
+        name = f"{stem}.html"
+        fig.write_html(str(folder / name), include_plotlyjs="directory", full_html=True)
+    return name
+
+
+def _surface_figure(r: RunResults, keys: Sequence[tuple[str, str]], title: str):
+    from core.plots import Panel, plot_surfaces
+
+    s = r.seeds[0]
+    panels = []
+    for mkey, label in keys:
+        m = r.measured[mkey, s]
+        c = surface_centre(m)
+        cap = (
+            f"{len(m.xs)}x{len(m.ys)} grid, {r.spec.samples} images, direction seed {r.spec.direction_seed}, "
+            "filter-normalized; each loss divided by its centre value"
+        )
+        panels.append(Panel(f"{label} (seed {s}, L(centre) {c:.3g})", m.xs, m.ys, m.loss / c, cap))
+    fig = plot_surfaces(panels, view="contour", relative=True, title=title)
+    fig.update_layout(coloraxis_colorbar_title_text="relative increase<br>(L - L(centre)) / L(centre)")
+    return fig
+
+
+def make_figures(r: RunResults, folder: Path, link_prefix: str) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Every figure of the report, written to `folder`; returns claim -> ((caption, link), ...)."""
+    from core.plots import plot_flatness_vs_accuracy, plot_training_curves
+
+    out: dict[str, list[tuple[str, str]]] = {"claim1": [], "claim2": [], "generalization": []}
+    s0 = r.seeds[0]
+
+    def add(claim: str, fig, stem: str, caption: str) -> None:
+        out[claim].append((caption, link_prefix + write_figure(fig, folder, stem)))
+
+    surfaces = (
+        (
+            "claim1",
+            "claim1_own_objective",
+            "MAE vs Sup-ViT, own training objective",
+            [("mae_own", "MAE, pixel MSE"), ("sup_own", "Sup-ViT, cross-entropy")],
+        ),
+        (
+            "claim1",
+            "claim1_probe_loss",
+            "MAE vs Sup-ViT, linear-probe loss",
+            [("mae_probe", "MAE probe"), ("sup_probe", "Sup-ViT probe")],
+        ),
+        (
+            "claim2",
+            "claim2_pretrain_loss",
+            "RC-MAE vs MAE, pre-training loss (MAE term)",
+            [("mae_own", "MAE"), ("rcmae_mae", "RC-MAE (MAE term)")],
+        ),
+        (
+            "claim2",
+            "claim2_probe_loss",
+            "RC-MAE vs MAE, linear-probe loss",
+            [("mae_probe", "MAE probe"), ("rcmae_probe", "RC-MAE probe")],
+        ),
+    )
+    for claim, stem, title, keys in surfaces:
+        add(claim, _surface_figure(r, keys, title), stem, f"{title}: relative loss increase, seed {s0}")
+    hist = {f"{LABEL[k]} seed {s}": r.histories[k, s] for k in ("mae", "rcmae") for s in r.seeds}
+    for metric, cap in (("val_loss", "validation pre-training loss"), ("probe_acc", "ridge-probe accuracy")):
+        fig = plot_training_curves(hist, metric, f"Convergence: {cap}", caption="per epoch, from the training history")
+        add("claim2", fig, f"claim2_convergence_{metric}", f"Convergence: {cap} per epoch, every seed")
+    points, fam = flatness_points(r)
+    for family, stem in (("probe loss", "probe"), ("own objective", "own")):
+        for nkey, xname in (("basin_width", "basin width"), ("lambda_max", "Hessian top eigenvalue")):
+            if family == "own objective" and nkey == "lambda_max":
+                xname += " / L(centre)"
+            x = f"{xname} ({family})"
+            pts = [
+                {"label": f"s{s}", "kind": k, "probe_acc": r.probe_acc[k, s], x: fam[family][k, s][nkey]}
+                for k, s in points
+            ]
+            fig = plot_flatness_vs_accuracy(pts, x, log_x=nkey == "lambda_max", caption="one point per model and seed")
+            add("generalization", fig, f"generalization_{stem}_{nkey}", f"Probe accuracy vs {x}, every seed")
+    return {k: tuple(v) for k, v in out.items()}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def default_out() -> Path:
+    """docs/FINDINGS.md of the repository."""
+    return Path(__file__).resolve().parents[1] / "docs" / "FINDINGS.md"
+
+
+def command_line(spec: ReproduceSpec) -> str:
+    parts = ["python -m core reproduce"]
+    if spec.quick:
+        parts.append("--quick")
+    parts.append(f"--seeds {spec.seeds}")
+    base = quick_spec() if spec.quick else ReproduceSpec()
+    for name in ("grid", "span", "samples"):
+        if getattr(spec, name) != getattr(base, name):
+            parts.append(f"--{name} {getattr(spec, name)}")
+    return " ".join(parts)
+
+
+def reproduce(spec: ReproduceSpec, out: str | Path | None = None, *, log: LogFn = _stderr_log) -> Path:
+    """Train, measure, judge and write the report (figures go to `figures/` next to it).
+
+    Args:
+        spec: what to run.
+        out: the report's path (default `default_out()`); must end in .md.
+        log: receives progress lines (default: stderr).
+
+    Returns:
+        The report's path.
+    """
+    from core.store import atomic_write_bytes
+
+    out = Path(out) if out is not None else default_out()
+    if out.suffix != ".md":
+        raise LandscapeError(f"--out must be a .md file, got {out.name}")
+    clock = _Clock(log)
+    results = run_measurements(spec, clock)
+    clock("figures")
+    figures = make_figures(results, out.parent / "figures", "figures/")
+    findings = build_findings(results, figures, command_line(spec))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, render_markdown(findings).encode())
+    for c in findings.claims:
+        clock(f"verdict: {c.title}: {c.verdict}")
+    clock(f"wrote {out}")
+    return out
