@@ -36,7 +36,7 @@ from core.train import pick_device
 
 LATTICE = 1024  # nested grids (2**k + 1 points, k <= 10) share this lattice
 MAX_GRID = {1: 1025, 2: 129}  # beyond this a grid is refused: 129**2 = 16,641 points is hours for ViT-B
-DIRECTION_METHODS = ("random", "pca")
+DIRECTION_METHODS = ("random", "pca", "hessian")
 SECOND_AXIS_OFFSET = 7919  # the second random axis uses seed + this: a different, equally fixed stream
 
 PartialFn = Callable[["Surface"], None]
@@ -51,7 +51,7 @@ class SurfaceSpec:
     dim: int = 2  # 1: a curve along d1; 2: a surface over (d1, d2)
     grid: int = 21  # points per axis; 2**k + 1 (5, 9, 17, 33, 65) refine each other without recomputation
     span: float = 1.0  # coordinates run over [-span, span] in units of the (filter-normalized) directions
-    directions: str = "random"  # random: seeded Gaussian; pca: principal axes of the training trajectory
+    directions: str = "random"  # random: seeded Gaussian; pca: training-trajectory axes; hessian: top-2 eigenvectors
     norm: str = "filter"  # filter | layer | weight | none (Li et al. 2018)
     ignore: str = "biasbn"  # biasbn: biases and norm scales do not move; none: they move too
     scope: str = "all"  # all | encoder | decoder | head: which parameters move
@@ -243,9 +243,10 @@ def family_hash(key: dict) -> str:
 
 
 def make_directions(
-    spec: SurfaceSpec, ckpt: LoadedCheckpoint, module: torch.nn.Module
+    spec: SurfaceSpec, ckpt: LoadedCheckpoint, objective: Objective
 ) -> tuple[list[dict[str, torch.Tensor]], np.ndarray | None]:
     """The axes of the slice (on the module's device) and, for PCA, the projected trajectory."""
+    module = objective.module
     kw = dict(norm=spec.norm, ignore=spec.ignore, scope=spec.scope, include=spec.include, exclude=spec.exclude)
     if spec.directions == "random":
         dirs = [random_direction(module, spec.seed, **kw)]
@@ -253,6 +254,8 @@ def make_directions(
             d2 = random_direction(module, spec.seed + SECOND_AXIS_OFFSET, **kw)
             dirs.append(orthogonalize(d2, dirs[0]) if spec.orthogonal else d2)
         return dirs, None
+    if spec.directions == "hessian":
+        return _hessian_directions(spec, objective), None
     snaps = [sd for _, sd in ckpt.snapshots]
     if len(snaps) < 3:
         raise LandscapeError(f"{ckpt.path.name} has {len(snaps)} weight snapshots; PCA directions need at least 3")
@@ -261,6 +264,29 @@ def make_directions(
     snaps = [{k: v.to(dev) for k, v in s.items() if k in center} for s in snaps]
     d1, d2, path, _ = pca_directions(snaps, center=center)
     return ([d1, d2] if spec.dim == 2 else [d1]), path
+
+
+def _hessian_directions(spec: SurfaceSpec, objective: Objective) -> list[dict[str, torch.Tensor]]:
+    """The top Hessian eigenvectors of the objective (unit norm), the axes of largest curvature (Boettcher &
+    Wheeler 2022: random slices mostly show the trace; these show the sharpest directions). Scaled to the norm of
+    the in-scope weights so that spans mean the same relative size as for filter-normalized directions."""
+    from core.directions import scale
+    from core.flatness import attention_for_second_derivatives, hessian_eigenvalues
+    from core.params import select_parameters
+
+    module = objective.module
+    names = select_parameters(module, spec.scope, spec.include, spec.exclude)
+    if not names:
+        raise LandscapeError(f"no trainable parameters in scope {spec.scope!r}")
+    with attention_for_second_derivatives(module):
+        res = hessian_eigenvalues(module, objective, k=spec.dim, names=names, seed=spec.seed, return_vectors=True)
+    w_norm = float(torch.sqrt(sum((module.get_parameter(n).detach() ** 2).sum() for n in names)))
+    out = []
+    for v in res.vectors:
+        full = {n: torch.zeros_like(p) for n, p in module.named_parameters() if p.requires_grad}
+        full.update({n: t.detach() for n, t in v.items()})
+        out.append(scale(full, w_norm))
+    return out
 
 
 def _dist() -> tuple[int, int]:
@@ -386,7 +412,7 @@ def compute_surface(
                 raise LandscapeError(f"this landscape cannot fit in memory: {est.describe()}; use fewer samples")
             if confirm is not None and not confirm(est):
                 raise LandscapeError(f"not started: {est.describe()} (confirm to run it)")
-        dirs, path_coords = make_directions(spec, ckpt, module)
+        dirs, path_coords = make_directions(spec, ckpt, objective)
         mine = np.array([p for p in range(total) if ids[p] % world == rank and int(ids[p]) not in known], dtype=int)
         values: dict[str, np.ndarray] = {"loss": np.full(total, np.nan)}
         if objective.has_labels:

@@ -192,3 +192,10 @@ def test_probe_loss_with_accuracy_and_pca_directions(cache, trained_ckpts):
 def test_bad_specs_are_refused(ckpt, change, match):
     with pytest.raises(LandscapeError, match=match):
         compute_surface(replace(spec_for(ckpt), **change))
+
+
+def test_hessian_directions_are_the_sharpest_axis(ckpt):
+    sharp = compute_surface(spec_for(ckpt, directions="hessian", dim=1, grid=9, span=0.02))
+    rand = compute_surface(spec_for(ckpt, dim=1, grid=9, span=0.02))
+    assert np.isfinite(sharp.loss).all()
+    assert sharp.metrics["curvature"] > rand.metrics["curvature"] > 0
