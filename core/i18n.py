@@ -39,6 +39,8 @@ EN: dict[str, str] = {
     "job.trained": "{model} is trained",
     "job.surface": "landscape of {model}: {grid}x{grid} grid, point {done}/{total}",
     "job.flatness": "flatness of {model}: {stage} ({done}/{total})",
+    "job.surfaces_done": "landscapes done",
+    "job.estimate": "landscape of {model}: {grid}x{grid} grid, {points} new points, about {seconds} s",
     "job.summary": "writing the summary",
     "job.ready": "ready",
     "job.loading": "loading {name}",
@@ -72,6 +74,9 @@ EN: dict[str, str] = {
     "overview.robustness": "Accuracy under random weight noise",
     "overview.robustness_title": "Linear-probe accuracy when the weights are perturbed",
     "overview.summary": "Executive summary",
+    "overview.flatness": "Flatness numbers",
+    "overview.flatness_note": "Smaller λ max, trace, sharpness and accuracy drop, and a wider basin, mean a flatter "
+    "minimum. Each model is measured on its own training loss; accuracy: linear probe or classifier.",
     "overview.no_facts": "The summary appears once the default models and their measurements are ready.",
     "overview.numbers": "The numbers behind the summary",
     "overview.col_point": "Point",
@@ -273,6 +278,11 @@ EN: dict[str, str] = {
     "runs.deleted": "Deleted {name}.",
     "runs.outside": "Refusing to delete a file outside the cache's checkpoint folder.",
     "runs.download_ckpt": "Download checkpoint",
+    "runs.download": "Download {fmt}",
+    "runs.points": "Points logged",
+    "runs.preview": "Preview",
+    "whatif.start": "Pick a base model, change a setting and press the button: the variant is trained in the "
+    "background and compared with its base here.",
 }
 
 JA: dict[str, str] = {
@@ -297,6 +307,8 @@ JA: dict[str, str] = {
     "job.trained": "{model}の学習が完了しました",
     "job.surface": "{model}の損失地形: {grid}x{grid}グリッド、{done}/{total}点",
     "job.flatness": "{model}の平坦さ: {stage}({done}/{total})",
+    "job.surfaces_done": "損失地形の計算が完了しました",
+    "job.estimate": "{model}の損失地形: {grid}x{grid}グリッド、新規{points}点、約{seconds}秒",
     "job.summary": "要約を作成中",
     "job.ready": "準備完了",
     "job.loading": "{name}を読み込み中",
@@ -329,6 +341,9 @@ JA: dict[str, str] = {
     "overview.robustness": "重みにランダムなノイズを加えたときの精度",
     "overview.robustness_title": "重みを摂動したときの線形プローブ精度",
     "overview.summary": "エグゼクティブサマリー",
+    "overview.flatness": "平坦さの指標",
+    "overview.flatness_note": "最大固有値、トレース、シャープネス、精度低下が小さく、"
+    "盆地の幅が広いほど平坦な最小値です。各モデルはそれぞれの学習損失で測定。精度は線形プローブまたは分類器のものです。",
     "overview.no_facts": "既定モデルとその測定が揃うとサマリーが表示されます。",
     "overview.numbers": "サマリーの根拠となる数値",
     "overview.col_point": "項目",
@@ -522,6 +537,11 @@ JA: dict[str, str] = {
     "runs.deleted": "{name}を削除しました。",
     "runs.outside": "キャッシュのチェックポイントフォルダ外のファイルは削除できません。",
     "runs.download_ckpt": "チェックポイントをダウンロード",
+    "runs.download": "{fmt}をダウンロード",
+    "runs.points": "記録済みの点数",
+    "runs.preview": "プレビュー",
+    "whatif.start": "元のモデルを選び、設定を変えてボタンを押してください。変更版がバックグラウンドで学習され、"
+    "ここで元のモデルと比較されます。",
 }
 
 TEXTS = {"en": EN, "ja": JA}

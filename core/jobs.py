@@ -13,11 +13,13 @@ registry in `st.cache_resource` and polls it from a fragment.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
 import time
 import traceback
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -148,6 +150,7 @@ class JobRegistry:
         ]
         for t in self._threads:
             t.start()
+        _LIVE.add(self)
 
     # -- public API ------------------------------------------------------------------------------------------------
 
@@ -275,6 +278,17 @@ class JobRegistry:
                     self._finish(job, CANCELLED, result=result, message="cancelled")
                 else:
                     self._finish(job, DONE, result=result)
+
+
+_LIVE: weakref.WeakSet[JobRegistry] = weakref.WeakSet()
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    """Stop every registry's workers before the interpreter finalizes: a daemon thread that is still inside torch
+    (or merely holds torch's thread-local pools) when the process exits can abort it ("terminate called ...")."""
+    for reg in list(_LIVE):
+        reg.shutdown(cancel=True, timeout=5.0)
 
 
 # ======================================================================================================================
@@ -462,28 +476,42 @@ def _surfaces_into(
     done = 0.0
     for (g, label), c in zip(steps, cost, strict=True):
         if label in batch.errors:
+            done += c  # a model that failed at a coarser level is skipped
             continue
         if ctx.should_stop():
             raise LandscapeError("stopped")
         spec = replace(ready[label], grid=g)
         base = done
+        first: list[int] = []  # points already cached when the level started (reused from coarser levels)
 
-        def prog(d: int, t: int, base=base, c=c, label=label, g=g) -> None:
-            f = lo + (hi - lo) * (base + c * d / max(1, t)) / total
+        def prog(d: int, t: int, base=base, c=c, label=label, g=g, first=first) -> None:
+            if not first:
+                first.append(d)
+            share = (d - first[0]) / max(1, t - first[0]) if t > first[0] else 1.0
+            f = lo + (hi - lo) * (base + c * share) / total
             ctx.progress(f, msg("job.surface", model=label, grid=g, done=d, total=t))
 
         def partial(s: Any, label=label) -> None:
             batch.surfaces[label] = s
             publish()
 
+        def estimate(est: Any, label=label, g=g, base=base) -> bool:
+            # Say what is coming before the first new point (the estimate times one evaluation).
+            f = lo + (hi - lo) * base / total
+            ctx.progress(f, msg("job.estimate", model=label, grid=g, points=est.points, seconds=round(est.seconds)))
+            return True
+
         try:
-            batch.surfaces[label] = compute_surface(spec, progress=prog, on_partial=partial, check_stop=ctx.should_stop)
+            batch.surfaces[label] = compute_surface(
+                spec, progress=prog, on_partial=partial, check_stop=ctx.should_stop, confirm=estimate
+            )
         except LandscapeError as e:
             if ctx.should_stop():
                 raise
             batch.errors[label] = error_line(e)
         publish()
         done += c
+    ctx.progress(hi, msg("job.surfaces_done"))
 
 
 def surfaces_task(specs: dict[str, Any]) -> Callable[[JobContext], SurfaceBatch]:
@@ -704,7 +732,7 @@ def flatness_points(store: Any = None) -> list[dict]:
     basin_width (from the newest complete 2-D own-loss landscape, if any). The newest entry of each stage wins.
     """
     from core.store import Store
-    from core.zoo import KIND_LABEL, list_checkpoints
+    from core.zoo import list_checkpoints
 
     store = store or Store()
     infos = {c.sha256: c for c in list_checkpoints()}
@@ -747,7 +775,6 @@ def flatness_points(store: Any = None) -> list[dict]:
         p["label"], p["kind"] = info.label, info.kind
         if p.get("probe_acc") is None and info.probe_acc is not None:
             p["probe_acc"] = info.probe_acc
-        p.setdefault("label", KIND_LABEL.get(info.kind, info.kind))
         out.append(p)
     return out
 

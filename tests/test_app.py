@@ -137,6 +137,20 @@ def test_every_key_used_by_the_pages_exists():
     assert not missing, missing
 
 
+def test_job_messages_render_in_the_readers_language():
+    from core.i18n import msg, render_message, t
+
+    m = msg("job.flatness", model="RC-MAE", stage="trace", done=3, total=32)
+    assert render_message(m, "en") == "flatness of RC-MAE: Hessian trace (3/32)"
+    assert render_message(m, "ja") == "RC-MAEの平坦さ: ヘッセ行列のトレース(3/32)"
+    assert render_message("plain text from elsewhere", "ja") == "plain text from elsewhere"
+    assert render_message("", "en") == ""
+    assert render_message("unknown.key|{}", "en") == "unknown.key|{}"
+    assert render_message(msg("job.train", model="MAE"), "en") == EN["job.train"]  # missing args: the template
+    assert t("no.such.key", "ja") == "no.such.key"
+    assert t("nav.models", "fr") == EN["nav.models"]
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Empty cache: nothing trains (no workers); every page says what is going on
 
@@ -149,6 +163,8 @@ def test_empty_cache_overview_shows_preparing_and_queues_one_job(empty_cache: Pa
     jobs = registry().jobs()
     assert [j.status for j in jobs] == ["queued"]  # one job, waiting
     assert jobs[0].key.startswith("prepare-defaults:")
+    # The sidebar lists it (rendered after the page, so the page's own job is already there).
+    assert any(EN["label.prepare"] in c.value for c in at.sidebar.caption), [c.value for c in at.sidebar.caption]
     # A rerun (another session, a page switch) shares the job instead of adding one.
     at.run()
     at2 = AppTest.from_file(APP, default_timeout=60).run()
@@ -156,6 +172,34 @@ def test_empty_cache_overview_shows_preparing_and_queues_one_job(empty_cache: Pa
     assert len(registry().jobs()) == 1
     # The stage checklist is shown.
     assert EN["stage.train"] in texts(at)
+
+
+def test_overview_failed_preparation_shows_one_line_and_retries(empty_cache: Path, monkeypatch: pytest.MonkeyPatch):
+    from dataclasses import asdict
+
+    from core.errors import LandscapeError
+    from core.jobs import dashboard_profile, default_trio, task_key
+    from pages._ui import registry
+
+    monkeypatch.setenv("LANDSCAPE_JOB_WORKERS", "1")
+    profile = dashboard_profile()
+    key = task_key("prepare-defaults", asdict(profile), [c.key() for c in default_trio(profile).values()])
+
+    def broken(ctx):
+        raise LandscapeError("the digits data could not be read\nsecond line")
+
+    reg = registry()  # the app's singleton (the same object the script sees)
+    reg.submit(key, "label.prepare|{}", broken).wait(WAIT_S)
+    at = open_page("overview")
+    errs = errors(at)
+    assert len(errs) == 1 and errs[0].endswith("the digits data could not be read"), errs
+    retry = button(at, EN["overview.retry"])
+    retry.click().run()
+    assert not at.exception
+    job = reg.get(key)
+    assert job.status in ("queued", "running")  # a fresh job replaced the failed one
+    reg.cancel(key)  # do not train for real in a test
+    assert job.wait(WAIT_S) and job.status == "cancelled"
 
 
 @pytest.mark.parametrize("page", PAGES[1:])
@@ -362,4 +406,5 @@ def test_runs_delete_entry(dashboard_cache: Path, tmp_path: Path, monkeypatch: p
     at.checkbox(key="runs.confirm_entry").check().run()
     at.button(key="runs.del_entry").click().run()
     assert not at.exception
+    assert not errors(at), errors(at)
     assert len(Store().list("landscape")) == before - 1

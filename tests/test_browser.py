@@ -111,6 +111,9 @@ def server(dashboard_cache: Path, tmp_path_factory: pytest.TempPathFactory):
                 pytest.fail(f"streamlit did not start:\n{(cache.parent / 'streamlit.log').read_text()[-3000:]}")
             time.sleep(0.3)
         yield url
+        log.flush()
+        text = (cache.parent / "streamlit.log").read_text()
+        assert "Traceback" not in text, text[-4000:]  # no exception reached the server log either
     finally:
         proc.terminate()
         try:

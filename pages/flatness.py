@@ -1,0 +1,187 @@
+"""Flatness: Hessian eigenvalues, trace, density, per-block numbers, sharpness and robustness, per model side by
+side, and flatness against probe accuracy over every cached result."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import LandscapeError
+from core.i18n import msg
+from core.jobs import FlatnessBatch, default_flatness_spec, flatness_points, flatness_task, task_key
+from core.plots import (
+    plot_density,
+    plot_eigenvalues,
+    plot_flatness_vs_accuracy,
+    plot_per_block,
+    plot_robustness,
+)
+from pages._ui import chart, default_selection, error_box, fmt_num, labeller, model_choices, submit, tr, watch
+
+st.title(tr("flat.title"))
+st.caption(tr("flat.intro"))
+
+choices = model_choices()
+if not choices:
+    st.info(tr("common.no_models"))
+    st.stop()
+
+base = default_flatness_spec("")  # the profile's settings: the first visit shows the cached default numbers
+with st.form("flat-form"):
+    models = st.multiselect(
+        tr("field.models"), list(choices), default=default_selection(choices), max_selections=6, key="flat.models"
+    )
+    c1, c2, c3, c4 = st.columns(4)
+    samples = c1.select_slider(tr("field.samples"), [32, 64, 128, 256], value=base.samples, key="flat.samples")
+    top_k = c2.number_input(tr("field.top_k"), 1, 10, base.top_k, key="flat.top_k")
+    rho = c3.select_slider(
+        tr("field.rho"), [0.0, 0.01, 0.02, 0.05, 0.1], value=0.05, help=tr("help.rho"), key="flat.rho"
+    )
+    seed = c4.number_input(tr("field.seed"), 0, 1_000_000, 0, key="flat.seed")
+    c1, c2, c3, c4 = st.columns(4)
+    trace = c1.checkbox(tr("field.trace"), value=True, key="flat.trace")
+    density = c2.checkbox(tr("field.density"), value=False, help=tr("help.density"), key="flat.density")
+    per_block = c3.checkbox(tr("field.per_block"), value=False, key="flat.per_block")
+    robust = c4.checkbox(tr("field.robustness"), value=True, key="flat.robust")
+    go = st.form_submit_button(tr("flat.go"), type="primary")
+
+if go or "flat.job" not in st.session_state:
+    if not models:
+        st.warning(tr("land.pick"))
+    else:
+        try:
+            specs = {
+                label: default_flatness_spec(
+                    choices[label],
+                    samples=int(samples),
+                    top_k=int(top_k),
+                    sharpness_rho=float(rho) or None,
+                    seed=int(seed),
+                    trace=bool(trace),
+                    density=bool(density),
+                    per_block=bool(per_block),
+                    robustness=bool(robust),
+                )
+                for label in models
+            }
+        except LandscapeError as e:
+            error_box(e)
+        else:
+            key = task_key("flatness", [asdict(s) for s in specs.values()], list(specs))
+            submit(key, msg("label.flatness", n=len(specs)), flatness_task(specs))
+            st.session_state["flat.job"] = key
+
+
+def caption_of(batch: FlatnessBatch, what: str) -> str:
+    spec = next(iter(batch.specs.values()))
+    return tr(
+        "cap." + what,
+        samples=spec.samples,
+        seed=spec.seed,
+        iters=spec.max_iter,
+        probes=spec.trace_probes,
+        draws=spec.robustness_draws,
+        vectors=spec.density_vectors,
+        steps=spec.density_iter,
+    )
+
+
+def numbers_table(batch: FlatnessBatch) -> pd.DataFrame:
+    rows = {}
+    for label, r in batch.reports.items():
+        sharp = r.sharpness or {}
+        rows[label] = {
+            tr("num.lambda_max"): fmt_num(r.top_eigenvalues[0] if r.top_eigenvalues else None),
+            tr("num.lambda_min"): fmt_num(r.lambda_min),
+            tr("num.trace"): (f"{fmt_num(r.trace)} ± {fmt_num(r.trace_stderr)}" if r.trace is not None else "-"),
+            tr("num.sharp_avg"): fmt_num(sharp.get("average")),
+            tr("num.sharp_adaptive"): fmt_num(sharp.get("adaptive_average")),
+            tr("num.sharp_worst"): fmt_num(sharp.get("worst")),
+            tr("num.probe_acc"): fmt_num(r.probe_acc),
+            tr("num.acc_drop"): fmt_num(r.robustness_drop),
+            tr("num.n_params"): f"{r.meta.get('n_params', 0):,}",
+            tr("num.loss"): r.meta.get("loss_kind", "-"),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def render(job) -> None:
+    batch: FlatnessBatch | None = job.result if job.ok else job.partial
+    if batch is None:
+        return
+    for label, err in batch.errors.items():
+        error_box(f"{label}: {err}")
+    if not batch.reports:
+        return
+    st.subheader(tr("flat.numbers"))
+    st.dataframe(numbers_table(batch), width="stretch")
+    reps = batch.reports
+    eig = {k: r.top_eigenvalues for k, r in reps.items() if r.top_eigenvalues}
+    rob = {k: r.robustness for k, r in reps.items() if r.robustness}
+    metric = "acc"
+    if rob:
+        metric = st.radio(
+            tr("flat.rob_metric"),
+            ["acc", "loss"],
+            format_func=labeller("metric.r_"),
+            horizontal=True,
+            key="flat.rob_metric",
+        )
+    left, right = st.columns(2)
+    if eig:
+        with left:
+            chart(plot_eigenvalues(eig, title=tr("flat.eig_title"), caption=caption_of(batch, "eig")), "flat-eig")
+    if rob:
+        with right:
+            fig = plot_robustness(rob, metric, title=tr("flat.rob_title"), caption=caption_of(batch, "robustness"))
+            chart(fig, "flat-robust")
+    dens = {k: r.density for k, r in reps.items() if r.density}
+    blocks = {k: r.per_block for k, r in reps.items() if r.per_block}
+    if dens or blocks:
+        left, right = st.columns(2)
+        if dens:
+            with left:
+                fig = plot_density(dens, title=tr("flat.density_title"), caption=caption_of(batch, "density"))
+                chart(fig, "flat-density")
+        if blocks:
+            with right:
+                bm = st.radio(
+                    tr("flat.block_metric"),
+                    ["lambda_max", "trace"],
+                    format_func=labeller("metric."),
+                    horizontal=True,
+                    key="flat.block_metric",
+                )
+                fig = plot_per_block(blocks, bm, title=tr("flat.block_title"), caption=caption_of(batch, "blocks"))
+                chart(fig, "flat-blocks")
+
+
+if "flat.job" in st.session_state:
+    watch(st.session_state["flat.job"], render)
+
+# ----------------------------------------------------------------------------------------------------------------------
+st.header(tr("flat.scatter"))
+st.caption(tr("flat.scatter_help"))
+try:
+    points = flatness_points()
+except LandscapeError as e:
+    error_box(e)
+    points = []
+if not points:
+    st.info(tr("flat.no_points"))
+else:
+    xs = ["top_eigenvalue", "trace", "sharpness", "acc_drop", "basin_width"]
+    c1, c2 = st.columns([3, 1])
+    x = c1.radio(tr("flat.x"), xs, format_func=labeller("metric."), horizontal=True, key="flat.x")
+    log_x = c2.toggle(tr("field.log_x"), value=False, key="flat.logx")
+    fig = plot_flatness_vs_accuracy(
+        points,
+        x,
+        "probe_acc",
+        title=tr("flat.scatter_title", x=tr("metric." + x)),
+        log_x=log_x,
+        caption=tr("cap.scatter", n=len(points)),
+    )
+    chart(fig, "flat-scatter")
