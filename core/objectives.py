@@ -35,6 +35,9 @@ from core.models import MAE, RCMAE, LinearProbe, masked_patch_mse
 
 LOSS_KINDS = ("own", "pretrain", "supervised", "probe")
 OWN_LOSS = {"mae": "pretrain", "rcmae": "pretrain", "sup": "supervised", "probe": "probe"}
+# On the CPU, forwards of at most this many images: the tiny models' activations then stay in cache, measured ~10%
+# faster per point than one batch of 256 (bench/run.py, docs/BENCHMARKS.md); large models are unaffected.
+CPU_BATCH = 128
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class ObjectiveSpec:
     data: str | None = None  # data spec; None: the checkpoint's own training data
     mask_ratio: float | None = None  # None: the checkpoint's own (0.75 for official files)
     rcmae_terms: str = "full"  # RC-MAE pre-training loss: 'full' (MAE + gamma * consistency) or 'mae'
-    batch_size: int = 512  # images per forward; bounds activation memory for big models
+    batch_size: int = 512  # most images per forward; bounds activation memory (the CPU uses at most CPU_BATCH)
     autocast: bool = False  # bf16 autocast: fine for wide plots, not for small radii or Hessians
     prefix_scope: str = "all"  # the scope that will be perturbed; 'head' / 'decoder' enable prefix caching
 
@@ -98,6 +101,7 @@ class Objective:
         self.spec = spec
         self.loss_kind = resolve_loss(ckpt.kind, spec.loss)
         self.device = torch.device(device)
+        self.batch_size = min(spec.batch_size, CPU_BATCH) if self.device.type == "cpu" else spec.batch_size
         ckpt.model.to(self.device).eval()
         self.module: nn.Module = ckpt.landscape_module
         self.dataset = dataset_of(ckpt, spec.data)
@@ -132,7 +136,7 @@ class Objective:
         }
 
     def _batches(self, t: torch.Tensor) -> list[torch.Tensor]:
-        bs = self.spec.batch_size
+        bs = self.batch_size
         return [t[i : i + bs] for i in range(0, len(t), bs)]
 
     @torch.no_grad()
@@ -171,7 +175,7 @@ class Objective:
                 if self.loss_kind == "pretrain":
                     total = total + w * self._pretrain_batch(module, b, xb)
                     continue
-                yb = self.y[b * self.spec.batch_size : b * self.spec.batch_size + len(xb)]
+                yb = self.y[b * self.batch_size : b * self.batch_size + len(xb)]
                 logits = self._logits_batch(module, b, xb)
                 total = total + w * F.cross_entropy(logits.float(), yb)
                 correct = correct + (logits.argmax(1) == yb).sum()

@@ -182,7 +182,7 @@ def estimate_cost(objective: Objective, n_directions: int, points: int, world: i
     per_point = min(times)
     cfg = objective.ckpt.config
     n_params = sum(p.numel() for p in objective.module.parameters())
-    batch = min(objective.spec.batch_size, len(objective.x))
+    batch = min(objective.batch_size, len(objective.x))
     tokens = cfg.num_patches + 1
     width = max(cfg.embed_dim * cfg.mlp_ratio, cfg.embed_dim)
     # Weights + a copy of the moving ones + the directions, fp32; one batch of activations in the widest layer
