@@ -179,6 +179,9 @@ EN: dict[str, str] = {
     "land.intro": "Choose up to four models; they are evaluated on the same directions seed, grid, images and "
     "masks. The coarse grid appears first and refines while it computes.",
     "land.go": "Compute",
+    "field.allow_long": "Run even if estimated over 10 min",
+    "help.allow_long": "Each model's cost is estimated before it starts (one timed evaluation times the points). "
+    "Longer jobs are not started unless this is ticked; jobs that cannot fit in memory are always refused.",
     "land.pick": "Pick at least one model.",
     "land.fig_title": "Loss landscape",
     "land.slices_title": "1-D slices through the trained weights",
@@ -443,6 +446,9 @@ JA: dict[str, str] = {
     "land.intro": "最大4つのモデルを選びます。どのモデルも同じ方向シード、グリッド、画像、マスクで評価します。"
     "粗いグリッドが先に表示され、計算が進むにつれて細かくなります。",
     "land.go": "計算",
+    "field.allow_long": "見積もりが10分を超えても実行する",
+    "help.allow_long": "開始前に各モデルの計算時間を見積もります(1回の評価時間×点数)。チェックしない場合、長い計算は"
+    "開始しません。メモリに収まらない計算は常に拒否します。",
     "land.pick": "モデルを1つ以上選んでください。",
     "land.fig_title": "損失地形",
     "land.slices_title": "学習済みの重みを通る1次元断面",

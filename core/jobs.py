@@ -446,8 +446,11 @@ def _surfaces_into(
     lo: float,
     hi: float,
     publish: Callable[[], None],
+    max_seconds: float | None = None,
 ) -> None:
-    """Compute every spec coarse level by coarse level (all models at 5x5, then 9x9, ...) into `batch`."""
+    """Compute every spec coarse level by coarse level (all models at 5x5, then 9x9, ...) into `batch`.
+
+    A level whose estimate exceeds `max_seconds` is not started (the model's error says why)."""
     from dataclasses import replace
 
     from core.i18n import msg
@@ -499,7 +502,7 @@ def _surfaces_into(
             # Say what is coming before the first new point (the estimate times one evaluation).
             f = lo + (hi - lo) * base / total
             ctx.progress(f, msg("job.estimate", model=label, grid=g, points=est.points, seconds=round(est.seconds)))
-            return True
+            return max_seconds is None or est.seconds <= max_seconds
 
         try:
             batch.surfaces[label] = compute_surface(
@@ -514,12 +517,14 @@ def _surfaces_into(
     ctx.progress(hi, msg("job.surfaces_done"))
 
 
-def surfaces_task(specs: dict[str, Any]) -> Callable[[JobContext], SurfaceBatch]:
-    """A job computing one surface per model (label -> SurfaceSpec), coarse first; partial: a `SurfaceBatch`."""
+def surfaces_task(specs: dict[str, Any], max_seconds: float | None = None) -> Callable[[JobContext], SurfaceBatch]:
+    """A job computing one surface per model (label -> SurfaceSpec), coarse first; partial: a `SurfaceBatch`.
+
+    A model whose estimated time exceeds `max_seconds` is not started (its error says so); None: no limit."""
 
     def run(ctx: JobContext) -> SurfaceBatch:
         batch = SurfaceBatch()
-        _surfaces_into(ctx, specs, batch, 0.0, 1.0, lambda: ctx.set_partial(batch.copy()))
+        _surfaces_into(ctx, specs, batch, 0.0, 1.0, lambda: ctx.set_partial(batch.copy()), max_seconds)
         return batch
 
     return run

@@ -33,6 +33,7 @@ if not choices:
     st.stop()
 
 LOSSES = ["own", "pretrain", "supervised", "probe"]
+LONG_JOB_SECONDS = 600  # beyond this estimate a landscape needs the "run even if long" box
 NORMS = ["filter", "layer", "weight", "none"]
 IGNORES = ["biasbn", "none"]
 SCOPES = ["all", "encoder", "decoder", "head"]
@@ -68,6 +69,7 @@ with st.form("land-form"):
     samples = c5.select_slider(
         tr("field.samples"), [64, 128, 256, 512, 1024], value=int(defaults["samples"]), key="land.samples"
     )
+    allow_long = st.checkbox(tr("field.allow_long"), value=False, help=tr("help.allow_long"), key="land.allow_long")
     go = st.form_submit_button(tr("land.go"), type="primary")
 
 
@@ -101,8 +103,9 @@ if go or "land.job" not in st.session_state:
         except LandscapeError as e:
             error_box(e)
         else:
-            key = task_key("surfaces", [asdict(s) for s in specs.values()], list(specs))
-            submit(key, msg("label.surfaces", n=len(specs)), surfaces_task(specs))
+            limit = None if allow_long else LONG_JOB_SECONDS
+            key = task_key("surfaces", [asdict(s) for s in specs.values()], list(specs), limit)
+            submit(key, msg("label.surfaces", n=len(specs)), surfaces_task(specs, max_seconds=limit))
             st.session_state["land.job"] = key
 
 VIEWS = ["contour", "heatmap", "surface", "slices", "difference"]

@@ -497,6 +497,19 @@ def test_surfaces_task_coarse_first_and_per_model_errors(trained_ckpts, tmp_path
     assert ctx._job.fraction == pytest.approx(1.0)
 
 
+def test_surfaces_task_does_not_start_what_exceeds_the_time_limit(trained_ckpts, tmp_path, monkeypatch):
+    from core.surfaces import SurfaceSpec
+
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(tmp_path))
+    spec = SurfaceSpec(str(trained_ckpts["mae"]), grid=5, span=0.5, samples=16, device="cpu")
+    ctx, _ = _context()
+    batch = jobs.surfaces_task({"MAE": spec}, max_seconds=0.0)(ctx)
+    assert not batch.surfaces and "not started" in batch.errors["MAE"]
+    ctx, _ = _context()
+    batch = jobs.surfaces_task({"MAE": spec}, max_seconds=3600.0)(ctx)
+    assert batch.surfaces["MAE"].complete
+
+
 def test_flatness_points_match_the_reports(dashboard_cache, monkeypatch):
     from core.flatness_run import compute_flatness
 
