@@ -408,3 +408,34 @@ def test_runs_delete_entry(dashboard_cache: Path, tmp_path: Path, monkeypatch: p
     assert not at.exception
     assert not errors(at), errors(at)
     assert len(Store().list("landscape")) == before - 1
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def test_many_sessions_on_cached_results_keep_working_and_memory_stays_bounded(prepared: Path):
+    # Several sessions at once (independent AppTest instances share the process, its caches and job registry, as
+    # browser sessions share a server): every one renders the cached overview with its three panels.
+    sessions = [wait_idle(open_page("overview")) for _ in range(4)]
+    for at in sessions:
+        land = [f for f in charts(at) if "contour" in trace_types(f)]
+        assert land and trace_types(land[0]).count("contour") == 3
+    from pages._ui import registry
+
+    n_jobs = len(registry().jobs())
+    # Reruns of cached pages submit nothing new and do not grow memory without bound.
+    at = sessions[0]
+    for _ in range(5):
+        at.run()
+    before = _rss_bytes()
+    for _ in range(20):
+        at.run()
+        assert not at.exception
+    grown = _rss_bytes() - before
+    assert len(registry().jobs()) == n_jobs
+    assert grown < 60 * 2**20, f"memory grew by {grown / 2**20:.1f} MiB over 20 reruns"

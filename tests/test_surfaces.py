@@ -132,9 +132,27 @@ def test_torchrun_two_processes_equal_one(ckpt, cache, tmp_path):
     out = tmp_path / "dist.npz"
     env = dict(os.environ, LANDSCAPE_CACHE_DIR=str(cache / "dist"), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     shutil.copytree(cache / "checkpoints", cache / "dist" / "checkpoints")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "core", "landscape", ckpt, "--grid", "5", "--span", "0.5", "--samples", "24", "--device", "cpu",
-           "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "core",
+        "landscape",
+        ckpt,
+        "--grid",
+        "5",
+        "--span",
+        "0.5",
+        "--samples",
+        "24",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
     r = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     dist = np.load(out)
@@ -186,8 +204,15 @@ def test_probe_loss_with_accuracy_and_pca_directions(cache, trained_ckpts):
 
 @pytest.mark.parametrize(
     ("change", "match"),
-    [(dict(grid=2), "3 to"), (dict(grid=200), "3 to"), (dict(span=0), "span"), (dict(dim=3), "dim"),
-     (dict(norm="bogus"), "normalization"), (dict(scope="bogus"), "scope"), (dict(dtype="fp8"), "dtype")],
+    [
+        (dict(grid=2), "3 to"),
+        (dict(grid=200), "3 to"),
+        (dict(span=0), "span"),
+        (dict(dim=3), "dim"),
+        (dict(norm="bogus"), "normalization"),
+        (dict(scope="bogus"), "scope"),
+        (dict(dtype="fp8"), "dtype"),
+    ],
 )
 def test_bad_specs_are_refused(ckpt, change, match):
     with pytest.raises(LandscapeError, match=match):
@@ -199,3 +224,39 @@ def test_hessian_directions_are_the_sharpest_axis(ckpt):
     rand = compute_surface(spec_for(ckpt, dim=1, grid=9, span=0.02))
     assert np.isfinite(sharp.loss).all()
     assert sharp.metrics["curvature"] > rand.metrics["curvature"] > 0
+
+
+SAME_SCRIPT = """
+import hashlib, sys
+from core.surfaces import SurfaceSpec, compute_surface
+s = compute_surface(SurfaceSpec(checkpoint=sys.argv[1], grid=9, span=0.5, samples=24, device="cpu"))
+print(hashlib.sha256(s.loss.tobytes()).hexdigest(), s.meta.get("cached", False))
+"""
+
+
+def test_two_processes_computing_the_same_surface_agree(ckpt, cache, tmp_path):
+    env = dict(os.environ, LANDSCAPE_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SAME_SCRIPT, ckpt],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outs]
+    digests = [o[0].split()[0] for o in outs]
+    assert digests[0] == digests[1]
+    # One computed it, the other waited on the entry's lock and read the result; the cache holds one clean entry.
+    assert sorted(o[0].split()[1] for o in outs) == ["False", "True"]
+    entries = Store(cache).list("landscape")
+    assert len(entries) == 1 and entries[0].finished
+    torch.set_num_threads(1)
+    fresh = compute_surface(spec_for(ckpt, grid=9), store=Store(tmp_path / "fresh"))
+    import hashlib
+
+    assert hashlib.sha256(fresh.loss.tobytes()).hexdigest() == digests[0]
