@@ -180,6 +180,8 @@ EN: dict[str, str] = {
     "masks. The coarse grid appears first and refines while it computes.",
     "land.go": "Compute",
     "field.allow_long": "Run even if estimated over 10 min",
+    "land.nan_note": "{model}: {n} of {total} grid points are not finite (NaN or inf, usually far from the centre): "
+    "they are drawn as gaps and left out of the landscape numbers.",
     "help.allow_long": "Each model's cost is estimated before it starts (one timed evaluation times the points). "
     "Longer jobs are not started unless this is ticked; jobs that cannot fit in memory are always refused.",
     "land.pick": "Pick at least one model.",
@@ -447,6 +449,8 @@ JA: dict[str, str] = {
     "粗いグリッドが先に表示され、計算が進むにつれて細かくなります。",
     "land.go": "計算",
     "field.allow_long": "見積もりが10分を超えても実行する",
+    "land.nan_note": "{model}: {total}点中{n}点の損失が有限値ではありません(NaNまたはinf、多くは中心から遠い点)。"
+    "図では空白として表示し、ランドスケープの数値からは除外しています。",
     "help.allow_long": "開始前に各モデルの計算時間を見積もります(1回の評価時間×点数)。チェックしない場合、長い計算は"
     "開始しません。メモリに収まらない計算は常に拒否します。",
     "land.pick": "モデルを1つ以上選んでください。",

@@ -121,6 +121,10 @@ def render(job) -> None:
         return
     for label, err in batch.errors.items():
         error_box(f"{label}: {err}")
+    for label, s in batch.surfaces.items():
+        n_nan = int(s.meta.get("n_nan") or 0)
+        if n_nan and s.complete:
+            st.warning(tr("land.nan_note", model=label, n=n_nan, total=s.meta.get("n_points", s.loss.size)))
     panels = panels_of(batch)
     if not panels:
         return
