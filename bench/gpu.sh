@@ -17,5 +17,4 @@ echo "== tiny MAE (default model) =="
 "$PY" bench/run.py --device cuda "$@"
 
 echo "== ViT-B/16 MAE, random weights, 224x224, 3x3 points, 128 images =="
-echo "batched grid points: not supported by the engine (one grid point per forward pass)"
 "$PY" bench/run.py --device cuda --model vit_b

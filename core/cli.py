@@ -147,6 +147,7 @@ def surface_spec_from_args(a: argparse.Namespace):
         rcmae_terms=a.rcmae_terms,
         dtype=a.dtype,
         device=a.device,
+        batch_points=a.batch_points,
     )
 
 
@@ -354,6 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ls.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="bf16 autocast for wide plots")
     ls.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ls.add_argument(
+        "--batch-points",
+        type=int,
+        default=0,
+        help="grid points per vectorized forward (default 0: 16 on CUDA, 1 on CPU)",
+    )
     ls.add_argument("--out", default=None, help="also write the result to FILE.npz or FILE.csv")
     ls.add_argument("--json", action="store_true", help="print the landscape numbers as JSON on stdout")
     ls.add_argument("--yes", action="store_true", help="run even if the estimate exceeds --max-minutes")

@@ -203,6 +203,18 @@ class Objective:
     def __call__(self, module: nn.Module) -> torch.Tensor:
         return self._outputs(module)[0]
 
+    @property
+    def output_keys(self) -> tuple[str, ...]:
+        return ("loss", "acc") if self.has_labels else ("loss",)
+
+    def outputs(self, module: nn.Module) -> dict[str, torch.Tensor]:
+        """The loss (and accuracy where labels exist) as tensors: what batched grid points vectorize over."""
+        loss, correct = self._outputs(module)
+        out = {"loss": loss}
+        if correct is not None:
+            out["acc"] = correct.float() / len(self.x)
+        return out
+
     @torch.no_grad()
     def evaluate(self, module: nn.Module) -> dict[str, float]:
         loss, correct = self._outputs(module)

@@ -260,3 +260,36 @@ def test_two_processes_computing_the_same_surface_agree(ckpt, cache, tmp_path):
     import hashlib
 
     assert hashlib.sha256(fresh.loss.tobytes()).hexdigest() == digests[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "scope"), [("mae", "all"), ("rcmae", "all"), ("sup", "all"), ("probe", "head"), ("mae", "decoder")]
+)
+def test_batched_grid_points_equal_one_at_a_time(cache, trained_ckpts, kind, scope):
+    import warnings
+
+    from core.directions import random_direction
+    from core.landscape import evaluate_points
+    from core.objectives import ObjectiveSpec, build_objective
+
+    ck = load_checkpoint(str(cache / "checkpoints" / Path(trained_ckpts[kind]).name))
+    obj = build_objective(ck, ObjectiveSpec(samples=32, prefix_scope=scope))
+    dirs = [random_direction(obj.module, s, scope=scope) for s in (0, 1)]
+    coords = np.random.default_rng(0).uniform(-0.5, 0.5, (7, 2))
+    before = {k: v.clone() for k, v in obj.module.state_dict().items()}
+    one = evaluate_points(obj.module, obj, dirs, coords)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fallback to one point at a time would warn
+        many = evaluate_points(obj.module, obj, dirs, coords, points_per_batch=3)
+    assert sorted(one) == sorted(many)
+    for key in one:
+        np.testing.assert_allclose(many[key], one[key], rtol=1e-4, atol=1e-6)
+    assert all(torch.equal(before[k], v) for k, v in obj.module.state_dict().items())
+
+
+def test_batched_surface_equals_the_cached_one(ckpt, tmp_path):
+    a = compute_surface(spec_for(ckpt), store=Store(tmp_path / "a"))
+    b = compute_surface(spec_for(ckpt, batch_points=4), store=Store(tmp_path / "b"))
+    np.testing.assert_allclose(b.loss, a.loss, rtol=1e-5)
+    # The batch size is not part of the cache key: the same request finds the same entry.
+    assert compute_surface(spec_for(ckpt, batch_points=4), store=Store(tmp_path / "a")).meta["cached"]
