@@ -63,11 +63,11 @@ from core.train import ProbeConfig, TrainConfig, checkpoint_path, train_model, t
 TARGETS = {"speedup_vs_reference": 1.5, "overhead_ratio": 0.9, "prefix_speedup": 10.0, "hessian_speedup": 1.5}
 SUMMARY_KEYS = tuple(TARGETS)
 REFERENCE_BATCH = 128
+BATCH_POINTS = 16
 BATCHED_POINTS = (
-    "ours_batched: BATCH_POINTS grid points per vectorized forward (core.landscape.evaluate_points with "
+    f"ours_batched: {BATCH_POINTS} grid points per vectorized forward (core.landscape.evaluate_points with "
     "points_per_batch; torch.func.vmap over functional_call), the CUDA default of the CLI and dashboard"
 )
-BATCH_POINTS = 16
 
 
 @dataclass(frozen=True)
