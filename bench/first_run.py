@@ -41,8 +41,10 @@ def main() -> None:
     ctx.set_partial = on_partial
     prepare_defaults_task(dashboard_profile(a.profile))(ctx)
     total = time.perf_counter() - t0
-    print(f"profile={a.profile} first_picture_s={first_picture[0] if first_picture else float('nan'):.1f} "
-          f"total_s={total:.1f}")
+    print(
+        f"profile={a.profile} first_picture_s={first_picture[0] if first_picture else float('nan'):.1f} "
+        f"total_s={total:.1f}"
+    )
 
 
 if __name__ == "__main__":
