@@ -7,13 +7,11 @@ Nothing is ever unpickled with code execution: `.pt/.pth` files go through `torc
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import os
 import pickle
 import re
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from torch import nn
 import core
 from core.errors import LandscapeError
 from core.models import MAE, PRESETS, RCMAE, LinearProbe, ViTConfig, build_model, build_supervised, encoder_of
+from core.store import atomic_write_bytes, file_hash
 
 FORMAT = "vit-landscape/1"
 
@@ -99,28 +98,16 @@ def code_version() -> str:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """sha256 of a checkpoint file (memoized per path, size and mtime by the store)."""
+    return file_hash(path)
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, then rename: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """torch.save to memory, then an atomic write: readers never see a half-written file."""
     buf = io.BytesIO()
     torch.save(obj, buf)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:

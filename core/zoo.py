@@ -2,20 +2,20 @@
 in the cache, described for tables and pickers.
 
 The defaults are trained, not shipped: `python -m core train --model {mae,rcmae,sup}` with no other options
-reproduces them exactly (seeded, deterministic on the CPU), and `prepare_defaults()` does the same for the dashboard.
+reproduces them exactly (seeded, deterministic on the CPU); the dashboard's first-run job
+(`core.jobs.prepare_defaults_task`) trains the same configs.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.checkpoints import load_checkpoint
 from core.errors import LandscapeError
 from core.paths import cache_root
-from core.train import ProbeConfig, Progress, TrainConfig, train_model, train_probe
+from core.train import ProbeConfig, TrainConfig
 
 KIND_LABEL = {"mae": "MAE", "rcmae": "RC-MAE", "sup": "Sup-ViT", "probe": "probe"}
 DEFAULT_KINDS = ("mae", "rcmae", "sup")
@@ -153,36 +153,6 @@ def list_checkpoints(include_probes: bool = False) -> list[CheckpointInfo]:
         except (LandscapeError, OSError):
             continue
     return out
-
-
-def prepare_defaults(
-    progress: Callable[[float, str], None] | None = None,
-    check_stop: Callable[[], bool] | None = None,
-    epochs: int | None = None,
-) -> dict[str, str]:
-    """Train (or find) the default trio and a linear probe on each encoder; returns kind -> checkpoint path.
-
-    progress(fraction, message) covers the whole preparation (training dominates)."""
-    cfgs = default_configs(epochs)
-    paths: dict[str, str] = {}
-    n = len(cfgs)
-    for i, (kind, cfg) in enumerate(cfgs.items()):
-
-        def on_step(p: Progress, i=i, kind=kind) -> None:
-            if progress:
-                progress(
-                    (i + p.fraction) / n, f"training {KIND_LABEL[kind]}: epoch {p.epoch}/{p.epochs}, loss {p.loss:.4f}"
-                )
-
-        path = train_model(cfg, progress=on_step, check_stop=check_stop)
-        if kind != "sup":
-            if progress:
-                progress((i + 1) / n, f"linear probe on {KIND_LABEL[kind]}")
-            train_probe(path, ProbeConfig())
-        paths[kind] = str(path)
-    if progress:
-        progress(1.0, "default models ready")
-    return paths
 
 
 def model_facts(path: str | os.PathLike, surface_spec: dict | None = None, flatness_spec: dict | None = None):

@@ -220,38 +220,3 @@ def test_model_facts_reads_flatness_and_basin_once_computed(copies):
 
 def _quick_defaults(epochs=None, seed=0):
     return {k: tiny_train_config(k, epochs=1, max_train=64, batch_size=16, n_snapshots=2) for k in zoo.DEFAULT_KINDS}
-
-
-def test_prepare_defaults_trains_models_and_probes(cache, monkeypatch):
-    monkeypatch.setattr(zoo, "default_configs", _quick_defaults)
-    seen: list[tuple[float, str]] = []
-    paths = zoo.prepare_defaults(progress=lambda f, msg: seen.append((f, msg)))
-
-    assert list(paths) == ["mae", "rcmae", "sup"]
-    for kind, p in paths.items():
-        ck = load_checkpoint(p)
-        assert ck.kind == kind and Path(p).parent == cache.resolve() / "checkpoints"
-        assert ck.meta["train"] == dataclasses.asdict(_quick_defaults()[kind])
-        assert probe_path(Path(p), ck.sha256, ProbeConfig()).exists() == (kind != "sup")
-
-    fractions = [f for f, _ in seen]
-    assert all(0.0 <= f <= 1.0 for f in fractions)
-    assert fractions == sorted(fractions)
-    assert seen[-1] == (1.0, "default models ready")
-    messages = " ".join(m for _, m in seen)
-    for label in ("MAE", "RC-MAE", "Sup-ViT"):
-        assert f"training {label}" in messages
-    assert "linear probe on RC-MAE" in messages
-
-    # A second call finds everything: same files, nothing rewritten.
-    mtimes = {k: Path(p).stat().st_mtime_ns for k, p in paths.items()}
-    again = zoo.prepare_defaults()
-    assert again == paths
-    assert {k: Path(p).stat().st_mtime_ns for k, p in again.items()} == mtimes
-
-
-def test_prepare_defaults_can_be_stopped(cache, monkeypatch):
-    monkeypatch.setattr(zoo, "default_configs", _quick_defaults)
-    with pytest.raises(LandscapeError, match="stopped"):
-        zoo.prepare_defaults(check_stop=lambda: True)
-    assert not list((cache / "checkpoints").glob("*.pt"))
