@@ -148,6 +148,7 @@ def surface_spec_from_args(a: argparse.Namespace):
         dtype=a.dtype,
         device=a.device,
         batch_points=a.batch_points,
+        others=tuple(a.other),
     )
 
 
@@ -332,9 +333,18 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--span", type=float, default=1.0, help="coordinates over [-span, span] (default 1)")
     ls.add_argument(
         "--directions",
-        choices=("random", "pca"),
+        choices=("random", "pca", "hessian", "interpolate", "plane"),
         default="random",
-        help="random (seeded, filter-normalized) or pca (training trajectory; our checkpoints)",
+        help="random (seeded, filter-normalized), pca (training trajectory; our checkpoints), hessian (top Hessian "
+        "eigenvectors, scaled to the weights' norm), interpolate (1-D line to --other CKPT at coordinate 1) or "
+        "plane (2-D, through two --other checkpoints at (1, 0) and (0, 1))",
+    )
+    ls.add_argument(
+        "--other",
+        nargs="+",
+        default=[],
+        metavar="CKPT",
+        help="checkpoints of the same architecture for --directions interpolate / plane",
     )
     ls.add_argument("--norm", choices=NORMS, default="filter", help="direction normalization (default filter)")
     ls.add_argument("--ignore", choices=IGNORES, default="biasbn", help="biasbn: biases/norms do not move")

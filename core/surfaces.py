@@ -30,13 +30,13 @@ from core.errors import LandscapeError
 from core.landscape import evaluate_points, nested_order, plane_order
 from core.objectives import Objective, ObjectiveSpec, build_objective
 from core.params import SCOPES
-from core.store import Entry, Store, atomic_write_bytes, content_hash
+from core.store import Entry, Store, atomic_write_bytes, content_hash, file_hash
 from core.surface_metrics import line_metrics, surface_metrics
 from core.train import pick_device
 
 LATTICE = 1024  # nested grids (2**k + 1 points, k <= 10) share this lattice
 MAX_GRID = {1: 1025, 2: 129}  # beyond this a grid is refused: 129**2 = 16,641 points is hours for ViT-B
-DIRECTION_METHODS = ("random", "pca", "hessian")
+DIRECTION_METHODS = ("random", "pca", "hessian", "interpolate", "plane")
 SECOND_AXIS_OFFSET = 7919  # the second random axis uses seed + this: a different, equally fixed stream
 
 PartialFn = Callable[["Surface"], None]
@@ -51,7 +51,9 @@ class SurfaceSpec:
     dim: int = 2  # 1: a curve along d1; 2: a surface over (d1, d2)
     grid: int = 21  # points per axis; 2**k + 1 (5, 9, 17, 33, 65) refine each other without recomputation
     span: float = 1.0  # coordinates run over [-span, span] in units of the (filter-normalized) directions
-    directions: str = "random"  # random: seeded Gaussian; pca: training-trajectory axes; hessian: top-2 eigenvectors
+    directions: str = "random"  # random: seeded Gaussian; pca: training-trajectory axes; hessian: top-2 eigenvectors;
+    # interpolate: the line to others[0] (at coordinate 1); plane: through others[0] (1, 0) and others[1] (0, 1)
+    others: tuple[str, ...] = ()  # checkpoints of the same architecture for interpolate / plane
     norm: str = "filter"  # filter | layer | weight | none (Li et al. 2018)
     ignore: str = "biasbn"  # biasbn: biases and norm scales do not move; none: they move too
     scope: str = "all"  # all | encoder | decoder | head: which parameters move
@@ -86,6 +88,11 @@ class SurfaceSpec:
         if self.directions not in DIRECTION_METHODS:
             raise LandscapeError(
                 f"unknown directions {self.directions!r}; choose one of {', '.join(DIRECTION_METHODS)}"
+            )
+        need = {"interpolate": (1, 1), "plane": (2, 2)}.get(self.directions)
+        if need is not None and (len(self.others), self.dim) != need:
+            raise LandscapeError(
+                f"directions={self.directions} needs dim {need[1]} and {need[0]} other checkpoint(s) (--other)"
             )
         if self.dtype not in ("fp32", "bf16"):
             raise LandscapeError(f"dtype must be fp32 or bf16, got {self.dtype!r}")
@@ -245,6 +252,7 @@ def surface_key(spec: SurfaceSpec, objective: Objective) -> dict:
     ):
         d.pop(k)
     d["lattice"] = lattice_size(spec.grid)
+    d["others"] = [file_hash(o) for o in spec.others]  # the other checkpoints by content, not by path
     return {"v": 1, "objective": objective.key(), **d}
 
 
@@ -267,6 +275,8 @@ def make_directions(
         return dirs, None
     if spec.directions == "hessian":
         return _hessian_directions(spec, objective), None
+    if spec.directions in ("interpolate", "plane"):
+        return _checkpoint_directions(spec, module), None
     snaps = [sd for _, sd in ckpt.snapshots]
     if len(snaps) < 3:
         raise LandscapeError(f"{ckpt.path.name} has {len(snaps)} weight snapshots; PCA directions need at least 3")
@@ -275,6 +285,27 @@ def make_directions(
     snaps = [{k: v.to(dev) for k, v in s.items() if k in center} for s in snaps]
     d1, d2, path, _ = pca_directions(snaps, center=center)
     return ([d1, d2] if spec.dim == 2 else [d1]), path
+
+
+def _checkpoint_directions(spec: SurfaceSpec, module: torch.nn.Module) -> list[dict[str, torch.Tensor]]:
+    """The line to another checkpoint, or the plane through two others (their weights at coordinate 1)."""
+    from core.directions import interpolation_direction, plane_through
+    from core.params import select_parameters
+
+    w0 = {n: p.detach() for n, p in module.named_parameters() if p.requires_grad}
+    others = []
+    for path in spec.others:
+        other = load_checkpoint(path).landscape_module
+        ow = {n: p.detach().to(w0[n].device) for n, p in other.named_parameters() if n in w0}
+        if set(ow) != set(w0):
+            raise LandscapeError(f"{Path(path).name} does not have the same parameters as the checkpoint")
+        others.append(ow)
+    if spec.directions == "interpolate":
+        dirs = [interpolation_direction(w0, others[0])]
+    else:
+        dirs = list(plane_through(w0, others[0], others[1], orthogonal=spec.orthogonal))
+    moving = set(select_parameters(module, spec.scope, spec.include, spec.exclude))
+    return [{n: (t if n in moving else torch.zeros_like(t)) for n, t in d.items()} for d in dirs]
 
 
 def _hessian_directions(spec: SurfaceSpec, objective: Objective) -> list[dict[str, torch.Tensor]]:

@@ -293,3 +293,27 @@ def test_batched_surface_equals_the_cached_one(ckpt, tmp_path):
     np.testing.assert_allclose(b.loss, a.loss, rtol=1e-5)
     # The batch size is not part of the cache key: the same request finds the same entry.
     assert compute_surface(spec_for(ckpt, batch_points=4), store=Store(tmp_path / "a")).meta["cached"]
+
+
+def test_line_and_plane_between_checkpoints(cache, trained_ckpts, tmp_path):
+    from conftest import tiny_train_config
+
+    from core.objectives import build_objective
+    from core.train import train_model
+
+    a = str(cache / "checkpoints" / Path(trained_ckpts["mae"]).name)
+    b = str(train_model(tiny_train_config("mae", seed=1, epochs=1), device="cpu"))
+    c = str(train_model(tiny_train_config("mae", seed=2, epochs=1), device="cpu"))
+    line = compute_surface(spec_for(a, directions="interpolate", others=(b,), dim=1, grid=5, span=1.0))
+    # Coordinate 0 is the checkpoint itself, coordinate 1 the other one, on the same images and masks.
+    own = build_objective(load_checkpoint(a), spec_for(a).objective_spec()).evaluate(load_checkpoint(a).model)
+    ck_b = load_checkpoint(b)
+    other = build_objective(ck_b, spec_for(b).objective_spec()).evaluate(ck_b.model)
+    assert line.loss[2] == pytest.approx(own["loss"], rel=1e-5)
+    assert line.loss[4] == pytest.approx(other["loss"], rel=1e-4)
+    plane = compute_surface(spec_for(a, directions="plane", others=(b, c), grid=5, span=1.0))
+    ck_c = load_checkpoint(c)
+    at_c = build_objective(ck_c, spec_for(c).objective_spec()).evaluate(ck_c.model)
+    assert plane.loss[4, 2] == pytest.approx(at_c["loss"], rel=1e-4)  # (x=0, y=1) is the third checkpoint
+    with pytest.raises(LandscapeError, match="other checkpoint"):
+        compute_surface(spec_for(a, directions="interpolate", dim=1))
