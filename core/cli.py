@@ -122,6 +122,25 @@ def cmd_info(a: argparse.Namespace) -> str:
     return str(ck.path)
 
 
+def _confirm_big_job(a: argparse.Namespace, quiet: bool = False):
+    """The CLI's guard: print the estimate; a job over --max-minutes or half the free memory needs --yes."""
+
+    def confirm(est) -> bool:
+        if not quiet:
+            print(f"estimate: {est.describe()}", file=sys.stderr)
+        big = est.seconds > a.max_minutes * 60 or (est.available is not None and est.bytes > est.available / 2)
+        if big and not a.yes:
+            if not quiet:
+                print(
+                    f"this is a big job (over {a.max_minutes:g} min or half the free memory): pass --yes to run it",
+                    file=sys.stderr,
+                )
+            return False
+        return True
+
+    return confirm
+
+
 def surface_spec_from_args(a: argparse.Namespace):
     from core.surfaces import SurfaceSpec, prepare_checkpoint
 
@@ -160,21 +179,8 @@ def cmd_landscape(a: argparse.Namespace) -> str:
     spec = surface_spec_from_args(a)
     rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
 
-    def confirm(est) -> bool:
-        if rank0:
-            print(f"estimate: {est.describe()}", file=sys.stderr)
-        big = est.seconds > a.max_minutes * 60 or (est.available is not None and est.bytes > est.available / 2)
-        if big and not a.yes:
-            if rank0:
-                print(
-                    f"this is a big job (over {a.max_minutes:g} min or half the free memory): pass --yes to run it",
-                    file=sys.stderr,
-                )
-            return False
-        return True
-
     progress = _tqdm_progress(f"landscape {spec.dim}-D {spec.grid}") if rank0 else None
-    s = compute_surface(spec, progress=progress, confirm=confirm)
+    s = compute_surface(spec, progress=progress, confirm=_confirm_big_job(a, quiet=not rank0))
     if not rank0:
         return None
     m = s.meta
@@ -224,7 +230,7 @@ def cmd_flatness(a: argparse.Namespace) -> str:
             bars[stage] = _tqdm_progress(stage, unit="step")
         bars[stage](done, total)
 
-    report = compute_flatness(spec, progress=progress)
+    report = compute_flatness(spec, progress=progress, confirm=_confirm_big_job(a))
     if a.json:
         print(json.dumps(report.to_dict(), default=str))
     else:
@@ -415,6 +421,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=0, help="probe / noise seed (default 0)")
     f.add_argument("--device", default="auto")
     f.add_argument("--json", action="store_true", help="the whole report as JSON on stdout")
+    f.add_argument("--yes", action="store_true", help="run even if the estimate exceeds --max-minutes")
+    f.add_argument(
+        "--max-minutes",
+        type=float,
+        default=30.0,
+        help="reports estimated to take longer (or to need over half the free memory) need --yes",
+    )
     f.set_defaults(func=cmd_flatness)
 
     c = sub.add_parser("cache", help="list, delete or export cached results")

@@ -149,6 +149,7 @@ def compute_flatness(
     progress: StageProgress | None = None,
     check_stop: Callable[[], bool] | None = None,
     cached_only: bool = False,
+    confirm: Callable[[Any], bool] | None = None,
 ) -> FlatnessReport | None:
     """Compute (or fetch) the flatness numbers a spec asks for.
 
@@ -158,14 +159,45 @@ def compute_flatness(
         progress: progress(stage, done, total) within each stage.
         check_stop: polled between stages; True raises LandscapeError("stopped") (finished stages stay cached).
         cached_only: return the report only if every stage asked for is cached, else None (computes nothing).
+        confirm: called with the cost `Estimate` (points = Hessian-vector products) before an uncached report
+            starts; False stops with a LandscapeError. A report that cannot fit in memory is refused regardless.
     """
     try:
-        return _compute_flatness(spec, store, progress, check_stop, cached_only)
+        return _compute_flatness(spec, store, progress, check_stop, cached_only, confirm)
     except _NotCached:
         return None
 
 
-def _compute_flatness(spec, store, progress, check_stop, cached_only) -> FlatnessReport:
+def estimate_flatness(spec: FlatnessSpec, objective: Objective, names: list[str]):
+    """Rough cost of a report before it starts: one timed gradient times the gradient-equivalents each stage needs
+    (a Hessian-vector product costs about two gradients, a forward about a third of one), and the memory of the
+    Lanczos vectors kept for reorthogonalization. Returns a `core.surfaces.Estimate` (points = HVP equivalents)."""
+    import torch
+
+    from core.surfaces import Estimate, available_memory
+
+    module = objective.module
+    params = [module.get_parameter(n) for n in names]
+    with attention_for_second_derivatives(module):
+        torch.autograd.grad(objective(module), params)  # warm-up
+        t0 = time.perf_counter()
+        torch.autograd.grad(objective(module), params)
+        t_grad = time.perf_counter() - t0
+    hvp, fwd = 2.0, 0.35
+    units = 2 * spec.max_iter * hvp
+    units += spec.trace_probes * hvp if spec.trace else 0
+    units += spec.density_iter * spec.density_vectors * hvp if spec.density else 0
+    if spec.per_block:
+        groups = objective.ckpt.config.depth + 4
+        units += groups * (min(30, spec.max_iter) + max(4, spec.trace_probes // 4)) * hvp
+    units += (3 * spec.sharpness_samples * fwd + 6 + 6 * fwd) if spec.sharpness_rho is not None else 0
+    units += len(spec.sigmas) * spec.robustness_draws * fwd if spec.robustness else 0
+    n = sum(p.numel() for p in params)
+    need = n * 4 * (spec.max_iter + 8) + len(objective.x) * objective.x[0].numel() * 4 * 50
+    return Estimate(int(units / hvp), units * t_grad, int(need), available_memory(objective.device))
+
+
+def _compute_flatness(spec, store, progress, check_stop, cached_only, confirm=None) -> FlatnessReport:
     if spec.samples < 1 or spec.top_k < 1:
         raise LandscapeError("samples and top_k must be at least 1")
     store = store or Store()
@@ -177,6 +209,12 @@ def _compute_flatness(spec, store, progress, check_stop, cached_only) -> Flatnes
     if not names:
         raise LandscapeError(f"no trainable parameters in scope {spec.scope!r}")
     base = {"v": 1, "objective": objective.key(), "scope": spec.scope, "seed": spec.seed}
+    if not cached_only and compute_flatness(spec, store=store, cached_only=True) is None:
+        est = estimate_flatness(spec, objective, names)
+        if est.available is not None and est.bytes > est.available:
+            raise LandscapeError(f"this flatness report cannot fit in memory: {est.describe()}; use fewer samples")
+        if confirm is not None and not confirm(est):
+            raise LandscapeError(f"not started: {est.describe()} (confirm to run it)")
     report = FlatnessReport(
         meta={
             "spec": asdict(spec),

@@ -295,3 +295,24 @@ def test_check_stop_and_bad_specs(env):
         compute_flatness(spec_for(env["sup"], top_k=0))
     with pytest.raises(LandscapeError, match="not found"):
         compute_flatness(spec_for(env["sup"].with_name("missing.pt")))
+
+
+def test_estimate_before_starting_and_refusal(tmp_path, trained_ckpts, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
+    path = copy_models(trained_ckpts, cache, kinds=("mae",))["mae"]
+    spec = spec_for(path, robustness=False)
+    seen = []
+    with pytest.raises(LandscapeError, match="not started"):
+        compute_flatness(spec, confirm=lambda est: seen.append(est) or False)
+    assert seen and seen[0].points > 0 and seen[0].seconds > 0 and seen[0].bytes > 0
+    assert Store().list("flatness") == []  # nothing computed
+    # More work, a larger estimate.
+    bigger = []
+    with pytest.raises(LandscapeError):
+        compute_flatness(replace(spec, trace_probes=spec.trace_probes * 8), confirm=lambda e: bigger.append(e) or False)
+    assert bigger[0].points > seen[0].points
+    report = compute_flatness(spec, confirm=lambda est: True)
+    assert report.top_eigenvalues
+    # A cached report is not estimated again.
+    compute_flatness(spec, confirm=lambda est: pytest.fail("estimated a cached report"))
