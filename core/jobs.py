@@ -723,8 +723,9 @@ def gather_facts(res: DefaultsResult, profile: Profile | None = None) -> dict[st
             if f.robustness is None and rep.robustness:
                 fill["robustness"] = rep.robustness
         surf = res.surfaces.surfaces.get(label)
-        if f.basin_width is None and surf is not None and surf.metrics.get("basin_width") is not None:
-            fill["basin_width"] = float(surf.metrics["basin_width"])
+        for key in ("basin_width", "centre_loss"):
+            if getattr(f, key) is None and surf is not None and surf.metrics.get(key) is not None:
+                fill[key] = float(surf.metrics[key])
         facts[kind] = replace(f, **fill) if fill else f
     return facts
 

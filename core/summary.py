@@ -73,6 +73,7 @@ class ModelFacts:
     sharpness: float | None = None
     robustness: dict | None = None
     basin_width: float | None = None
+    centre_loss: float | None = None  # its own training loss at the trained weights (scales cross-loss comparisons)
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,8 @@ T = {
         "sep": "; ",
         "list_sep": ", ",
         "not_yet": " Not measured yet: {names}.",
-        "caveat": " (Each model is measured on its own training loss, so this comparison is indicative.)",
+        "caveat": " (Each model is measured on its own training loss: loss-unit numbers are divided by each model's "
+        "loss at the centre, and the comparison is indicative.)",
         "inf_missing": "Inference cost is not measured yet: no {who} loaded.",
         "inf_same": "RC-MAE deploys only its EMA teacher's encoder, the same architecture as MAE's: {p} parameters "
         "and {f} FLOPs per image for both.",
@@ -327,7 +329,8 @@ T = {
         "sep": "、",
         "list_sep": "、",
         "not_yet": "未測定の項目:{names}。",
-        "caveat": "(各モデルはそれぞれの学習損失で測定しているため、この比較は参考値です。)",
+        "caveat": "(各モデルはそれぞれの学習損失で測定しているため、損失の単位を持つ数値は中心での損失で割って"
+        "比較しています。この比較は参考値です。)",
         "inf_missing": "推論コストはまだ測定されていません({who}のモデルがありません)。",
         "inf_same": "RC-MAEはEMA教師モデルのエンコーダだけを配備し、MAEと同じ構造です。"
         "パラメータ数はどちらも{p}、1画像あたりの演算量はどちらも{f} FLOPsです。",
@@ -519,8 +522,9 @@ def _compare_pair(
             numbers[f"{b}_acc_drop_vs_{a}"] = vb
             unit = t["pts"]
         else:
-            xa = [float(getattr(m, key)) for m in g[a] if _finite(getattr(m, key))]
-            xb = [float(getattr(m, key)) for m in g[b] if _finite(getattr(m, key))]
+            xa, xb = _values(g[a], key, b == "sup"), _values(g[b], key, b == "sup")
+            if b == "sup" and key in _LOSS_SCALED:
+                name += " / L(centre)"
             if not xa or not xb:
                 missing.append(name)
                 continue
@@ -565,6 +569,25 @@ def _compare_pair(
         s = t["pair_mixed"].format(A=A, B=B, n=n, a=wins["a"], b=wins["b"], t=wins["t"], details=joined)
     numbers[f"{a}_vs_{b}_verdict"] = verdict
     return _cap(s) + not_yet + (t["caveat"] if b == "sup" else ""), verdict
+
+
+# Numbers in loss units: across two different losses (MAE's pixel MSE vs cross-entropy) they are compared relative to
+# each model's loss at the centre, as docs/FINDINGS.md does; basin width and accuracy drops need no scaling.
+_LOSS_SCALED = ("top_eigenvalue", "trace", "sharpness")
+
+
+def _values(models: list[ModelFacts], key: str, across_losses: bool) -> list[float]:
+    out = []
+    for m in models:
+        v = getattr(m, key)
+        if not _finite(v):
+            continue
+        if across_losses and key in _LOSS_SCALED:
+            if not (_finite(m.centre_loss) and m.centre_loss > 0):
+                continue  # cannot be put on a common scale: left out (reported as not measured)
+            v = float(v) / float(m.centre_loss)
+        out.append(float(v))
+    return out
 
 
 def _stability_point(g: dict[str, list[ModelFacts]], lang: str, tol: float) -> tuple[Point, dict]:

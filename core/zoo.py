@@ -205,4 +205,5 @@ def model_facts(path: str | os.PathLike, surface_spec: dict | None = None, flatn
         sharpness=sharp,
         robustness=fl.robustness if fl else None,
         basin_width=surf.metrics.get("basin_width") if surf is not None else None,
+        centre_loss=surf.metrics.get("centre_loss") if surf is not None else None,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -39,6 +40,7 @@ def _facts(kind: str, times=(2.0, 2.1, 1.9), flat: float = 1.0, label: str | Non
         sharpness=0.02 * flat,
         robustness=_rob(0.1 * flat),
         basin_width=0.5 / flat,
+        centre_loss=1.0,  # loss-unit numbers compared across losses are divided by it
     )
     return ModelFacts(**(base | kw))
 
@@ -116,7 +118,7 @@ def test_flatter_supervised_vit_contradicts() -> None:
     assert "The supervised ViT is flatter than MAE" in p.sentence
     assert "opposite of the paper's claim" in p.sentence
     # the flatter model's numbers come first: sup 5 vs MAE 15
-    assert f"top Hessian eigenvalue: {fmt(5.0)} vs {fmt(15.0)}" in p.sentence
+    assert f"top Hessian eigenvalue / L(centre): {fmt(5.0)} vs {fmt(15.0)}" in p.sentence
     assert "opposite" in s.takeaway
 
 
@@ -289,3 +291,16 @@ def test_fact_objects_are_frozen() -> None:
     f = _facts("mae")
     with pytest.raises(dataclasses.FrozenInstanceError):
         f.trace = 1.0  # type: ignore[misc]
+
+
+def test_mae_vs_supervised_compares_loss_unit_numbers_relative_to_each_centre_loss():
+    # MAE's raw Hessian numbers are larger, but its loss is 10x larger too: relative to the centre it is flatter.
+    mae = _facts("mae", flat=2.0, centre_loss=10.0, robustness=None, basin_width=None)
+    sup = _facts("sup", flat=1.0, centre_loss=1.0, robustness=None, basin_width=None)
+    p = _point(executive_summary(_set(a=mae, b=sup)), 1)
+    assert p.numbers["mae_top_eigenvalue"] == pytest.approx(2.0) and p.numbers["sup_top_eigenvalue"] == 10.0
+    assert p.numbers["mae_vs_sup_verdict"] == "supports"
+    assert "/ L(centre)" in p.sentence
+    # Without a centre loss these numbers cannot be put on one scale: they count as not measured.
+    p = _point(executive_summary(_set(a=replace(mae, centre_loss=None), b=sup)), 1)
+    assert p.numbers["mae_vs_sup_verdict"] == "not measured"
