@@ -543,7 +543,13 @@ class FlatnessBatch:
 
 
 def _flatness_into(
-    ctx: JobContext, specs: dict[str, Any], batch: FlatnessBatch, lo: float, hi: float, publish: Callable[[], None]
+    ctx: JobContext,
+    specs: dict[str, Any],
+    batch: FlatnessBatch,
+    lo: float,
+    hi: float,
+    publish: Callable[[], None],
+    max_seconds: float | None = None,
 ) -> None:
     from core.flatness_run import STAGES, compute_flatness
     from core.i18n import msg
@@ -560,7 +566,12 @@ def _flatness_into(
             ctx.progress(f, msg("job.flatness", model=label, stage=stage, done=d, total=t))
 
         try:
-            batch.reports[label] = compute_flatness(spec, progress=prog, check_stop=ctx.should_stop)
+            batch.reports[label] = compute_flatness(
+                spec,
+                progress=prog,
+                check_stop=ctx.should_stop,
+                confirm=lambda est: max_seconds is None or est.seconds <= max_seconds,
+            )
         except LandscapeError as e:
             if ctx.should_stop():
                 raise
@@ -568,12 +579,14 @@ def _flatness_into(
         publish()
 
 
-def flatness_task(specs: dict[str, Any]) -> Callable[[JobContext], FlatnessBatch]:
-    """A job computing a flatness report per model (label -> FlatnessSpec); partial: a `FlatnessBatch`."""
+def flatness_task(specs: dict[str, Any], max_seconds: float | None = None) -> Callable[[JobContext], FlatnessBatch]:
+    """A job computing a flatness report per model (label -> FlatnessSpec); partial: a `FlatnessBatch`.
+
+    A model whose report is estimated over `max_seconds` is not started (its error says so); None: no limit."""
 
     def run(ctx: JobContext) -> FlatnessBatch:
         batch = FlatnessBatch()
-        _flatness_into(ctx, specs, batch, 0.0, 1.0, lambda: ctx.set_partial(batch.copy()))
+        _flatness_into(ctx, specs, batch, 0.0, 1.0, lambda: ctx.set_partial(batch.copy()), max_seconds)
         return batch
 
     return run

@@ -27,6 +27,9 @@ POLL_S = 1.0
 # Language
 
 
+LONG_JOB_SECONDS = 600  # jobs estimated beyond this need the "run even if long" box ticked
+
+
 def lang() -> str:
     return st.session_state.get("lang", "en")
 

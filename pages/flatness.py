@@ -18,7 +18,18 @@ from core.plots import (
     plot_per_block,
     plot_robustness,
 )
-from pages._ui import chart, default_selection, error_box, fmt_num, labeller, model_choices, submit, tr, watch
+from pages._ui import (
+    LONG_JOB_SECONDS,
+    chart,
+    default_selection,
+    error_box,
+    fmt_num,
+    labeller,
+    model_choices,
+    submit,
+    tr,
+    watch,
+)
 
 st.title(tr("flat.title"))
 st.caption(tr("flat.intro"))
@@ -45,6 +56,7 @@ with st.form("flat-form"):
     density = c2.checkbox(tr("field.density"), value=False, help=tr("help.density"), key="flat.density")
     per_block = c3.checkbox(tr("field.per_block"), value=False, key="flat.per_block")
     robust = c4.checkbox(tr("field.robustness"), value=True, key="flat.robust")
+    allow_long = st.checkbox(tr("field.allow_long"), value=False, help=tr("help.allow_long"), key="flat.allow_long")
     go = st.form_submit_button(tr("flat.go"), type="primary")
 
 if go or "flat.job" not in st.session_state:
@@ -69,8 +81,9 @@ if go or "flat.job" not in st.session_state:
         except LandscapeError as e:
             error_box(e)
         else:
-            key = task_key("flatness", [asdict(s) for s in specs.values()], list(specs))
-            submit(key, msg("label.flatness", n=len(specs)), flatness_task(specs))
+            limit = None if allow_long else LONG_JOB_SECONDS
+            key = task_key("flatness", [asdict(s) for s in specs.values()], list(specs), limit)
+            submit(key, msg("label.flatness", n=len(specs)), flatness_task(specs, max_seconds=limit))
             st.session_state["flat.job"] = key
 
 

@@ -12,6 +12,7 @@ from core.jobs import SurfaceBatch, dashboard_profile, surfaces_task, task_key
 from core.plots import plot_difference, plot_slices, plot_surfaces
 from core.surfaces import SurfaceSpec
 from pages._ui import (
+    LONG_JOB_SECONDS,
     chart,
     default_selection,
     error_box,
@@ -33,7 +34,6 @@ if not choices:
     st.stop()
 
 LOSSES = ["own", "pretrain", "supervised", "probe"]
-LONG_JOB_SECONDS = 600  # beyond this estimate a landscape needs the "run even if long" box
 NORMS = ["filter", "layer", "weight", "none"]
 IGNORES = ["biasbn", "none"]
 SCOPES = ["all", "encoder", "decoder", "head"]

@@ -510,6 +510,19 @@ def test_surfaces_task_does_not_start_what_exceeds_the_time_limit(trained_ckpts,
     assert batch.surfaces["MAE"].complete
 
 
+def test_flatness_task_does_not_start_what_exceeds_the_time_limit(trained_ckpts, tmp_path, monkeypatch):
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(tmp_path))
+    spec = jobs.default_flatness_spec(
+        str(trained_ckpts["mae"]), samples=16, top_k=1, max_iter=5, trace=False, sharpness_rho=None, robustness=False
+    )
+    ctx, _ = _context()
+    batch = jobs.flatness_task({"MAE": spec}, max_seconds=0.0)(ctx)
+    assert not batch.reports and "not started" in batch.errors["MAE"]
+    ctx, _ = _context()
+    batch = jobs.flatness_task({"MAE": spec}, max_seconds=3600.0)(ctx)
+    assert batch.reports["MAE"].top_eigenvalues
+
+
 def test_flatness_points_match_the_reports(dashboard_cache, monkeypatch):
     from core.flatness_run import compute_flatness
 
