@@ -141,6 +141,17 @@ def _confirm_big_job(a: argparse.Namespace, quiet: bool = False):
     return confirm
 
 
+def _add_big_job_guard(parser: argparse.ArgumentParser, what: str) -> None:
+    """--yes / --max-minutes, read by `_confirm_big_job`."""
+    parser.add_argument("--yes", action="store_true", help="run even if the estimate exceeds --max-minutes")
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=30.0,
+        help=f"{what} estimated to take longer (or to need over half the free memory) need --yes",
+    )
+
+
 def surface_spec_from_args(a: argparse.Namespace):
     from core.surfaces import SurfaceSpec, prepare_checkpoint
 
@@ -379,13 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ls.add_argument("--out", default=None, help="also write the result to FILE.npz or FILE.csv")
     ls.add_argument("--json", action="store_true", help="print the landscape numbers as JSON on stdout")
-    ls.add_argument("--yes", action="store_true", help="run even if the estimate exceeds --max-minutes")
-    ls.add_argument(
-        "--max-minutes",
-        type=float,
-        default=30.0,
-        help="jobs estimated to take longer (or to need over half the free memory) need --yes",
-    )
+    _add_big_job_guard(ls, "jobs")
     ls.set_defaults(func=cmd_landscape)
 
     f = sub.add_parser("flatness", help="Hessian spectrum, trace, sharpness and robustness to weight noise")
@@ -421,13 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=0, help="probe / noise seed (default 0)")
     f.add_argument("--device", default="auto")
     f.add_argument("--json", action="store_true", help="the whole report as JSON on stdout")
-    f.add_argument("--yes", action="store_true", help="run even if the estimate exceeds --max-minutes")
-    f.add_argument(
-        "--max-minutes",
-        type=float,
-        default=30.0,
-        help="reports estimated to take longer (or to need over half the free memory) need --yes",
-    )
+    _add_big_job_guard(f, "reports")
     f.set_defaults(func=cmd_flatness)
 
     c = sub.add_parser("cache", help="list, delete or export cached results")

@@ -17,7 +17,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -371,11 +371,19 @@ def _sibling_points(store: Store, entry: Entry, key: dict, spec: SurfaceSpec) ->
     return found
 
 
-def _to_surface(spec: SurfaceSpec, arrays: dict[str, np.ndarray], meta: dict, path: str) -> Surface:
-    xs = arrays["xs"]
+def _to_surface(arrays: dict[str, np.ndarray], meta: dict, path: str) -> Surface:
     ys = arrays.get("ys", np.zeros(0))
-    s = Surface(xs, ys, arrays["loss"], arrays.get("acc"), meta, meta.get("metrics", {}), path, arrays.get("path"))
-    return s
+    return Surface(
+        arrays["xs"], ys, arrays["loss"], arrays.get("acc"), meta, meta.get("metrics", {}), path, arrays.get("path")
+    )
+
+
+def _fill_known(values: dict[str, np.ndarray], ids: np.ndarray, known: dict[int, dict[str, float]]) -> None:
+    """Copy the values of known lattice points into the per-point arrays (in grid visiting order)."""
+    for p, lid in enumerate(ids.tolist()):
+        for k, v in known.get(lid, {}).items():
+            if k in values:
+                values[k][p] = v
 
 
 def compute_surface(
@@ -428,7 +436,7 @@ def compute_surface(
         meta = dict(res.meta)
         meta["cached"] = True
         meta["n_reused"] = meta.get("n_points", total)  # every point of a finished result comes from the cache
-        return _to_surface(spec, res.arrays, meta, str(entry.path))
+        return _to_surface(res.arrays, meta, str(entry.path))
 
     done = finished()
     if done is not None:
@@ -459,16 +467,13 @@ def compute_surface(
         values: dict[str, np.ndarray] = {"loss": np.full(total, np.nan)}
         if objective.has_labels:
             values["acc"] = np.full(total, np.nan)
-        for p, lid in enumerate(ids.tolist()):
-            for k, v in known.get(lid, {}).items():
-                if k in values:
-                    values[k][p] = v
+        _fill_known(values, ids, known)
         n_done = [n_reused]
 
         def partial() -> Surface:
             meta = {"spec": asdict(spec), "complete": False, "n_points": total, "n_done": n_done[0]}
             arrays = _assemble(values, flat, shape, xs, spec, ids)
-            return _to_surface(spec, arrays, meta, str(entry.path))
+            return _to_surface(arrays, meta, str(entry.path))
 
         def on_point(q: int, vals: dict[str, float]) -> None:
             p = int(mine[q])
@@ -504,10 +509,7 @@ def compute_surface(
             return done
         # Rank 0: take every rank's points from the logs (they are the source of truth), then save.
         known = entry.load_points()
-        for p, lid in enumerate(ids.tolist()):
-            for k, v in known.get(lid, {}).items():
-                if k in values:
-                    values[k][p] = v
+        _fill_known(values, ids, known)
         arrays = _assemble(values, flat, shape, xs, spec, ids)
         if path_coords is not None:
             arrays["path"] = np.asarray(path_coords, dtype=np.float64)
@@ -545,7 +547,7 @@ def compute_surface(
         entry.clear_points()
         _barrier(world)
         res = entry.result()
-        return _to_surface(spec, res.arrays, dict(res.meta), str(entry.path))
+        return _to_surface(res.arrays, dict(res.meta), str(entry.path))
     finally:
         if lock is not None:
             lock.__exit__(None, None, None)
@@ -572,10 +574,6 @@ def _assemble(values, flat, shape, xs, spec: SurfaceSpec, ids) -> dict[str, np.n
         grid[flat] = v
         arrays[k] = grid.reshape(shape)
     return arrays
-
-
-def with_grid(spec: SurfaceSpec, grid: int) -> SurfaceSpec:
-    return replace(spec, grid=grid)
 
 
 def prepare_checkpoint(path: str, loss: str, progress=None) -> str:
