@@ -20,6 +20,10 @@ Conventions:
 - Memory: Lanczos keeps all its vectors (full reorthogonalization), i.e. iterations x parameters numbers, and
   the double-backward graph of one forward/backward is held while a Hessian function runs. Fine for the small
   ViTs of this project; for ViT-B scale use few iterations.
+- Resume: every long function takes `journal` (a `core.journal.Journal` or a scope of one). Each expensive step
+  (a Lanczos step, a trace probe, a sharpness draw, a robustness evaluation) is recorded there; a rerun after a
+  kill replays the recorded steps and finishes bit for bit like an uninterrupted run. Hessian-vector products
+  replayed from a journal still count in `n_hvp` (the number the result rests on).
 """
 
 import contextlib
@@ -35,12 +39,14 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from core.directions import random_direction
 from core.errors import LandscapeError
+from core.journal import NO_JOURNAL, Journal, JournalScope, NoJournal
 from core.landscape import perturbed
 from core.params import select_parameters
 
 LossFn = Callable[[torch.nn.Module], torch.Tensor]
 Progress = Callable[[int, int], None] | None
 Vector = dict[str, torch.Tensor]
+Steps = Journal | JournalScope | NoJournal
 
 HVP_METHODS = ("double_backward", "forward_over_reverse", "auto")
 WHICH = ("LA", "SA", "LM")
@@ -548,24 +554,34 @@ def _lanczos(
     *,
     should_stop: Callable[[_Krylov], bool] | None = None,
     progress: Progress = None,
+    journal: Steps = NO_JOURNAL,
 ) -> _Krylov:
     """Symmetric Lanczos with full reorthogonalization; keeps every Lanczos vector (steps x n numbers).
 
     When the Krylov space is exhausted (an invariant subspace was found) before `steps`, the run continues from
     a fresh random vector orthogonal to all previous ones with a zero coupling, so T stays the projection of H.
+    Each step (alpha, beta and the orthogonalized residual) goes through `journal`; a restart's random draw
+    happens outside the step, so a replay draws it again and the generator stays in step.
     """
     steps = min(steps, op.n)
     q = start / start.norm()
     run = _Krylov([], [], [q])
     finfo = torch.finfo(op.dtype)
     for j in range(steps):
-        w = op(q)
-        alpha = float(torch.dot(w, q))
-        w = w - alpha * q
-        if j > 0 and run.betas[-1] != 0.0:
-            w = w - run.betas[-1] * run.basis[-2]
-        w = _orthogonalize(w, run.basis)
-        beta = float(w.norm())
+
+        def one_step(q: torch.Tensor = q, j: int = j) -> dict[str, Any]:
+            w = op(q)
+            alpha = float(torch.dot(w, q))
+            w = w - alpha * q
+            if j > 0 and run.betas[-1] != 0.0:
+                w = w - run.betas[-1] * run.basis[-2]
+            w = _orthogonalize(w, run.basis)
+            return {"alpha": alpha, "beta": float(w.norm()), "w": w}
+
+        rec = journal.step(f"lanczos{j}", one_step)
+        if journal.last_replayed:
+            op.n_hvp += 1
+        alpha, beta, w = rec["alpha"], rec["beta"], rec["w"].to(op.device)
         run.alphas.append(alpha)
         run.betas.append(beta)
         if progress is not None:
@@ -611,6 +627,7 @@ def _eigs(
     seed: int,
     return_vectors: bool,
     progress: Progress,
+    journal: Steps = NO_JOURNAL,
 ) -> EigenResult:
     if k < 1:
         raise LandscapeError(f"k must be at least 1, got {k}")
@@ -628,7 +645,7 @@ def _eigs(
         return bool(_converged(theta, resid, _pick(theta, which, k), tol).all())
 
     steps = min(max(max_iter, need), op.n)
-    run = _lanczos(op, start, steps, gen, should_stop=should_stop, progress=progress)
+    run = _lanczos(op, start, steps, gen, should_stop=should_stop, progress=progress, journal=journal)
     if progress is not None:
         progress(steps, steps)
     theta, s, resid = run.ritz()
@@ -667,6 +684,7 @@ def hessian_eigenvalues(
     which: str = "LA",
     return_vectors: bool = False,
     progress: Progress = None,
+    journal: Steps = NO_JOURNAL,
 ) -> EigenResult:
     """Extreme Hessian eigenvalues by Lanczos with full reorthogonalization.
 
@@ -687,6 +705,7 @@ def hessian_eigenvalues(
         which: "LA" largest algebraic, "SA" smallest algebraic, "LM" largest magnitude.
         return_vectors: also return the unit Ritz vectors as {name: tensor}.
         progress: `progress(done, total)` after each step.
+        journal: where finished steps are recorded / replayed from (see the module docstring).
 
     Returns:
         An `EigenResult` with the values in descending order.
@@ -695,7 +714,15 @@ def hessian_eigenvalues(
         raise LandscapeError(f"unknown eigenvalue selection {which!r}; expected one of {', '.join(WHICH)}")
     with HvpOperator(model, loss_fn, names) as op:
         return _eigs(
-            op, k, which, max_iter=max_iter, tol=tol, seed=seed, return_vectors=return_vectors, progress=progress
+            op,
+            k,
+            which,
+            max_iter=max_iter,
+            tol=tol,
+            seed=seed,
+            return_vectors=return_vectors,
+            progress=progress,
+            journal=journal,
         )
 
 
@@ -708,6 +735,7 @@ def hessian_extreme_eigenvalues(
     tol: float = 1e-4,
     seed: int = 0,
     progress: Progress = None,
+    journal: Steps = NO_JOURNAL,
 ) -> tuple[float, float]:
     """The largest and the smallest (most negative) Hessian eigenvalue from one Lanczos run.
 
@@ -718,7 +746,9 @@ def hessian_extreme_eigenvalues(
         (lambda_max, lambda_min).
     """
     with HvpOperator(model, loss_fn, names) as op:
-        res = _eigs(op, 1, "BE", max_iter=max_iter, tol=tol, seed=seed, return_vectors=False, progress=progress)
+        res = _eigs(
+            op, 1, "BE", max_iter=max_iter, tol=tol, seed=seed, return_vectors=False, progress=progress, journal=journal
+        )
     return res.values[0], res.values[-1]
 
 
@@ -727,7 +757,9 @@ def hessian_extreme_eigenvalues(
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _trace(op: HvpOperator, n_probes: int, seed: int, method: str, progress: Progress) -> TraceResult:
+def _trace(
+    op: HvpOperator, n_probes: int, seed: int, method: str, progress: Progress, journal: Steps = NO_JOURNAL
+) -> TraceResult:
     if method not in TRACE_METHODS:
         raise LandscapeError(f"unknown trace method {method!r}; expected one of {', '.join(TRACE_METHODS)}")
     gen = torch.Generator().manual_seed(int(seed))
@@ -736,8 +768,8 @@ def _trace(op: HvpOperator, n_probes: int, seed: int, method: str, progress: Pro
             raise LandscapeError("Hutchinson needs at least 2 probes")
         values = []
         for i in range(n_probes):
-            z = _rademacher(op.n, gen, op.dtype, op.device)
-            values.append(float(torch.dot(z, op(z))))
+            z = _rademacher(op.n, gen, op.dtype, op.device)  # drawn on replay too: the generator stays in step
+            values.append(_product(op, journal, f"probe{i}", lambda z=z: float(torch.dot(z, op(z)))))
             if progress is not None:
                 progress(i + 1, n_probes)
         est, err = _mean_stderr(values)
@@ -757,25 +789,37 @@ def _trace(op: HvpOperator, n_probes: int, seed: int, method: str, progress: Pro
             progress(done, total)
 
     hs = []
-    for _ in range(n_s):
-        hs.append(op(_rademacher(op.n, gen, op.dtype, op.device)).to(torch.float64))
+    for i in range(n_s):
+        s = _rademacher(op.n, gen, op.dtype, op.device)
+        rec = journal.step(f"sketch{i}", lambda s=s: {"hs": op(s)})
+        op.n_hvp += journal.last_replayed
+        hs.append(rec["hs"].to(op.device).to(torch.float64))
         tick()
     q, _ = torch.linalg.qr(torch.stack(hs, dim=1))  # n x min(n, n_s), kept in memory
     exact = 0.0
     for j in range(q.shape[1]):
         qj = q[:, j]
-        exact += float(torch.dot(qj, op(qj.to(op.dtype)).to(torch.float64)))
+        exact += _product(op, journal, f"exact{j}", lambda qj=qj: float(torch.dot(qj, op(qj.to(op.dtype)).double())))
         tick()
     values = []
-    for _ in range(n_g):
+    for i in range(n_g):
         g = _rademacher(op.n, gen, torch.float64, op.device)
         pg = g - q @ (q.T @ g)
-        values.append(float(torch.dot(pg, op(pg.to(op.dtype)).to(torch.float64))))
+        values.append(
+            _product(op, journal, f"rest{i}", lambda pg=pg: float(torch.dot(pg, op(pg.to(op.dtype)).double())))
+        )
         tick()
     mean, err = _mean_stderr(values)
     if n_g == 1:
         err = 0.0 if q.shape[1] >= op.n else math.nan
     return TraceResult(exact + mean, err, n_probes, op.n_hvp, op.n, method)
+
+
+def _product(op: HvpOperator, journal: Steps, key: str, compute: Callable[[], float]) -> float:
+    """One scalar built on a Hessian-vector product, through the journal (a replay still counts the product)."""
+    rec = journal.step(key, lambda: {"v": compute()})
+    op.n_hvp += journal.last_replayed
+    return rec["v"]
 
 
 def hessian_trace(
@@ -787,6 +831,7 @@ def hessian_trace(
     seed: int = 0,
     method: str = "hutchinson",
     progress: Progress = None,
+    journal: Steps = NO_JOURNAL,
 ) -> TraceResult:
     """Stochastic estimate of the Hessian trace with Rademacher probes from a seeded generator.
 
@@ -803,12 +848,13 @@ def hessian_trace(
         seed: seed of the probes.
         method: "hutchinson" or "hutch++".
         progress: `progress(done, total)` after each product.
+        journal: where finished probes are recorded / replayed from.
 
     Returns:
         A `TraceResult`.
     """
     with HvpOperator(model, loss_fn, names) as op:
-        return _trace(op, n_probes, seed, method, progress)
+        return _trace(op, n_probes, seed, method, progress, journal)
 
 
 def spectral_density(
@@ -822,6 +868,7 @@ def spectral_density(
     grid_points: int = 200,
     sigma: float | None = None,
     progress: Progress = None,
+    journal: Steps = NO_JOURNAL,
 ) -> DensityResult:
     """Eigenvalue density of the Hessian by stochastic Lanczos quadrature (Ghorbani et al. 2019).
 
@@ -842,6 +889,7 @@ def spectral_density(
         grid_points: points of the eigenvalue grid.
         sigma: kernel width; default 2% of the node range (or 1e-3 * max(1, |node|) if the range is 0).
         progress: `progress(done, total)` after each probe vector.
+        journal: where finished Lanczos steps are recorded / replayed from.
 
     Returns:
         A `DensityResult`.
@@ -856,7 +904,7 @@ def spectral_density(
         steps = min(n_iter, op.n)
         for i in range(n_vectors):
             v = _rademacher(op.n, gen, op.dtype, op.device)
-            theta, s, _ = _lanczos(op, v, steps, gen).ritz()
+            theta, s, _ = _lanczos(op, v, steps, gen, journal=journal.scope(f"v{i}/")).ritz()
             nodes.append(theta)
             weights.append(s[0, :] ** 2)
             if progress is not None:
@@ -933,6 +981,7 @@ def per_block_breakdown(
     max_iter: int = 50,
     tol: float = 1e-4,
     progress: Progress = None,
+    journal: Steps = NO_JOURNAL,
 ) -> list[BlockFlatness]:
     """Top eigenvalues and trace of each group's diagonal Hessian block (the other parameters held fixed).
 
@@ -947,6 +996,7 @@ def per_block_breakdown(
         max_iter: most Lanczos steps per group.
         tol: Lanczos tolerance.
         progress: `progress(done, total)` after each group.
+        journal: where finished Lanczos steps and probes are recorded / replayed from.
 
     Returns:
         One `BlockFlatness` per non-empty group, in the groups' order.
@@ -967,8 +1017,11 @@ def per_block_breakdown(
     out = []
     for i, (group, members) in enumerate(cleaned.items()):
         with HvpOperator(model, loss_fn, members) as op:
-            eig = _eigs(op, k, "LA", max_iter=max_iter, tol=tol, seed=seed, return_vectors=False, progress=None)
-            tr = _trace(op, n_probes, seed, "hutchinson", None)
+            scope = journal.scope(f"g{i}/")
+            eig = _eigs(
+                op, k, "LA", max_iter=max_iter, tol=tol, seed=seed, return_vectors=False, progress=None, journal=scope
+            )
+            tr = _trace(op, n_probes, seed, "hutchinson", None, scope)
         out.append(BlockFlatness(group, tuple(members), op.n, eig.values, tr.estimate, tr.stderr))
         if progress is not None:
             progress(i + 1, len(cleaned))
@@ -1014,6 +1067,7 @@ def sharpness_average(
     adaptive: bool = False,
     names: Sequence[str] | None = None,
     progress: Progress = None,
+    journal: Steps = NO_JOURNAL,
 ) -> SharpnessResult:
     """Average-case sharpness: mean over draws of L(w + e) - L(w).
 
@@ -1034,6 +1088,7 @@ def sharpness_average(
         adaptive: scale the perturbation elementwise by |w|.
         names: parameters perturbed (None: every trainable parameter).
         progress: `progress(done, total)` after each draw.
+        journal: where finished draws are recorded / replayed from.
 
     Returns:
         A `SharpnessResult` (mean, stderr over draws, n = n_samples).
@@ -1047,12 +1102,15 @@ def sharpness_average(
     gen = torch.Generator().manual_seed(int(seed))
     increases = []
     for i in range(n_samples):
-        if adaptive:
-            e = dict(zip(names, _adaptive_direction(params, gen), strict=True))
-        else:
-            e = _filter_direction(model, names, _sub_seed(seed, i))
-        with perturbed(model, [e], [float(rho)]):
-            increases.append(_loss_value(model, loss_fn) - base)
+        # The adaptive draw comes from the shared generator: drawn on replay too, so later draws stay the same.
+        drawn = dict(zip(names, _adaptive_direction(params, gen), strict=True)) if adaptive else None
+
+        def increase(drawn: Vector | None = drawn, i: int = i) -> dict[str, Any]:
+            e = drawn if drawn is not None else _filter_direction(model, names, _sub_seed(seed, i))
+            with perturbed(model, [e], [float(rho)]):
+                return {"v": _loss_value(model, loss_fn) - base}
+
+        increases.append(journal.step(f"draw{i}", increase)["v"])
         if progress is not None:
             progress(i + 1, n_samples)
     mean, err = _mean_stderr(increases)
@@ -1070,6 +1128,7 @@ def sharpness_worst(
     names: Sequence[str] | None = None,
     seed: int = 0,
     progress: Progress = None,
+    journal: Steps = NO_JOURNAL,
 ) -> SharpnessResult:
     """Worst-case sharpness: the largest L(w + e) - L(w) found by projected gradient ascent in a ball.
 
@@ -1090,6 +1149,7 @@ def sharpness_worst(
         names: parameters perturbed (None: every trainable parameter).
         seed: seed of the random direction used when the gradient vanishes.
         progress: `progress(done, total)` after each step.
+        journal: where finished ascent steps (the increase, the new u and the generator state) are recorded.
 
     Returns:
         A `SharpnessResult` (mean = the largest increase, stderr 0.0, n = loss evaluations).
@@ -1111,25 +1171,37 @@ def sharpness_worst(
     def delta() -> Vector:
         return {n: s * x for n, s, x in zip(names, scale, u, strict=True)}
 
-    for i in range(steps):
+    def ascent_step() -> dict[str, Any]:
         with perturbed(model, [delta()], [1.0]):
             loss = loss_fn(model)
             grads = torch.autograd.grad(loss, params, allow_unused=True)
-        increases.append(float(loss.detach()) - base)
         gu = [s * (torch.zeros_like(s) if g is None else g.detach()) for s, g in zip(scale, grads, strict=True)]
         gnorm = _global_norm(gu)
         if not (math.isfinite(gnorm) and gnorm > 0):
             gu = [s * torch.randn(s.shape, generator=gen, dtype=torch.float64).to(s) for s in scale]
             gnorm = _global_norm(gu)
+        new = u
         if gnorm > 0:
-            u = [x + (alpha / gnorm) * g for x, g in zip(u, gu, strict=True)]
-        unorm = _global_norm(u)
+            new = [x + (alpha / gnorm) * g for x, g in zip(u, gu, strict=True)]
+        unorm = _global_norm(new)
         if unorm > radius:
-            u = [x * (radius / unorm) for x in u]
+            new = [x * (radius / unorm) for x in new]
+        rec: dict[str, Any] = {f"u{k}": x for k, x in enumerate(new)}
+        return rec | {"increase": float(loss.detach()) - base, "gen": gen.get_state()}
+
+    for i in range(steps):
+        rec = journal.step(f"ascent{i}", ascent_step)
+        increases.append(rec["increase"])
+        u = [rec[f"u{k}"].to(x.device) for k, x in enumerate(u)]
+        gen.set_state(rec["gen"])
         if progress is not None:
             progress(i + 1, steps)
-    with perturbed(model, [delta()], [1.0]):
-        increases.append(_loss_value(model, loss_fn) - base)
+
+    def final() -> dict[str, Any]:
+        with perturbed(model, [delta()], [1.0]):
+            return {"v": _loss_value(model, loss_fn) - base}
+
+    increases.append(journal.step("final", final)["v"])
     finite = [x for x in increases if math.isfinite(x)]
     worst = max(finite) if finite else math.nan
     return SharpnessResult("worst", float(rho), adaptive, base, worst, 0.0, len(increases), tuple(increases))
@@ -1144,6 +1216,7 @@ def robustness_curve(
     seed: int = 0,
     names: Sequence[str] | None = None,
     progress: Progress = None,
+    journal: Steps = NO_JOURNAL,
 ) -> RobustnessResult:
     """Loss (and accuracy) at w + sigma * d for filter-normalized random directions d, per noise size sigma.
 
@@ -1161,6 +1234,7 @@ def robustness_curve(
         seed: seed of the directions.
         names: parameters perturbed (None: every trainable parameter).
         progress: `progress(done, total)` after each evaluation.
+        journal: where finished evaluations are recorded / replayed from.
 
     Returns:
         A `RobustnessResult`.
@@ -1169,20 +1243,24 @@ def robustness_curve(
         raise LandscapeError("n_draws must be at least 1")
     sigmas = [float(s) for s in sigmas]
     names, _ = _resolve(model, names)
-    clean = _metrics(model, loss_fn)
+    clean = journal.step("clean", lambda: _metrics(model, loss_fn))
     has_acc = "acc" in clean
     directions = [_filter_direction(model, names, _sub_seed(seed, j)) for j in range(n_draws)]
     total = sum(1 if s == 0 else n_draws for s in sigmas)
     done = 0
     loss_mean, loss_std, acc_mean, acc_std = [], [], [], []
-    for sigma in sigmas:
+    for si, sigma in enumerate(sigmas):
         if sigma == 0:
             rows = [clean]
         else:
             rows = []
-            for d in directions:
-                with perturbed(model, [d], [sigma]):
-                    rows.append(_metrics(model, loss_fn))
+            for j, d in enumerate(directions):
+
+                def noisy(d: Vector = d, sigma: float = sigma) -> dict[str, Any]:
+                    with perturbed(model, [d], [sigma]):
+                        return _metrics(model, loss_fn)
+
+                rows.append(journal.step(f"s{si}d{j}", noisy))
                 done += 1
                 if progress is not None:
                     progress(done, total)

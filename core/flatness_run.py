@@ -2,8 +2,10 @@
 robustness to weight noise, as the CLI (`python -m core flatness`) and the dashboard ask for them.
 
 Each stage (eigenvalues, trace, density, per-block, sharpness, robustness) is its own cache entry keyed by the
-objective (checkpoint hash, data, masks) and the stage's settings, so a killed job loses only the stage in flight
-and a rerun picks up the finished ones at once.
+objective (checkpoint hash, data, masks) and the stage's settings, so a rerun picks up finished stages at once.
+Within a stage every expensive step (a Lanczos step, a trace probe, a sharpness draw, a robustness evaluation) is
+recorded in a step journal (`core.journal`) next to the entry: a job killed midway loses only the step in flight,
+and the rerun replays the recorded steps (`meta["reused_steps"]`) and ends bit for bit like an uninterrupted run.
 
 Which loss: the Hessian, trace, density, per-block and sharpness numbers use the model's own training objective
 (`loss`, default `own`); the robustness curve needs an accuracy, so it uses the linear-probe loss for MAE / RC-MAE
@@ -23,6 +25,7 @@ import numpy as np
 from core.checkpoints import LoadedCheckpoint, code_version, load_checkpoint
 from core.errors import LandscapeError
 from core.flatness import (
+    Steps,
     attention_for_second_derivatives,
     hessian_eigenvalues,
     hessian_extreme_eigenvalues,
@@ -33,6 +36,7 @@ from core.flatness import (
     sharpness_worst,
     spectral_density,
 )
+from core.journal import Journal
 from core.objectives import Objective, ObjectiveSpec, build_objective
 from core.params import select_parameters
 from core.store import Store
@@ -111,9 +115,28 @@ class _NotCached(Exception):
     pass
 
 
-def _cached(store: Store, key: dict, compute: Callable[[], dict], cached_only: bool = False) -> tuple[dict, bool]:
-    """A stage's result from the cache, or computed under the entry's lock and saved."""
-    entry = store.entry("flatness", key)
+JOURNAL_FILE = "journal.bin"
+
+
+def cached_stage(
+    store: Store, key: dict, compute: Callable[[Steps], dict], cached_only: bool = False, kind: str = "flatness"
+) -> tuple[dict, bool, int]:
+    """A stage's result (a small JSON-able dict) from the cache, or computed and saved.
+
+    The computation runs under the entry's lock with the entry's step journal: a run killed midway leaves its
+    finished steps there, the next one replays them; the journal is deleted once the result is saved.
+
+    Args:
+        store: the cache.
+        key: every input that changes the numbers.
+        compute: compute(journal) -> the stage's value.
+        cached_only: raise `_NotCached` instead of computing.
+        kind: the store kind.
+
+    Returns:
+        (value, served from the cache, steps replayed from the journal).
+    """
+    entry = store.entry(kind, key)
     res = entry.result()
     if res is None and cached_only:
         raise _NotCached
@@ -121,12 +144,17 @@ def _cached(store: Store, key: dict, compute: Callable[[], dict], cached_only: b
         with entry.lock():
             res = entry.result()
             if res is None:
-                t0 = time.perf_counter()
-                value = compute()
-                meta = {"value": value, "stage": key["stage"], "seconds": time.perf_counter() - t0}
-                entry.save_result({"done": np.ones(1)}, meta, code_version=code_version())
-                return value, False
-    return res.meta["value"], True
+                journal = Journal(entry.path / JOURNAL_FILE)
+                try:
+                    t0 = time.perf_counter()
+                    value = compute(journal)
+                    meta = {"value": value, "stage": key.get("stage"), "seconds": time.perf_counter() - t0}
+                    entry.save_result({"done": np.ones(1)}, meta, code_version=code_version())
+                finally:
+                    journal.close()
+                journal.discard()
+                return value, False, journal.n_replayed
+    return res.meta["value"], True, 0
 
 
 def _robustness_objective(ckpt: LoadedCheckpoint, spec: FlatnessSpec, device, cached_only: bool) -> Objective:
@@ -157,7 +185,8 @@ def compute_flatness(
         spec: what to compute.
         store: the cache (default: `Store()`).
         progress: progress(stage, done, total) within each stage.
-        check_stop: polled between stages; True raises LandscapeError("stopped") (finished stages stay cached).
+        check_stop: polled between stages and after each step that reports progress; True raises
+            LandscapeError("stopped") (finished stages stay cached, finished steps stay in the stage's journal).
         cached_only: return the report only if every stage asked for is cached, else None (computes nothing).
         confirm: called with the cost `Estimate` (points = Hessian-vector products) before an uncached report
             starts; False stops with a LandscapeError. A report that cannot fit in memory is refused regardless.
@@ -222,29 +251,37 @@ def _compute_flatness(spec, store, progress, check_stop, cached_only, confirm=No
             "loss_kind": objective.loss_kind,
             "n_params": sum(module.get_parameter(n).numel() for n in names),
             "cached": {},
+            "reused_steps": {},  # steps replayed from a killed run's journal, per stage
         }
     )
 
-    def stage_progress(stage: str) -> Callable[[int, int], None] | None:
-        return (lambda d, t: progress(stage, d, t)) if progress else None
-
     def stop_check() -> None:
         if check_stop is not None and check_stop():
-            raise LandscapeError("stopped; finished stages are cached, rerun to continue")
+            raise LandscapeError("stopped; finished steps are kept, rerun to continue")
 
-    def run(stage: str, params: dict, compute: Callable[[], dict]) -> dict:
+    def stage_progress(stage: str) -> Callable[[int, int], None] | None:
+        # Also a stop point inside a stage: the steps finished so far are in the stage's journal.
+        def report_and_check(done: int, total: int) -> None:
+            if progress is not None:
+                progress(stage, done, total)
+            stop_check()
+
+        return report_and_check
+
+    def run(stage: str, params: dict, compute: Callable[[Steps], dict]) -> dict:
         stop_check()
         if progress:
             progress(stage, 0, 1)
-        value, hit = _cached(store, {**base, "stage": stage, **params}, compute, cached_only)
+        value, hit, replayed = cached_stage(store, {**base, "stage": stage, **params}, compute, cached_only)
         report.meta["cached"][stage] = hit
+        report.meta["reused_steps"][stage] = replayed
         if progress:
             progress(stage, 1, 1)
         return value
 
     with attention_for_second_derivatives(module):
 
-        def eig() -> dict:
+        def eig(journal: Steps) -> dict:
             r = hessian_eigenvalues(
                 module,
                 objective,
@@ -253,9 +290,10 @@ def _compute_flatness(spec, store, progress, check_stop, cached_only, confirm=No
                 max_iter=spec.max_iter,
                 seed=spec.seed,
                 progress=stage_progress("eigenvalues"),
+                journal=journal.scope("top/"),
             )
             lmax, lmin = hessian_extreme_eigenvalues(
-                module, objective, names=names, max_iter=spec.max_iter, seed=spec.seed
+                module, objective, names=names, max_iter=spec.max_iter, seed=spec.seed, journal=journal.scope("ends/")
             )
             return {
                 "values": list(r.values),
@@ -271,20 +309,21 @@ def _compute_flatness(spec, store, progress, check_stop, cached_only, confirm=No
             v = run(
                 "trace",
                 {"probes": spec.trace_probes},
-                lambda: hessian_trace(
+                lambda journal: hessian_trace(
                     module,
                     objective,
                     names=names,
                     n_probes=spec.trace_probes,
                     seed=spec.seed,
                     progress=stage_progress("trace"),
+                    journal=journal,
                 ).to_dict(),
             )
             report.trace, report.trace_stderr = v["estimate"], v["stderr"]
 
         if spec.density:
 
-            def dens() -> dict:
+            def dens(journal: Steps) -> dict:
                 r = spectral_density(
                     module,
                     objective,
@@ -293,6 +332,7 @@ def _compute_flatness(spec, store, progress, check_stop, cached_only, confirm=No
                     n_vectors=spec.density_vectors,
                     seed=spec.seed,
                     progress=stage_progress("density"),
+                    journal=journal,
                 )
                 return {"grid": np.asarray(r.grid).tolist(), "density": np.asarray(r.density).tolist()}
 
@@ -300,7 +340,7 @@ def _compute_flatness(spec, store, progress, check_stop, cached_only, confirm=No
 
         if spec.per_block:
 
-            def blocks() -> dict:
+            def blocks(journal: Steps) -> dict:
                 rows = per_block_breakdown(
                     module,
                     objective,
@@ -309,6 +349,7 @@ def _compute_flatness(spec, store, progress, check_stop, cached_only, confirm=No
                     seed=spec.seed,
                     max_iter=min(30, spec.max_iter),
                     progress=stage_progress("per_block"),
+                    journal=journal,
                 )
                 return {
                     "rows": [
@@ -329,14 +370,38 @@ def _compute_flatness(spec, store, progress, check_stop, cached_only, confirm=No
         if spec.sharpness_rho is not None:
             rho = float(spec.sharpness_rho)
 
-            def sharp() -> dict:
+            def sharp(journal: Steps) -> dict:
+                n, steps = spec.sharpness_samples, 5
+                tick = stage_progress("sharpness")
+                kw = dict(seed=spec.seed, names=names)
                 avg = sharpness_average(
-                    module, objective, rho, n_samples=spec.sharpness_samples, seed=spec.seed, names=names
+                    module,
+                    objective,
+                    rho,
+                    n_samples=n,
+                    journal=journal.scope("avg/"),
+                    progress=lambda d, t: tick(d, 2 * n + steps),
+                    **kw,
                 )
                 ada = sharpness_average(
-                    module, objective, rho, n_samples=spec.sharpness_samples, seed=spec.seed, names=names, adaptive=True
+                    module,
+                    objective,
+                    rho,
+                    n_samples=n,
+                    adaptive=True,
+                    journal=journal.scope("ada/"),
+                    progress=lambda d, t: tick(n + d, 2 * n + steps),
+                    **kw,
                 )
-                worst = sharpness_worst(module, objective, rho, steps=5, seed=spec.seed, names=names)
+                worst = sharpness_worst(
+                    module,
+                    objective,
+                    rho,
+                    steps=steps,
+                    journal=journal.scope("worst/"),
+                    progress=lambda d, t: tick(2 * n + d, 2 * n + steps),
+                    **kw,
+                )
                 return {
                     "rho": rho,
                     "average": avg.mean,
@@ -354,7 +419,7 @@ def _compute_flatness(spec, store, progress, check_stop, cached_only, confirm=No
         rnames = select_parameters(robj.module, "encoder")
         sigmas = tuple(float(s) for s in spec.sigmas)
 
-        def robust() -> dict:
+        def robust(journal: Steps) -> dict:
             r = robustness_curve(
                 robj.module,
                 robj,
@@ -363,6 +428,7 @@ def _compute_flatness(spec, store, progress, check_stop, cached_only, confirm=No
                 seed=spec.seed,
                 names=rnames,
                 progress=stage_progress("robustness"),
+                journal=journal,
             )
             d = r.to_dict()
             d["loss"] = robj.loss_kind
@@ -383,6 +449,10 @@ def format_report(report: FlatnessReport) -> str:
 
     def row(name: str, value: str) -> None:
         lines.append(f"  {name:34s} {value}")
+
+    reused = {k: n for k, n in report.meta.get("reused_steps", {}).items() if n}
+    if reused:
+        row("resumed an interrupted run", ", ".join(f"{k}: {n} steps replayed" for k, n in reused.items()))
 
     if report.top_eigenvalues is not None:
         row(

@@ -507,8 +507,9 @@ def hessian_numbers(
 
     For a probe the Hessian covers the encoder (RC-MAE: its EMA teacher) and the head, less `exclude`.
     """
-    from core.checkpoints import code_version, load_checkpoint
+    from core.checkpoints import load_checkpoint
     from core.flatness import attention_for_second_derivatives, hessian_eigenvalues, hessian_trace
+    from core.flatness_run import cached_stage
     from core.objectives import ObjectiveSpec, build_objective
     from core.params import select_parameters
     from core.store import Store
@@ -531,31 +532,27 @@ def hessian_numbers(
         "probes": spec.trace_probes,
         "seed": spec.direction_seed,
     }
-    entry = store.entry("hessian", key)
-    res = entry.result()
-    if res is None:
-        with entry.lock():
-            res = entry.result()
-            if res is None:
-                with attention_for_second_derivatives(obj.module):
-                    centre = obj.evaluate(obj.module)["loss"]
-                    eig = hessian_eigenvalues(
-                        obj.module, obj, k=1, names=names, max_iter=spec.hessian_iter, seed=spec.direction_seed
-                    )
-                    tr = hessian_trace(
-                        obj.module, obj, names=names, n_probes=spec.trace_probes, seed=spec.direction_seed
-                    )
-                value = {
-                    "centre_loss": float(centre),
-                    "lambda_max": float(eig.values[0]),
-                    "converged": bool(eig.converged[0]),
-                    "trace": float(tr.estimate),
-                    "trace_stderr": float(tr.stderr),
-                    "n_params": int(tr.n_params),
-                }
-                entry.save_result({"done": np.ones(1)}, {"value": value}, code_version=code_version())
-                return value
-    return dict(res.meta["value"])
+    seed = spec.direction_seed
+
+    def compute(journal) -> dict[str, float]:
+        with attention_for_second_derivatives(obj.module):
+            centre = obj.evaluate(obj.module)["loss"]
+            eig = hessian_eigenvalues(
+                obj.module, obj, k=1, names=names, max_iter=spec.hessian_iter, seed=seed, journal=journal.scope("top/")
+            )
+            tr = hessian_trace(
+                obj.module, obj, names=names, n_probes=spec.trace_probes, seed=seed, journal=journal.scope("trace/")
+            )
+        return {
+            "centre_loss": float(centre),
+            "lambda_max": float(eig.values[0]),
+            "converged": bool(eig.converged[0]),
+            "trace": float(tr.estimate),
+            "trace_stderr": float(tr.stderr),
+            "n_params": int(tr.n_params),
+        }
+
+    return dict(cached_stage(store, key, compute, kind="hessian")[0])
 
 
 @dataclass

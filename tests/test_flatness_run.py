@@ -21,6 +21,7 @@ from core.checkpoints import file_sha256, load_checkpoint
 from core.errors import LandscapeError
 from core.flatness import attention_for_second_derivatives, hessian_eigenvalues
 from core.flatness_run import STAGES, FlatnessSpec, compute_flatness, format_report
+from core.journal import Journal
 from core.objectives import ObjectiveSpec, build_objective
 from core.params import select_parameters
 from core.store import Store
@@ -316,3 +317,72 @@ def test_estimate_before_starting_and_refusal(tmp_path, trained_ckpts, monkeypat
     assert report.top_eigenvalues
     # A cached report is not estimated again.
     compute_flatness(spec, confirm=lambda est: pytest.fail("estimated a cached report"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Resume inside a stage: stops and kills lose at most the step in flight
+
+
+def test_stop_inside_a_stage_keeps_its_steps(tmp_path, trained_ckpts, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
+    path = copy_models(trained_ckpts, cache, kinds=("sup",))["sup"]
+    spec = spec_for(path, trace=False, sharpness_rho=None, robustness=False, max_iter=12)
+    seen = []
+    with pytest.raises(LandscapeError, match="stopped"):
+        compute_flatness(spec, progress=lambda s, d, t: seen.append(d), check_stop=lambda: len(seen) >= 6)
+    resumed = compute_flatness(spec)
+    assert resumed.meta["reused_steps"]["eigenvalues"] >= 5
+    assert "resumed an interrupted run" in format_report(resumed)
+    fresh = compute_flatness(spec, store=Store(tmp_path / "fresh"))
+    assert values(resumed) == values(fresh) and fresh.meta["reused_steps"]["eigenvalues"] == 0
+
+
+KILL_SCRIPT = """
+import os, signal, sys, json
+import torch
+torch.set_num_threads(1)
+from core.flatness_run import FlatnessSpec, compute_flatness
+spec = FlatnessSpec(**json.loads(sys.argv[1]))
+stage, at = sys.argv[2], int(sys.argv[3])
+def progress(s, done, total):
+    if s == stage and done >= at:
+        os.kill(os.getpid(), signal.SIGKILL)
+compute_flatness(spec, progress=progress)
+"""
+
+
+def test_resume_after_sigkill_is_bit_for_bit(tmp_path, trained_ckpts, monkeypatch):
+    """Killed in the middle of the eigenvalues, then of the trace, then of the sharpness draws: the final report
+    equals an uninterrupted run's, each rerun replays the killed run's steps, and no journal is left behind."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
+    path = copy_models(trained_ckpts, cache, kinds=("mae",))["mae"]
+    spec = spec_for(path, robustness=False, trace_probes=8, sharpness_samples=4)
+    args = {k: list(v) if isinstance(v, tuple) else v for k, v in spec.__dict__.items()}
+    env = dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS="1")
+    journals = lambda: sorted(cache.rglob("journal.bin"))  # noqa: E731
+    for stage, at in (("eigenvalues", 6), ("trace", 5), ("sharpness", 6)):
+        r = subprocess.run(
+            [sys.executable, "-c", KILL_SCRIPT, json.dumps(args), stage, str(at)],
+            env=env,
+            cwd=root,
+            capture_output=True,
+            timeout=300,
+        )
+        assert r.returncode == -signal.SIGKILL, r.stderr.decode()[-800:]
+        # The killed stage's steps are in its journal; finished stages' journals are gone.
+        assert len(journals()) == 1 and len(Journal(journals()[0])) >= at
+    torch.set_num_threads(1)
+    resumed = compute_flatness(spec)
+    assert resumed.meta["cached"] == {"eigenvalues": True, "trace": True, "sharpness": False}
+    assert resumed.meta["reused_steps"]["sharpness"] >= 5 and journals() == []
+    fresh = compute_flatness(spec, store=Store(tmp_path / "fresh"))
+    assert values(resumed) == values(fresh)

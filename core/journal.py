@@ -1,0 +1,249 @@
+"""Step journals: an append-only record of the finished steps of a long computation, so that a job killed midway
+replays what it had done instead of recomputing it, and ends bit for bit where an uninterrupted run would.
+
+A flatness stage (a Lanczos run, Hutchinson probes, sharpness draws, robustness evaluations) is a sequence of
+expensive, deterministic steps. Each step runs through `Journal.step(key, compute)`: the first time, `compute()`
+runs and its result (floats, ints, bools, numpy arrays, torch tensors) is appended to the file; on a rerun the
+recorded result is returned exactly (raw bytes) without computing. Randomness drawn *outside* steps is drawn again
+on replay, which keeps seeded generators in step; a step that draws inside records the generator state itself.
+
+File layout: records `MAGIC | u32 header length | u64 payload length | header JSON | payload | u32 crc32`, the
+crc over header and payload. A record cut short by a kill (or corrupted) ends the valid prefix; it and anything
+after it are dropped on the next write. Only one process writes a journal at a time (the caller holds the cache
+entry's lock); readers need no lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.errors import LandscapeError
+
+MAGIC = b"JRN1"
+_HEAD = struct.Struct("<4sIQ")
+_CRC = struct.Struct("<I")
+DEFAULT_MAX_BYTES = 4 << 30  # stop recording (keep computing) beyond this; a resume then recomputes the rest
+
+Value = dict[str, Any]
+
+
+def _encode(key: str, value: Value) -> bytes:
+    fields: dict[str, Any] = {}
+    payload = bytearray()
+    for name, v in value.items():
+        if isinstance(v, bool):
+            fields[name] = {"t": "b", "v": v}
+        elif isinstance(v, int):
+            fields[name] = {"t": "i", "v": v}
+        elif isinstance(v, float):
+            fields[name] = {"t": "f", "v": float.hex(v)}
+        elif isinstance(v, torch.Tensor):
+            t = v.detach().cpu().contiguous()
+            raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+            fields[name] = {"t": "T", "dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape)}
+            fields[name] |= {"off": len(payload), "len": len(raw)}
+            payload += raw
+        elif isinstance(v, np.ndarray | np.generic):
+            a = np.ascontiguousarray(v)
+            if a.dtype.hasobject:
+                raise TypeError(f"journal field {name!r} has object dtype")
+            raw = a.tobytes()
+            fields[name] = {"t": "A", "dtype": a.dtype.str, "shape": list(a.shape), "off": len(payload)}
+            fields[name]["len"] = len(raw)
+            payload += raw
+        else:
+            raise TypeError(f"journal field {name!r} has unsupported type {type(v).__name__}")
+    header = json.dumps({"key": key, "fields": fields}, separators=(",", ":")).encode()
+    body = header + bytes(payload)
+    return _HEAD.pack(MAGIC, len(header), len(payload)) + body + _CRC.pack(zlib.crc32(body))
+
+
+def _decode(header: dict, payload: bytes) -> Value:
+    out: Value = {}
+    for name, f in header["fields"].items():
+        t = f["t"]
+        if t in ("b", "i"):
+            out[name] = f["v"]
+        elif t == "f":
+            out[name] = float.fromhex(f["v"])
+        elif t == "A":
+            raw = payload[f["off"] : f["off"] + f["len"]]
+            out[name] = np.frombuffer(raw, dtype=np.dtype(f["dtype"])).reshape(f["shape"]).copy()
+        else:
+            dtype = getattr(torch, f["dtype"])
+            raw = bytearray(payload[f["off"] : f["off"] + f["len"]])
+            flat = torch.frombuffer(raw, dtype=torch.uint8) if raw else torch.empty(0, dtype=torch.uint8)
+            out[name] = flat.view(dtype).reshape(f["shape"]).clone()
+    return out
+
+
+def _read(path: Path) -> tuple[dict[str, Value], int]:
+    """The valid records of a journal file and the length of its valid prefix."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}, 0
+    except OSError as exc:
+        raise LandscapeError(f"cannot read the step journal {path}: {exc.strerror or exc}") from None
+    records: dict[str, Value] = {}
+    pos = 0
+    while pos + _HEAD.size <= len(data):
+        magic, hlen, plen = _HEAD.unpack_from(data, pos)
+        end = pos + _HEAD.size + hlen + plen + _CRC.size
+        if magic != MAGIC or end > len(data):
+            break
+        body = data[pos + _HEAD.size : end - _CRC.size]
+        if _CRC.unpack_from(data, end - _CRC.size)[0] != zlib.crc32(body):
+            break
+        try:
+            header = json.loads(body[:hlen])
+            records[header["key"]] = _decode(header, body[hlen:])
+        except (ValueError, KeyError, TypeError, AttributeError, RuntimeError):
+            break
+        pos = end
+    return records, pos
+
+
+class Journal:
+    """Finished steps of one computation, kept in `path` until `discard()`.
+
+    Args:
+        path: the journal file (its folder must exist or be creatable).
+        max_bytes: stop recording new steps once the file would exceed this (the computation goes on; a resume
+            recomputes the unrecorded steps). Default: 4 GiB or a quarter of the free disk, the smaller.
+
+    Attributes:
+        n_replayed: steps served from the file in this run.
+        n_recorded: steps computed and appended in this run.
+        last_replayed: whether the latest `step` came from the file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], max_bytes: int | None = None) -> None:
+        self.path = Path(path)
+        self._records, self._size = _read(self.path)
+        if max_bytes is None:
+            try:
+                free = shutil.disk_usage(self.path.parent if self.path.parent.exists() else Path.cwd()).free
+            except OSError:
+                free = DEFAULT_MAX_BYTES
+            max_bytes = min(DEFAULT_MAX_BYTES, free // 4)
+        self.max_bytes = int(max_bytes)
+        self.n_replayed = 0
+        self.n_recorded = 0
+        self.last_replayed = False
+        self._fd: int | None = None
+        self._full = False
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._records
+
+    def step(self, key: str, compute: Callable[[], Value]) -> Value:
+        """The recorded result of step `key`, or `compute()`'s result, recorded before it is returned.
+
+        Both paths return the same decoded values (floats, ints, bools, numpy arrays, CPU torch tensors), so the
+        code after a step behaves identically whether it was replayed or computed.
+        """
+        if key in self._records:
+            self.n_replayed += 1
+            self.last_replayed = True
+            return self._records[key]
+        self.last_replayed = False
+        blob = _encode(key, compute())
+        header_len = _HEAD.unpack_from(blob)[1]
+        header = json.loads(blob[_HEAD.size : _HEAD.size + header_len])
+        value = _decode(header, blob[_HEAD.size + header_len : -_CRC.size])
+        if not self._full and self._size + len(blob) <= self.max_bytes:
+            self._append(blob)
+            self._records[key] = value
+            self.n_recorded += 1
+        else:
+            self._full = True
+        return value
+
+    def scope(self, prefix: str) -> JournalScope:
+        """A view whose keys are prefixed, for a sub-computation (one Lanczos run of several)."""
+        return JournalScope(self, prefix)
+
+    def _append(self, blob: bytes) -> None:
+        try:
+            if self._fd is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+                os.ftruncate(self._fd, self._size)  # drop a torn tail left by a killed writer
+                os.lseek(self._fd, self._size, os.SEEK_SET)
+            view = memoryview(blob)
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            self._full = True  # keep computing without a journal rather than fail the job
+            self.close()
+            if exc.errno not in (28, 122):  # ENOSPC, EDQUOT: silently stop recording
+                raise LandscapeError(f"cannot write the step journal {self.path}: {exc.strerror or exc}") from None
+            return
+        self._size += len(blob)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            finally:
+                self._fd = None
+
+    def discard(self) -> None:
+        """Delete the file (call once the final result is saved)."""
+        self.close()
+        self._records = {}
+        self._size = 0
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class JournalScope:
+    """A prefixed view of a `Journal` (see `Journal.scope`)."""
+
+    def __init__(self, journal: Journal, prefix: str) -> None:
+        self.journal = journal
+        self.prefix = prefix
+
+    def step(self, key: str, compute: Callable[[], Value]) -> Value:
+        return self.journal.step(self.prefix + key, compute)
+
+    def scope(self, prefix: str) -> JournalScope:
+        return JournalScope(self.journal, self.prefix + prefix)
+
+    @property
+    def last_replayed(self) -> bool:
+        return self.journal.last_replayed
+
+
+class NoJournal:
+    """Runs every step; records nothing (the default of the flatness functions)."""
+
+    last_replayed = False
+
+    def step(self, key: str, compute: Callable[[], Value]) -> Value:
+        return compute()
+
+    def scope(self, prefix: str) -> NoJournal:
+        return self
+
+
+NO_JOURNAL = NoJournal()
