@@ -157,6 +157,27 @@ def _problems(page) -> list[str]:
     return found
 
 
+def test_several_browser_sessions_at_once(server: str, browser):
+    """Four sessions (separate browser contexts: separate Streamlit sessions) open cached pages at the same time
+    on a freshly started server (the first test of this module, so nobody has visited it yet and all four race
+    to start the shared first-run job, which replays from the cache): every one renders its charts without an
+    error, and the server stays healthy."""
+    contexts = [browser.new_context(viewport=VIEWPORT) for _ in range(4)]
+    try:
+        pages = [c.new_page() for c in contexts]
+        targets = ["", "landscapes", "", "landscapes"]
+        for page, path in zip(pages, targets, strict=True):  # all four connect before any has settled
+            page.goto(f"{server}/{path}", wait_until="commit")
+        for page in pages:
+            _settle(page, ".js-plotly-plot")
+            assert not _problems(page), _problems(page)
+        with urllib.request.urlopen(f"{server}/_stcore/health", timeout=10) as r:
+            assert r.status == 200
+    finally:
+        for c in contexts:
+            c.close()
+
+
 def test_every_page_renders_without_errors(server: str, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport=VIEWPORT)
@@ -208,30 +229,3 @@ def test_language_switch_in_the_browser(server: str, browser):
     assert page.locator('[data-testid="stSidebar"]').get_by_text("English").count() == 1
     assert not _problems(page)
     page.screenshot(path=str(ARTIFACTS / "landscapes_ja.png"), full_page=True)
-
-
-def test_several_browser_sessions_at_once(server: str, browser):
-    """Four sessions (separate browser contexts: separate Streamlit sessions) open cached pages at the same time
-    against one server: every one renders its charts without an error, and the server stays healthy."""
-    import urllib.request
-
-    # The server's first visitor replays the (cached) first-run job; the sessions below then view cached results.
-    first = browser.new_page(viewport=VIEWPORT)
-    first.goto(server, wait_until="domcontentloaded")
-    _settle(first, ".js-plotly-plot")
-    first.close()
-    contexts = [browser.new_context(viewport=VIEWPORT) for _ in range(4)]
-    try:
-        pages = [c.new_page() for c in contexts]
-        targets = ["", "landscapes", "", "landscapes"]
-        for page, path in zip(pages, targets, strict=True):  # all four connect before any has settled
-            page.goto(f"{server}/{path}", wait_until="commit")
-        for page in pages:
-            page.bring_to_front()  # background tabs throttle the timers that poll for job progress
-            _settle(page, ".js-plotly-plot")
-            assert not _problems(page), _problems(page)
-        with urllib.request.urlopen(f"{server}/_stcore/health", timeout=10) as r:
-            assert r.status == 200
-    finally:
-        for c in contexts:
-            c.close()
