@@ -57,6 +57,16 @@ pytestmark = [
 ]
 
 
+SERVER_PID: dict[str, int] = {}
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -97,6 +107,7 @@ def server(dashboard_cache: Path, tmp_path_factory: pytest.TempPathFactory):
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
+    SERVER_PID["pid"] = proc.pid
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -229,3 +240,19 @@ def test_language_switch_in_the_browser(server: str, browser):
     assert page.locator('[data-testid="stSidebar"]').get_by_text("English").count() == 1
     assert not _problems(page)
     page.screenshot(path=str(ARTIFACTS / "landscapes_ja.png"), full_page=True)
+
+
+def test_server_memory_stays_flat_across_reruns(server: str, browser):
+    """Reloading a page full of charts again and again (new sessions, full reruns) must not grow the server without
+    bound, with Streamlit's per-run gc.collect turned off (Python's own GC still runs)."""
+    page = browser.new_page(viewport=VIEWPORT)
+    for _ in range(3):  # warm-up: imports, caches, the first sessions
+        page.goto(f"{server}/landscapes", wait_until="domcontentloaded")
+        _settle(page, ".js-plotly-plot")
+    before = _rss_mib(SERVER_PID["pid"])
+    for _ in range(12):
+        page.reload(wait_until="domcontentloaded")
+        _settle(page, ".js-plotly-plot")
+    grown = _rss_mib(SERVER_PID["pid"]) - before
+    print(f"server RSS {before:.0f} MiB, grown {grown:.1f} MiB over 12 reloads")
+    assert grown < 100, f"server memory grew {grown:.0f} MiB over 12 reloads"
