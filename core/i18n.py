@@ -599,3 +599,102 @@ def render_message(message: str, lang: str = "en") -> str:
         return t(key, lang).format(**args)
     except (KeyError, IndexError, ValueError):
         return t(key, lang)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Figure text. core/plots.py writes its axis titles, colour bars, legends and default titles in English; a
+# Japanese page passes its figures through `core.plots.localize`, which replaces these phrases (whole strings
+# first, then the longest phrases inside longer strings). Model labels and numbers are left alone.
+
+FIGURE_WHOLE_JA: dict[str, str] = {
+    "loss": "損失",
+    "accuracy": "精度",
+    "epoch": "エポック",
+    "centre": "中心",
+}
+
+FIGURE_PHRASES_JA: dict[str, str] = {
+    "loss increase over the centre (L - L(centre))": "中心からの損失の増加 (L - L(中心))",
+    "log of the loss increase over the centre": "中心からの損失増加の対数",
+    "loss increase over the centre": "中心からの損失の増加",
+    "max(L - L(centre), 0)": "max(L - L(中心), 0)",
+    "L - L(centre)": "L - L(中心)",
+    "log10(loss": "log10(損失",
+    ": loss": ": 損失",
+    "absolute loss": "損失の絶対値",
+    "(centre not computed yet)": "(中心は未計算)",
+    "centre (trained weights)": "中心 (学習済みの重み)",
+    "training path": "学習の軌跡",
+    "snapshot": "スナップショット",
+    "Loss landscape": "損失地形",
+    "Slices through the centre": "中心を通る断面",
+    "along direction 1 (beta = 0)": "方向 1 に沿って (beta = 0)",
+    "along direction 2 (alpha = 0)": "方向 2 に沿って (alpha = 0)",
+    "along the direction": "方向に沿って",
+    "coefficient direction 1": "方向 1 の係数",
+    "coefficient direction 2": "方向 2 の係数",
+    "coefficient the direction": "方向の係数",
+    "direction 1 (alpha)": "方向 1 (alpha)",
+    "direction 2 (beta)": "方向 2 (beta)",
+    "A minus B": "A 引く B",
+    " minus ": " 引く ",
+    "red: A higher, blue: B higher": "赤: A が高い、青: B が高い",
+    "Training curves": "学習曲線",
+    "training loss": "学習損失",
+    "validation loss": "検証損失",
+    "validation accuracy": "検証精度",
+    "linear-probe accuracy": "線形プローブ精度",
+    "wall time per epoch (s)": "1 エポックの実時間 (秒)",
+    "learning rate": "学習率",
+    "top Hessian eigenvalue": "ヘッセ行列の最大固有値",
+    "Top Hessian eigenvalues": "ヘッセ行列の上位固有値",
+    "Hessian eigenvalue spectral density": "ヘッセ行列の固有値スペクトル密度",
+    "Hessian eigenvalue": "ヘッセ行列の固有値",
+    "Hessian trace": "ヘッセ行列のトレース",
+    "sharpness (mean loss increase at a radius)": "鋭さ (半径での平均損失増加)",
+    "basin width": "盆地の幅",
+    "accuracy drop under weight noise": "重みノイズによる精度低下",
+    "Robustness to weight noise: accuracy": "重みノイズへの頑健性: 精度",
+    "Robustness to weight noise: loss": "重みノイズへの頑健性: 損失",
+    "relative weight-noise size sigma (filter-normalized)": "相対的な重みノイズの大きさ sigma (フィルタ正規化)",
+    "accuracy (mean, band: +-1 std over draws)": "精度 (平均、帯: 抽選間の ±1 標準偏差)",
+    "loss (mean, band: +-1 std over draws)": "損失 (平均、帯: 抽選間の ±1 標準偏差)",
+    "+-1 std": "±1 標準偏差",
+    "spectral density": "スペクトル密度",
+    "(log scale)": "(対数目盛)",
+    "eigenvalue rank": "固有値の順位",
+    "parameter group": "パラメータ群",
+    "Per-block": "ブロック別",
+    "n too small for a correlation (need at least 3 models)": "相関を出すにはモデルが少なすぎます (3 つ以上必要)",
+    "correlation undefined (no spread in one of the numbers)": "相関は定義できません (どちらかの値にばらつきがない)",
+    "model(s) left out": "モデルを除外",
+    "not measured": "未測定",
+    " or ": " または ",
+    " vs ": " 対 ",
+    "supervised ViT": "教師あり ViT",
+}
+
+FIGURE_TEXT: dict[str, tuple[dict[str, str], dict[str, str]]] = {"ja": (FIGURE_WHOLE_JA, FIGURE_PHRASES_JA)}
+
+
+def figure_text(text: str, lang: str) -> str:
+    """One string of a figure in `lang` (see FIGURE_TEXT; unchanged for English or unknown text)."""
+    table = FIGURE_TEXT.get(lang)
+    if table is None or not text:
+        return text
+    whole, phrases = table
+    if text in whole:
+        return whole[text]
+    for phrase in _sorted_phrases(lang):
+        if phrase in text:
+            text = text.replace(phrase, phrases[phrase])
+    return text
+
+
+_PHRASE_ORDER: dict[str, list[str]] = {}
+
+
+def _sorted_phrases(lang: str) -> list[str]:
+    if lang not in _PHRASE_ORDER:
+        _PHRASE_ORDER[lang] = sorted(FIGURE_TEXT[lang][1], key=len, reverse=True)
+    return _PHRASE_ORDER[lang]

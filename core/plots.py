@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.errors import LandscapeError
+from core.i18n import FIGURE_TEXT, figure_text
 
 VIEWS = ("contour", "heatmap", "surface")
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -829,7 +830,7 @@ def plot_flatness_vs_accuracy(
     if title:
         notes.append(stat)
     if dropped:
-        notes.append(f"{dropped} model(s) left out: {x} or {y} not measured")
+        notes.append(f"{dropped} model(s) left out: {xname} or {yname} not measured")
     _captions(fig, notes)
     return fig
 
@@ -837,3 +838,43 @@ def plot_flatness_vs_accuracy(
 def figure_html(fig: go.Figure) -> str:
     """A self-contained interactive HTML page of the figure (plotly.js inlined: works offline)."""
     return fig.to_html(include_plotlyjs=True, full_html=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Language
+# --------------------------------------------------------------------------------------------------------------
+
+_TEXT_KEYS = ("text", "name", "hovertext", "title")
+
+
+def localize(fig: go.Figure, lang: str) -> go.Figure:
+    """The figure with its axis titles, colour bars, legend names, hover texts and default titles in `lang`.
+
+    The figures are built in English; this replaces the phrases listed in `core.i18n.FIGURE_TEXT` (model labels,
+    numbers and data are untouched). English (or a language without a table) returns `fig` itself.
+    """
+    if lang not in FIGURE_TEXT:
+        return fig
+
+    def texts(node):
+        """The same structure holding only the translated text fields (lists keep their length)."""
+        if isinstance(node, dict):
+            out = {}
+            for k, v in node.items():
+                if k in _TEXT_KEYS and isinstance(v, str):
+                    out[k] = figure_text(v, lang)
+                elif k in _TEXT_KEYS and isinstance(v, list | tuple) and v and all(isinstance(x, str) for x in v):
+                    out[k] = [figure_text(x, lang) for x in v]
+                elif isinstance(v, dict | list | tuple):
+                    sub = texts(v)
+                    if sub:
+                        out[k] = sub
+            return out
+        if isinstance(node, list | tuple) and any(isinstance(v, dict) for v in node):
+            subs = [texts(v) if isinstance(v, dict) else {} for v in node]
+            return subs if any(subs) else None
+        return None
+
+    out = go.Figure(fig)
+    out.update(texts(fig.to_dict()))
+    return out

@@ -524,7 +524,7 @@ def _compare_pair(
         else:
             xa, xb = _values(g[a], key, b == "sup"), _values(g[b], key, b == "sup")
             if b == "sup" and key in _LOSS_SCALED:
-                name += " / L(centre)"
+                name += " / L(中心)" if lang == "ja" else " / L(centre)"
             if not xa or not xb:
                 missing.append(name)
                 continue

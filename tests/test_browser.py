@@ -230,6 +230,9 @@ def test_language_switch_in_the_browser(server: str, browser):
     page.wait_for_function("document.querySelector('h1') && document.querySelector('h1').innerText.includes('比較')")
     _settle(page, ".js-plotly-plot")
     assert not _problems(page)
+    # The figure's own text (colour bar, axes) follows the language too.
+    bar = page.evaluate("() => document.querySelector('.js-plotly-plot').layout.coloraxis.colorbar.title.text")
+    assert "中心からの損失の増加" in bar, bar
     page.screenshot(path=str(ARTIFACTS / "overview_ja.png"), full_page=True)
     # Another page keeps the language, and the switch stays in the sidebar.
     page.locator('[data-testid="stSidebarNav"]').get_by_text("損失地形").click()

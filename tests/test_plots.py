@@ -317,3 +317,76 @@ def test_figure_html_is_self_contained() -> None:
     assert "plotly" in html.lower() and "export me" in html
     assert not re.search(r"<script[^>]+src=", html)  # no external script: works offline
     assert len(html) > 1_000_000  # plotly.js itself is inlined
+
+
+def _every_figure() -> list:
+    """One figure of each kind, in every mode whose English text differs, with labels free of English words."""
+    panels = [Panel(f"M{i}", XS, YS, _loss(i), "") for i in range(2)]
+    path = np.array([[0.5, 0.4], [0.0, 0.0]])
+    nan_centre = _loss(0)
+    nan_centre[IY, IX] = np.nan
+    figs = []
+    for view in ("contour", "heatmap", "surface"):
+        for relative, log in ((True, False), (False, False), (True, True), (False, True)):
+            figs.append(plots.plot_surfaces(panels, view=view, relative=relative, log=log))
+    figs.append(plots.plot_surfaces([Panel("P", XS, YS, _loss(0), "", path=path), Panel("Q", XS, YS, nan_centre)]))
+    figs.append(plots.plot_surfaces([Panel("L", XS, None, _loss(0)[IY])]))
+    figs += [plots.plot_slices(panels), plots.plot_slices([Panel("L", XS, None, _loss(0)[IY])], log=True)]
+    figs += [plots.plot_difference(*panels), plots.plot_difference(*panels, relative=False)]
+    hist = {"M": [{"epoch": 1, **{m: 1.0 for m in plots.METRIC_NAMES}}]}
+    figs += [plots.plot_training_curves(hist, metric=m) for m in plots.METRIC_NAMES]
+    curves = {
+        "M": {"sigmas": [0, 0.1], "acc_mean": [0.9, 0.7], "acc_std": [0, 0.1], "loss_mean": [1, 2], "loss_std": [0, 1]}
+    }
+    figs += [plots.plot_robustness(curves, metric=m) for m in ("acc", "loss")]
+    figs += [plots.plot_density({"M": {"grid": [0, 1], "density": [0.5, 0.5]}}, log=log) for log in (True, False)]
+    figs.append(plots.plot_eigenvalues({"M": [2.0, 1.0]}))
+    figs += [plots.plot_per_block({"M": [{"group": "g", m: 1.0}]}, metric=m) for m in ("lambda_max", "trace")]
+    pts = [
+        {"label": f"M{i}", "kind": k, "trace": float(i + 1), "probe_acc": 0.5 + i / 10}
+        for i, k in enumerate(["mae", "rcmae", "sup"])
+    ]
+    for x in ("trace", "top_eigenvalue", "sharpness", "basin_width"):
+        figs.append(plots.plot_flatness_vs_accuracy([p | {x: p["trace"]} for p in pts], x=x))
+    figs.append(
+        plots.plot_flatness_vs_accuracy(pts[:2] + [{"label": "M9", "kind": "sup", "probe_acc": 0.1}], x="trace")
+    )
+    figs.append(plots.plot_flatness_vs_accuracy([p | {"trace": 1.0} for p in pts], x="trace"))
+    return figs
+
+
+def _texts(node, out: list[str]) -> list[str]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in ("text", "name", "hovertext", "title") and isinstance(v, str):
+                out.append(v)
+            elif k in ("text", "name", "hovertext") and isinstance(v, list | tuple):
+                out += [x for x in v if isinstance(x, str)]
+            else:
+                _texts(v, out)
+    elif isinstance(node, list | tuple):
+        for v in node:
+            _texts(v, out)
+    return out
+
+
+ENGLISH = re.compile(r"[A-Za-z]{3,}")
+KEPT = {"alpha", "beta", "sigma", "lambda", "log", "max", "Pearson", "Spearman", "rho", "ViT", "MAE", "caption"}
+
+
+def test_japanese_figures_have_no_english_left_and_the_same_data() -> None:
+    for fig in _every_figure():
+        ja = plots.localize(fig, "ja")
+        shown = [re.sub(r"</?\w+>", " ", s) for s in _texts(ja.to_dict(), [])]  # <br>, <sub> are markup
+        words = {w for s in shown for w in ENGLISH.findall(s)} - KEPT
+        assert not words, (words, fig.layout.title.text)
+        assert len(ja.data) == len(fig.data)
+        for a, b in zip(ja.data, fig.data, strict=True):
+            for attr in ("x", "y", "z"):
+                va, vb = getattr(a, attr, None), getattr(b, attr, None)
+                assert (va is None) == (vb is None)
+                if va is not None:
+                    assert repr(va) == repr(vb)  # NaN gaps included
+    fig = plots.plot_surfaces(_panels(2))
+    assert plots.localize(fig, "en") is fig
+    assert plots.localize(fig, "ja").layout.title.text.startswith("損失地形")
