@@ -141,6 +141,20 @@ def _confirm_big_job(a: argparse.Namespace, quiet: bool = False):
     return confirm
 
 
+def _add_objective_args(p: argparse.ArgumentParser, samples: int) -> None:
+    """The options that fix the loss being measured: images, data, masks, RC-MAE terms."""
+    p.add_argument("--samples", type=int, default=samples, help=f"evaluation images (default {samples})")
+    p.add_argument("--data-seed", type=int, default=0, help="which evaluation images (default 0)")
+    p.add_argument("--mask-seed", type=int, default=0, help="MAE masking noise seed (default 0)")
+    p.add_argument("--data", default=None, help="data spec (default: the checkpoint's own)")
+    p.add_argument(
+        "--rcmae-terms",
+        choices=("full", "mae"),
+        default="full",
+        help="RC-MAE loss: full (MAE + consistency to the fixed teacher) or the MAE term alone",
+    )
+
+
 def _add_big_job_guard(parser: argparse.ArgumentParser, what: str) -> None:
     """--yes / --max-minutes, read by `_confirm_big_job`."""
     parser.add_argument("--yes", action="store_true", help="run even if the estimate exceeds --max-minutes")
@@ -222,14 +236,21 @@ def cmd_flatness(a: argparse.Namespace) -> str:
         checkpoint=prepare_checkpoint(a.checkpoint, a.loss),
         loss=a.loss,
         samples=a.samples,
+        data_seed=a.data_seed,
+        mask_seed=a.mask_seed,
+        data=a.data,
+        rcmae_terms=a.rcmae_terms,
         seed=a.seed,
         scope=a.scope,
         top_k=a.top_k,
+        max_iter=a.max_iter,
+        sharpness_samples=a.sharpness_samples,
+        robustness_draws=a.draws,
         trace=a.trace,
         trace_probes=a.probes,
         density=a.density,
         per_block=a.per_block,
-        sharpness_rho=a.sharpness,
+        sharpness_rho=None if a.no_sharpness else a.sharpness,
         robustness=a.robustness,
         sigmas=tuple(a.sigmas),
         device=a.device,
@@ -370,16 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--exclude", nargs="*", help="parameters that do not move, e.g. pos_embed cls_token")
     ls.add_argument("--seed", type=int, default=0, help="direction seed (default 0)")
     ls.add_argument("--orthogonal", action="store_true", help="make the second axis orthogonal to the first")
-    ls.add_argument("--samples", type=int, default=256, help="evaluation images (default 256)")
-    ls.add_argument("--data-seed", type=int, default=0, help="which evaluation images (default 0)")
-    ls.add_argument("--mask-seed", type=int, default=0, help="MAE masking noise seed (default 0)")
-    ls.add_argument("--data", default=None, help="data spec (default: the checkpoint's own)")
-    ls.add_argument(
-        "--rcmae-terms",
-        choices=("full", "mae"),
-        default="full",
-        help="RC-MAE loss: full (MAE + consistency to the fixed teacher) or the MAE term alone",
-    )
+    _add_objective_args(ls, samples=256)
     ls.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="bf16 autocast for wide plots")
     ls.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ls.add_argument(
@@ -408,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RHO",
         help="average, adaptive and worst-case sharpness at relative radius RHO (default 0.05)",
     )
+    f.add_argument("--no-sharpness", action="store_true", help="skip the sharpness numbers")
     f.add_argument(
         "--robustness",
         action=argparse.BooleanOptionalAction,
@@ -421,7 +434,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=[0.0, 0.05, 0.1, 0.2, 0.3],
         help="relative noise sizes for --robustness",
     )
-    f.add_argument("--samples", type=int, default=128, help="evaluation images (default 128)")
+    f.add_argument("--max-iter", type=int, default=40, help="Lanczos steps for the eigenvalues (default 40)")
+    f.add_argument("--sharpness-samples", type=int, default=8, help="random draws for average sharpness (default 8)")
+    f.add_argument("--draws", type=int, default=5, help="noise draws per size for --robustness (default 5)")
+    _add_objective_args(f, samples=128)
     f.add_argument("--scope", choices=SCOPES, default="all", help="parameters the Hessian is taken over")
     f.add_argument("--seed", type=int, default=0, help="probe / noise seed (default 0)")
     f.add_argument("--device", default="auto")

@@ -56,6 +56,7 @@ class FlatnessSpec:
     data_seed: int = 0
     mask_seed: int = 0
     data: str | None = None
+    rcmae_terms: str = "full"  # RC-MAE objective: MAE + consistency to the fixed teacher, or the MAE term alone
     scope: str = "all"  # which parameters the Hessian is taken over
     top_k: int = 3  # top Hessian eigenvalues (plus the most negative one)
     max_iter: int = 40  # Lanczos iterations: plenty for the top few of a small model
@@ -80,6 +81,7 @@ class FlatnessSpec:
             data_seed=self.data_seed,
             mask_seed=self.mask_seed,
             data=self.data,
+            rcmae_terms=self.rcmae_terms,
         )
 
 

@@ -328,3 +328,18 @@ def test_usage_errors_exit_2(argv, trained_ckpts, tmp_path, monkeypatch, capsys)
     assert exc.value.code == 2
     out, err = capsys.readouterr()
     assert "usage:" in err and out == ""
+
+
+def test_flatness_options_reach_the_spec(cache, env_cache, trained_ckpts):
+    """Every objective option of `flatness` lands in the spec; RC-MAE's MAE-term-alone Hessian differs from the full
+    objective's (the consistency term adds curvature)."""
+    path = trained_ckpts["rcmae"]
+    common = ["--top-k", 1, "--max-iter", 6, "--no-trace", "--no-sharpness", "--no-robustness", "--samples", 8]
+    extra = ["--data-seed", 1, "--mask-seed", 2, "--json"]
+    mae = json.loads(ok(run_cli(cache, "flatness", path, *common, *extra, "--rcmae-terms", "mae")))
+    full = json.loads(ok(run_cli(cache, "flatness", path, *common, *extra)))
+    spec = mae["meta"]["spec"]
+    assert (spec["rcmae_terms"], spec["data_seed"], spec["mask_seed"], spec["max_iter"]) == ("mae", 1, 2, 6)
+    assert spec["sharpness_rho"] is None and mae["sharpness"] is None and mae["trace"] is None
+    assert full["meta"]["spec"]["rcmae_terms"] == "full"
+    assert mae["top_eigenvalues"][0] != full["top_eigenvalues"][0]
