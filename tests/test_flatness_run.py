@@ -386,3 +386,43 @@ def test_resume_after_sigkill_is_bit_for_bit(tmp_path, trained_ckpts, monkeypatc
     assert resumed.meta["reused_steps"]["sharpness"] >= 5 and journals() == []
     fresh = compute_flatness(spec, store=Store(tmp_path / "fresh"))
     assert values(resumed) == values(fresh)
+
+
+RUN_SCRIPT = """
+import json, sys
+import torch
+torch.set_num_threads(1)
+from core.flatness_run import FlatnessSpec, compute_flatness
+r = compute_flatness(FlatnessSpec(**json.loads(sys.argv[1])))
+d = r.to_dict()
+print(json.dumps({"values": {k: v for k, v in d.items() if k != "meta"}, "cached": d["meta"]["cached"]}))
+"""
+
+
+def test_two_processes_computing_the_same_report_agree(tmp_path, trained_ckpts, monkeypatch):
+    """Started together on one cache: both finish with the same numbers, each stage is computed once (the other
+    process waits on the entry's lock and reads it) and the store holds one clean entry per stage."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
+    path = copy_models(trained_ckpts, cache, kinds=("sup",))["sup"]
+    spec = spec_for(path, trace_probes=6)
+    args = json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in spec.__dict__.items()})
+    env = dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS="1")
+    procs = [
+        subprocess.Popen([sys.executable, "-c", RUN_SCRIPT, args], env=env, cwd=root, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert outs[0]["values"] == outs[1]["values"]
+    for stage in outs[0]["cached"]:  # one process computed each stage, the other read it
+        assert sorted([outs[0]["cached"][stage], outs[1]["cached"][stage]]) == [False, True], stage
+    entries = Store().list("flatness")
+    assert len(entries) == len(outs[0]["cached"]) and all(e.finished for e in entries)
+    assert values(compute_flatness(spec)) == outs[0]["values"]
