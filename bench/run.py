@@ -10,7 +10,9 @@ Contestants (docs/BENCHMARKS.md says what bounds each number):
 3. bare forward: the model's plain forward and loss over the evaluation set once per point, nothing else.
 4. loss-landscapes (PyPI) `random_plane` with a Metric wrapping our loss (its own directions and points).
 5. prefix-cached scopes: head-only probe and decoder-only MAE landscapes, ours against the reference loop.
-6. Hessian: `core.flatness.hessian_eigenvalues` (Lanczos) against PyHessian (power iteration), same batch.
+6. Hessian: `core.flatness.hessian_eigenvalues` (Lanczos) against PyHessian (power iteration), same batch; and
+   ours with a step journal (`ours_journaled`: every Lanczos step written to disk, as flatness reports do), whose
+   ratio to plain ours is the price of resuming a killed report step by step.
 7. first picture: `core.surfaces.compute_surface` (the CLI path) to the first coarse 5x5 and to the full grid.
 
 Every figure is the median of `repeats` runs after `warmup` runs, contestants interleaved round by round (the
@@ -53,6 +55,7 @@ from core.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 from core.directions import random_direction  # noqa: E402
 from core.errors import LandscapeError  # noqa: E402
 from core.flatness import attention_for_second_derivatives, hessian_eigenvalues  # noqa: E402
+from core.journal import Journal  # noqa: E402
 from core.landscape import evaluate_plane, grid_axis  # noqa: E402
 from core.models import MAE, count_parameters, preset  # noqa: E402
 from core.objectives import Objective, ObjectiveSpec, build_objective  # noqa: E402
@@ -486,17 +489,29 @@ class _LossAsModel(nn.Module):
 
 
 def hessian_ours(
-    obj: Objective, k: int, settings: BenchSettings, tol: float | None = None, max_iter: int | None = None
+    obj: Objective,
+    k: int,
+    settings: BenchSettings,
+    tol: float | None = None,
+    max_iter: int | None = None,
+    journaled: bool = False,
 ):
-    """Top-k eigenvalues by Lanczos (the project's `hessian_eigenvalues`, largest algebraic as the CLI)."""
-    return hessian_eigenvalues(
-        obj.module,
-        obj,
+    """Top-k eigenvalues by Lanczos (the project's `hessian_eigenvalues`, largest algebraic as the CLI); with
+    `journaled`, every step is recorded in a fresh step journal on disk (deleted afterwards)."""
+    kwargs = dict(
         k=k,
         tol=settings.hessian_tol if tol is None else tol,
         max_iter=settings.hessian_max_iter if max_iter is None else max_iter,
         seed=settings.seed,
     )
+    if not journaled:
+        return hessian_eigenvalues(obj.module, obj, **kwargs)
+    with tempfile.TemporaryDirectory(prefix="bench-journal-") as tmp:
+        journal = Journal(Path(tmp) / "journal.bin")
+        try:
+            return hessian_eigenvalues(obj.module, obj, journal=journal, **kwargs)
+        finally:
+            journal.discard()
 
 
 def hessian_pyhessian(obj: Objective, k: int, settings: BenchSettings) -> tuple[list[float], int]:
@@ -533,7 +548,10 @@ def hessian_pyhessian(obj: Objective, k: int, settings: BenchSettings) -> tuple[
 def bench_hessian_k(obj: Objective, k: int, settings: BenchSettings, log: Callable[[str], None]) -> dict:
     """Top-k Hessian eigenvalues, ours against PyHessian, interleaved; agreement of the top eigenvalue."""
     out: dict[str, Any] = {"k": k, "samples": len(obj.x), "tol": settings.hessian_tol}
-    contestants: dict[str, Callable[[], Any]] = {"ours": lambda: hessian_ours(obj, k, settings)}
+    contestants: dict[str, Callable[[], Any]] = {
+        "ours": lambda: hessian_ours(obj, k, settings),
+        "ours_journaled": lambda: hessian_ours(obj, k, settings, journaled=True),
+    }
     if settings.pyhessian:
         try:
             import pyhessian  # noqa: F401
@@ -551,14 +569,18 @@ def bench_hessian_k(obj: Objective, k: int, settings: BenchSettings, log: Callab
         if isinstance(val, Exception):
             entry["error"] = _fail(val)
             continue
-        values, n_hvp = (list(val.values), val.n_hvp) if name == "ours" else val
+        ours_like = name.startswith("ours")
+        values, n_hvp = (list(val.values), val.n_hvp) if ours_like else val
         entry.update(values=values, n_hvp=n_hvp, rel_err_top_vs_tight=abs(values[0] - tight[0]) / abs(tight[0]))
-        if name == "ours":
+        if ours_like:
             entry["converged"] = list(val.converged)
     c = out["contestants"]
+    out["ratios"] = {}
+    if "values" in c.get("ours_journaled", {}):
+        out["ratios"]["ours_journaled/ours"] = _ratio_stats(timings["ours_journaled"].times, timings["ours"].times)
     if "values" in c.get("ours", {}) and "values" in c.get("pyhessian", {}):
         out["rel_diff_top"] = abs(c["pyhessian"]["values"][0] - c["ours"]["values"][0]) / abs(c["ours"]["values"][0])
-        out["ratios"] = {"pyhessian/ours": _ratio_stats(timings["pyhessian"].times, timings["ours"].times)}
+        out["ratios"]["pyhessian/ours"] = _ratio_stats(timings["pyhessian"].times, timings["ours"].times)
     return out
 
 

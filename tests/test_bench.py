@@ -81,6 +81,8 @@ def test_run_benchmark_micro(trained_ckpts):
     c = hess["contestants"]
     assert c["ours"]["rel_err_top_vs_tight"] < 1e-3
     assert len(c["ours"]["values"]) == 2 and c["ours"]["values"][0] >= c["ours"]["values"][1]
+    # The journaled run records every step and gives the same numbers.
+    assert c["ours_journaled"]["values"] == c["ours"]["values"] and "ours_journaled/ours" in hess["ratios"]
     if "pyhessian" in c:  # optional peer
         assert hess["rel_diff_top"] < 0.05
     fp = results["first_picture"]
