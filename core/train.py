@@ -2,7 +2,9 @@
 
 Every run is described by a frozen config; the checkpoint's file name carries a content hash of that config, so
 asking for the same run twice returns the file already trained (delete it or pass `force=True` to retrain).
-Runs are seeded and deterministic on the CPU.
+Runs are seeded and deterministic on the CPU. After every epoch the whole training state (weights, optimizer,
+generator, history, snapshots) is written next to the checkpoint (`<checkpoint>.resume`): a run that is killed or
+stopped continues from its last finished epoch when asked again, and ends bit for bit like an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from core.checkpoints import (
     code_version,
     load_checkpoint,
     probe_state,
+    read_state_file,
     save_checkpoint,
 )
 from core.data import Dataset, load_dataset
@@ -125,6 +128,28 @@ def checkpoint_path(cfg: TrainConfig) -> Path:
     return (
         cache_root() / "checkpoints" / f"{cfg.kind}_{data}_{cfg.preset}_s{cfg.seed}_{content_hash(cfg.key())[:10]}.pt"
     )
+
+
+RESUME_FORMAT = "vit-landscape-resume/1"
+
+
+def resume_path(path: Path) -> Path:
+    """The training state kept after each epoch of the run that writes `path` (deleted once it is saved)."""
+    return path.with_name(path.name + ".resume")
+
+
+def _load_resume(path: Path, cfg: TrainConfig) -> dict | None:
+    """The saved training state of this very run, or None (absent, unreadable, another run's)."""
+    rp = resume_path(path)
+    if not rp.exists():
+        return None
+    try:
+        state = read_state_file(rp)
+    except LandscapeError:
+        return None  # half-written by a crash or tampered with: start over, never load it unsafely
+    if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT or state.get("config") != cfg.key():
+        return None
+    return state
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -236,7 +261,8 @@ def train_model(
         progress: called after every step with a `Progress`.
         device: 'auto' (CUDA when present), 'cpu' or 'cuda'.
         force: retrain even if the checkpoint exists.
-        check_stop: polled between steps; returning True abandons the run (nothing is written).
+        check_stop: polled between steps; returning True stops the run (its finished epochs are kept in the
+            resume file, so asking again continues).
         path: where to write (default: `checkpoint_path(cfg)` under the cache).
     """
     path = Path(path) if path is not None else checkpoint_path(cfg)
@@ -267,14 +293,26 @@ def train_model(
     history: list[dict] = []
     use_amp = dev.type == "cuda"
     t_start = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
+    first = 1
+    state = _load_resume(path, cfg) if not force else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+        history, snapshots = list(state["history"]), [(int(e), s) for e, s in state["snapshots"]]
+        first = int(state["epoch"]) + 1
+        if progress is not None:
+            last = history[-1]["train_loss"] if history else math.nan
+            progress(Progress(first - 1, cfg.epochs, steps, steps, last, 0.0, f"resumed after epoch {first - 1}"))
+    for epoch in range(first, cfg.epochs + 1):
         model.train()
         t0 = time.perf_counter()
         perm = torch.randperm(n, generator=gen)
         losses = []
         for step in range(steps):
             if check_stop is not None and check_stop():
-                raise LandscapeError("training stopped before it finished; nothing was saved")
+                kept = f"{epoch - 1} finished epoch(s) are kept, ask again to continue" if epoch > 1 else "nothing kept"
+                raise LandscapeError(f"training stopped before it finished; {kept}")
             lr = cosine_lr((epoch - 1) * steps + step, total, cfg.warmup_epochs * steps, cfg.lr)
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -306,8 +344,20 @@ def train_model(
         history.append(record)
         if epoch in snap_epochs:
             snapshots.append((epoch, _clone_state(trained)))
+        if epoch < cfg.epochs:
+            state = {
+                "format": RESUME_FORMAT,
+                "config": cfg.key(),
+                "epoch": epoch,
+                "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                "opt": opt.state_dict(),
+                "gen": gen.get_state(),
+                "history": history,
+                "snapshots": snapshots,
+            }
+            atomic_torch_save(state, resume_path(path))
     model.eval().cpu()
-    return save_checkpoint(
+    saved = save_checkpoint(
         path,
         model,
         cfg.kind,
@@ -317,6 +367,8 @@ def train_model(
         history=history,
         snapshots=snapshots,
     )
+    resume_path(path).unlink(missing_ok=True)
+    return saved
 
 
 def _reusable(path: Path, same: Callable[[LoadedCheckpoint], bool]) -> bool:

@@ -20,6 +20,7 @@ from core.train import (
     checkpoint_path,
     cosine_lr,
     probe_accuracy,
+    resume_path,
     train_model,
     train_probe,
 )
@@ -225,6 +226,86 @@ def test_check_stop_aborts_and_writes_nothing(cache, after):
     assert len(polls) == after + 1
     assert _files(cache) == []
     assert not checkpoint_path(cfg).exists()
+
+
+def _drop_times(hist: list[dict]) -> list[dict]:
+    return [{k: v for k, v in h.items() if k != "time_s"} for h in hist]
+
+
+@pytest.mark.parametrize("kind", ["rcmae", "sup"])
+def test_a_stopped_run_continues_from_its_last_epoch(cache, tmp_path, monkeypatch, kind):
+    """Stopped in epoch 3 of 4: epochs 1-2 are kept (resume file), asking again runs only epochs 3-4 and ends with
+    the weights, history and snapshots of an uninterrupted run, bit for bit; the resume file is then gone."""
+    cfg = _quick(kind, epochs=4, n_snapshots=3)
+    polls = []
+    with pytest.raises(LandscapeError, match="2 finished epoch"):
+        train_model(cfg, device="cpu", check_stop=lambda: polls.append(1) or len(polls) > 9)  # 4 steps per epoch
+    path = checkpoint_path(cfg)
+    assert not path.exists() and resume_path(path).exists()
+    seen: list[Progress] = []
+    resumed = load_checkpoint(train_model(cfg, device="cpu", progress=seen.append))
+    assert seen[0].epoch == 2 and seen[0].message.startswith("resumed") and {p.epoch for p in seen[1:]} == {3, 4}
+    assert not resume_path(path).exists()
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(tmp_path / "fresh"))
+    fresh = load_checkpoint(train_model(cfg, device="cpu"))
+    _assert_equal(resumed.model.state_dict(), fresh.model.state_dict())
+    assert _drop_times(resumed.meta["history"]) == _drop_times(fresh.meta["history"])
+    assert [e for e, _ in resumed.snapshots] == [e for e, _ in fresh.snapshots]
+    for (_, a), (_, b) in zip(resumed.snapshots, fresh.snapshots, strict=True):
+        _assert_equal(a, b)
+
+
+def test_a_broken_or_foreign_resume_file_is_ignored(cache):
+    cfg = _quick("mae", epochs=2)
+    path = checkpoint_path(cfg)
+    path.parent.mkdir(parents=True)
+    resume_path(path).write_bytes(b"not a pickle")
+    first = load_checkpoint(train_model(cfg, device="cpu"))
+    other = _quick("mae", epochs=2, seed=5)
+    with pytest.raises(LandscapeError):
+        train_model(other, device="cpu", check_stop=lambda: True)
+    # Another run's state under this run's name (say, a renamed file) is not used either.
+    path.unlink()
+    torch.save({"format": "vit-landscape-resume/1", "config": other.key(), "epoch": 1}, resume_path(path))
+    again = load_checkpoint(train_model(cfg, device="cpu"))
+    _assert_equal(first.model.state_dict(), again.model.state_dict())
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+import torch
+torch.set_num_threads(1)
+sys.path.insert(0, "tests")
+from conftest import tiny_train_config
+from core.train import train_model
+cfg = tiny_train_config("mae", epochs=3, max_train=64, batch_size=16, n_snapshots=2)
+def progress(p):
+    if p.epoch == 3 and p.step == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+train_model(cfg, device="cpu", progress=progress)
+"""
+
+
+def test_a_killed_run_resumes_bit_for_bit(cache, tmp_path, monkeypatch):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-c", KILL_SCRIPT], env=env, cwd=root, capture_output=True, timeout=300)
+    assert r.returncode == -signal.SIGKILL, r.stderr.decode()[-800:]
+    cfg = _quick("mae", epochs=3)
+    assert resume_path(checkpoint_path(cfg)).exists() and not checkpoint_path(cfg).exists()
+    seen: list[Progress] = []
+    resumed = load_checkpoint(train_model(cfg, device="cpu", progress=seen.append))
+    assert seen[0].epoch == 2 and {p.epoch for p in seen[1:]} == {3}
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(tmp_path / "fresh"))
+    fresh = load_checkpoint(train_model(cfg, device="cpu"))
+    _assert_equal(resumed.model.state_dict(), fresh.model.state_dict())
+    assert _drop_times(resumed.meta["history"]) == _drop_times(fresh.meta["history"])
 
 
 def test_cuda_without_gpu_is_a_user_error(cache):
