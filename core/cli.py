@@ -71,9 +71,15 @@ def cmd_train(a: argparse.Namespace) -> str:
         max_train=a.max_train,
     )
     bar = _tqdm_progress(f"train {a.model}", unit="step")
+
+    def progress(p) -> None:
+        if p.message:  # "resumed after epoch N"
+            print(f"train {a.model}: {p.message}", file=sys.stderr, flush=True)
+        bar(p.done, p.total)
+
     path = train_model(
         cfg,
-        progress=lambda p: bar(p.done, p.total),
+        progress=progress,
         device=a.device,
         force=a.force,
         path=Path(a.out) if a.out else None,
