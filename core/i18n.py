@@ -221,6 +221,8 @@ EN: dict[str, str] = {
     "and sharpness = flatter), and how much accuracy it loses when its weights are perturbed.",
     "flat.go": "Compute",
     "flat.numbers": "Flatness numbers",
+    "flat.resumed": "Resumed an interrupted computation ({items} steps replayed from its journal); the numbers "
+    "equal those of an uninterrupted run.",
     "flat.eig_title": "Top Hessian eigenvalues",
     "flat.rob_title": "Robustness to weight noise",
     "flat.rob_metric": "Robustness shown as",
@@ -488,6 +490,8 @@ JA: dict[str, str] = {
     "(固有値、トレース、シャープネスが小さいほど平坦)と、重みを摂動したときに失う精度。",
     "flat.go": "計算",
     "flat.numbers": "平坦さの指標",
+    "flat.resumed": "中断された計算を再開しました({items}ステップをジャーナルから再生)。"
+    "数値は中断のない実行と同じです。",
     "flat.eig_title": "ヘッセ行列の上位固有値",
     "flat.rob_title": "重みノイズへの頑健性",
     "flat.rob_metric": "頑健性の表示",

@@ -131,6 +131,9 @@ def render(job) -> None:
     st.subheader(tr("flat.numbers"))
     st.dataframe(numbers_table(batch), width="stretch")
     reps = batch.reports
+    resumed = {k: sum(r.meta.get("reused_steps", {}).values()) for k, r in reps.items()}
+    if any(resumed.values()):
+        st.caption(tr("flat.resumed", items=", ".join(f"{k}: {n}" for k, n in resumed.items() if n)))
     eig = {k: r.top_eigenvalues for k, r in reps.items() if r.top_eigenvalues}
     rob = {k: r.robustness for k, r in reps.items() if r.robustness}
     metric = "acc"

@@ -449,3 +449,33 @@ def test_server_config_keeps_polling_cheap():
     cfg = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
     assert cfg["runner"]["postScriptGC"] is False
     assert cfg["server"]["fileWatcherType"] == "none"
+
+
+def test_flatness_page_says_when_a_report_resumed(dashboard_cache: Path, tmp_path: Path, monkeypatch):
+    """A report stopped midway leaves its finished steps in a journal; the page's job for the same report replays
+    them and says so."""
+    from core.errors import LandscapeError
+    from core.flatness_run import compute_flatness
+    from core.jobs import default_flatness_spec
+    from pages._ui import model_choices
+
+    cache = tmp_path / "cache"
+    shutil.copytree(dashboard_cache, cache)
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
+    monkeypatch.setenv("LANDSCAPE_DASHBOARD_PROFILE", "quick")
+    monkeypatch.delenv("LANDSCAPE_JOB_WORKERS", raising=False)
+    label = next(k for k in model_choices(include_extra=False) if k.startswith("MAE"))
+    path = model_choices(include_extra=False)[label]
+    page_spec = default_flatness_spec(path, top_k=4, sharpness_rho=0.05, seed=0, trace=True, robustness=True)
+    seen = []
+    with pytest.raises(LandscapeError, match="stopped"):
+        compute_flatness(
+            page_spec, progress=lambda s, d, t: seen.append(s == "eigenvalues"), check_stop=lambda: sum(seen) >= 3
+        )
+    at = open_page("flatness")
+    at.multiselect(key="flat.models").set_value([label])
+    at.number_input(key="flat.top_k").set_value(4)
+    button(at, EN["flat.go"]).click().run()
+    at = wait_idle(at)
+    shown = [c.value for c in at.caption]
+    assert any(c.startswith("Resumed an interrupted computation") and f"{label}: " in c for c in shown), shown
