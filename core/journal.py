@@ -87,31 +87,47 @@ def _decode(header: dict, payload: bytes) -> Value:
     return out
 
 
-def _read(path: Path) -> tuple[dict[str, Value], int]:
-    """The valid records of a journal file and the length of its valid prefix."""
+_CHUNK = 1 << 24
+
+
+def _scan(path: Path) -> tuple[dict[str, tuple[dict, int, int]], int]:
+    """Index the valid records of a journal file: key -> (header, payload offset, payload length), and the length
+    of the valid prefix. Payloads are checked (crc32, read in chunks) but not kept: memory stays small however
+    large the journal is."""
+    index: dict[str, tuple[dict, int, int]] = {}
     try:
-        data = path.read_bytes()
+        f = open(path, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
-        return {}, 0
+        return index, 0
     except OSError as exc:
         raise LandscapeError(f"cannot read the step journal {path}: {exc.strerror or exc}") from None
-    records: dict[str, Value] = {}
     pos = 0
-    while pos + _HEAD.size <= len(data):
-        magic, hlen, plen = _HEAD.unpack_from(data, pos)
-        end = pos + _HEAD.size + hlen + plen + _CRC.size
-        if magic != MAGIC or end > len(data):
-            break
-        body = data[pos + _HEAD.size : end - _CRC.size]
-        if _CRC.unpack_from(data, end - _CRC.size)[0] != zlib.crc32(body):
-            break
-        try:
-            header = json.loads(body[:hlen])
-            records[header["key"]] = _decode(header, body[hlen:])
-        except (ValueError, KeyError, TypeError, AttributeError, RuntimeError):
-            break
-        pos = end
-    return records, pos
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        while pos + _HEAD.size <= size:
+            f.seek(pos)
+            magic, hlen, plen = _HEAD.unpack(f.read(_HEAD.size))
+            end = pos + _HEAD.size + hlen + plen + _CRC.size
+            if magic != MAGIC or end > size:
+                break
+            raw_header = f.read(hlen)
+            crc = zlib.crc32(raw_header)
+            left = plen
+            while left:
+                chunk = f.read(min(left, _CHUNK))
+                if not chunk:
+                    break
+                crc = zlib.crc32(chunk, crc)
+                left -= len(chunk)
+            if left or _CRC.unpack(f.read(_CRC.size))[0] != crc:
+                break
+            try:
+                header = json.loads(raw_header)
+                index[header["key"]] = (header, pos + _HEAD.size + hlen, plen)
+            except (ValueError, KeyError, TypeError):
+                break
+            pos = end
+    return index, pos
 
 
 class Journal:
@@ -130,7 +146,7 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike[str], max_bytes: int | None = None) -> None:
         self.path = Path(path)
-        self._records, self._size = _read(self.path)
+        self._index, self._size = _scan(self.path)
         if max_bytes is None:
             try:
                 free = shutil.disk_usage(self.path.parent if self.path.parent.exists() else Path.cwd()).free
@@ -145,10 +161,20 @@ class Journal:
         self._full = False
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._index)
 
     def __contains__(self, key: str) -> bool:
-        return key in self._records
+        return key in self._index
+
+    def _load(self, key: str) -> Value | None:
+        header, offset, length = self._index[key]
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(offset)
+                payload = f.read(length)
+            return _decode(header, payload)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError):
+            return None  # vanished or unreadable since the scan: compute the step again
 
     def step(self, key: str, compute: Callable[[], Value]) -> Value:
         """The recorded result of step `key`, or `compute()`'s result, recorded before it is returned.
@@ -156,28 +182,32 @@ class Journal:
         Both paths return the same decoded values (floats, ints, bools, numpy arrays, CPU torch tensors), so the
         code after a step behaves identically whether it was replayed or computed.
         """
-        if key in self._records:
-            self.n_replayed += 1
-            self.last_replayed = True
-            return self._records[key]
+        if key in self._index:
+            value = self._load(key)
+            if value is not None:
+                self.n_replayed += 1
+                self.last_replayed = True
+                return value
         self.last_replayed = False
         blob = _encode(key, compute())
         header_len = _HEAD.unpack_from(blob)[1]
         header = json.loads(blob[_HEAD.size : _HEAD.size + header_len])
         value = _decode(header, blob[_HEAD.size + header_len : -_CRC.size])
-        if not self._full and self._size + len(blob) <= self.max_bytes:
-            self._append(blob)
-            self._records[key] = value
-            self.n_recorded += 1
-        else:
-            self._full = True
+        if key not in self._index and not self._full:
+            if self._size + len(blob) > self.max_bytes:
+                self._full = True  # from here on the run computes without recording
+            else:
+                offset = self._size + _HEAD.size + header_len
+                if self._append(blob):
+                    self._index[key] = (header, offset, len(blob) - _HEAD.size - header_len - _CRC.size)
+                    self.n_recorded += 1
         return value
 
     def scope(self, prefix: str) -> JournalScope:
         """A view whose keys are prefixed, for a sub-computation (one Lanczos run of several)."""
         return JournalScope(self, prefix)
 
-    def _append(self, blob: bytes) -> None:
+    def _append(self, blob: bytes) -> bool:
         try:
             if self._fd is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -192,8 +222,9 @@ class Journal:
             self.close()
             if exc.errno not in (28, 122):  # ENOSPC, EDQUOT: silently stop recording
                 raise LandscapeError(f"cannot write the step journal {self.path}: {exc.strerror or exc}") from None
-            return
+            return False
         self._size += len(blob)
+        return True
 
     def close(self) -> None:
         if self._fd is not None:
@@ -205,7 +236,7 @@ class Journal:
     def discard(self) -> None:
         """Delete the file (call once the final result is saved)."""
         self.close()
-        self._records = {}
+        self._index = {}
         self._size = 0
         try:
             self.path.unlink()
