@@ -16,6 +16,7 @@ from core.paths import cache_root
 from core.plots import (
     Panel,
     figure_html,
+    localize,
     plot_density,
     plot_eigenvalues,
     plot_per_block,
@@ -24,7 +25,7 @@ from core.plots import (
 )
 from core.store import Store
 from core.zoo import list_checkpoints
-from pages._ui import chart, error_box, fmt_num, labeller, registry, tr
+from pages._ui import chart, error_box, fmt_num, labeller, lang, registry, tr
 
 st.title(tr("runs.title"))
 st.caption(tr("runs.intro", root=str(cache_root())))
@@ -134,7 +135,7 @@ def downloads(store: Store, kind: str, e, name: str) -> None:
     if fig is not None:
         c3.download_button(
             tr("runs.download", fmt="HTML"),
-            figure_html(fig).encode(),
+            figure_html(localize(fig, lang())).encode(),  # the download reads like the preview
             file_name=f"{name}.html",
             mime="text/html",
             key="runs.dl_html",
