@@ -283,7 +283,8 @@ def cmd_cache(a: argparse.Namespace) -> str:
     if a.action == "list":
         rows = store.list(a.kind)
         for r in rows:
-            state = "done" if r.finished else f"partial ({r.n_points_logged} points)"
+            done = f"{r.n_steps_logged} steps" if r.n_steps_logged else f"{r.n_points_logged} points"
+            state = "done" if r.finished else f"partial ({done})"
             print(f"{r.kind:10s} {r.key_hash[:20]}  {r.size_bytes / 1024:8.1f} KiB  {state}", file=sys.stderr)
         return str(store.root)
     if not a.hash:

@@ -36,7 +36,7 @@ from core.flatness import (
     sharpness_worst,
     spectral_density,
 )
-from core.journal import Journal
+from core.journal import JOURNAL_FILE, Journal
 from core.objectives import Objective, ObjectiveSpec, build_objective
 from core.params import select_parameters
 from core.store import Store
@@ -115,9 +115,6 @@ class FlatnessReport:
 
 class _NotCached(Exception):
     pass
-
-
-JOURNAL_FILE = "journal.bin"
 
 
 def cached_stage(

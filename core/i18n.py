@@ -286,7 +286,7 @@ EN: dict[str, str] = {
     "runs.outside": "Refusing to delete a file outside the cache's checkpoint folder.",
     "runs.download_ckpt": "Download checkpoint",
     "runs.download": "Download {fmt}",
-    "runs.points": "Points logged",
+    "runs.points": "Points or steps logged",
     "runs.preview": "Preview",
     "whatif.start": "Pick a base model, change a setting and press the button: the variant is trained in the "
     "background and compared with its base here.",
@@ -552,7 +552,7 @@ JA: dict[str, str] = {
     "runs.outside": "キャッシュのチェックポイントフォルダ外のファイルは削除できません。",
     "runs.download_ckpt": "チェックポイントをダウンロード",
     "runs.download": "{fmt}をダウンロード",
-    "runs.points": "記録済みの点数",
+    "runs.points": "記録済みの点数・ステップ数",
     "runs.preview": "プレビュー",
     "whatif.start": "元のモデルを選び、設定を変えてボタンを押してください。変更版がバックグラウンドで学習され、"
     "ここで元のモデルと比較されます。",

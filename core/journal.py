@@ -29,6 +29,7 @@ import torch
 
 from core.errors import LandscapeError
 
+JOURNAL_FILE = "journal.bin"  # the name a cache entry's journal has (core.flatness_run, core.store)
 MAGIC = b"JRN1"
 _HEAD = struct.Struct("<4sIQ")
 _CRC = struct.Struct("<I")

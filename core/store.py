@@ -445,6 +445,7 @@ class EntryInfo:
         created: when the result was saved, or when the entry was started if unfinished.
         finished: whether a result is present (meta.json readable, npz present with the recorded size).
         n_points_logged: distinct points in the progress logs.
+        n_steps_logged: finished steps in the entry's step journal (`core.journal`; flatness stages).
     """
 
     kind: str
@@ -456,6 +457,18 @@ class EntryInfo:
     created: float
     finished: bool
     n_points_logged: int
+    n_steps_logged: int = 0
+
+
+def _journal_steps(folder: Path) -> int:
+    from core.journal import JOURNAL_FILE, Journal
+
+    if not (folder / JOURNAL_FILE).exists():
+        return 0
+    try:
+        return len(Journal(folder / JOURNAL_FILE))
+    except LandscapeError:
+        return 0
 
 
 class _Corrupt(Exception):
@@ -1039,6 +1052,7 @@ class Store:
             created=created,
             finished=meta is not None,
             n_points_logged=len(entry.load_points()),
+            n_steps_logged=_journal_steps(entry.path),
         )
 
     def delete(self, kind: str, key_hash: str) -> None:

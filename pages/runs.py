@@ -200,7 +200,7 @@ table = pd.DataFrame(
             "id": e.key_hash[:12],
             tr("col.what"): describe_entry(e),
             tr("col.finished"): e.finished,
-            tr("runs.points"): e.n_points_logged,
+            tr("runs.points"): e.n_points_logged or e.n_steps_logged,
             tr("col.created"): when(e.created),
             tr("col.size"): f"{e.size_bytes / 1e3:.1f} kB",
         }

@@ -426,3 +426,15 @@ def test_two_processes_computing_the_same_report_agree(tmp_path, trained_ckpts, 
     entries = Store().list("flatness")
     assert len(entries) == len(outs[0]["cached"]) and all(e.finished for e in entries)
     assert values(compute_flatness(spec)) == outs[0]["values"]
+
+
+def test_an_interrupted_stage_is_listed_with_its_steps(tmp_path, trained_ckpts, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
+    path = copy_models(trained_ckpts, cache, kinds=("sup",))["sup"]
+    spec = spec_for(path, trace=False, sharpness_rho=None, robustness=False, max_iter=12)
+    seen = []
+    with pytest.raises(LandscapeError, match="stopped"):
+        compute_flatness(spec, progress=lambda s, d, t: seen.append(d), check_stop=lambda: len(seen) >= 4)
+    (entry,) = Store().list("flatness")
+    assert not entry.finished and entry.n_steps_logged >= 3
