@@ -78,13 +78,20 @@ def _decode(header: dict, payload: bytes) -> Value:
         elif t == "f":
             out[name] = float.fromhex(f["v"])
         elif t == "A":
+            dtype = np.dtype(f["dtype"])
+            if dtype.hasobject:
+                raise ValueError("object arrays are never read from a journal")
             raw = payload[f["off"] : f["off"] + f["len"]]
-            out[name] = np.frombuffer(raw, dtype=np.dtype(f["dtype"])).reshape(f["shape"]).copy()
-        else:
-            dtype = getattr(torch, f["dtype"])
+            out[name] = np.frombuffer(raw, dtype=dtype).reshape(f["shape"]).copy()
+        elif t == "T":
+            dtype = getattr(torch, str(f["dtype"]), None)
+            if not isinstance(dtype, torch.dtype):  # a name from the file: only ever a dtype, nothing callable
+                raise ValueError(f"not a torch dtype: {f['dtype']!r}")
             raw = bytearray(payload[f["off"] : f["off"] + f["len"]])
             flat = torch.frombuffer(raw, dtype=torch.uint8) if raw else torch.empty(0, dtype=torch.uint8)
             out[name] = flat.view(dtype).reshape(f["shape"]).clone()
+        else:
+            raise ValueError(f"unknown journal field type {t!r}")
     return out
 
 

@@ -89,3 +89,22 @@ def test_unsupported_values_are_refused_and_no_journal_just_computes(tmp_path):
     with pytest.raises(TypeError, match="unsupported"):
         Journal(tmp_path / "j.bin").step("a", lambda: {"x": object()})
     assert NO_JOURNAL.scope("p/").step("a", lambda: {"v": 1}) == {"v": 1}
+
+
+def test_a_crafted_header_is_never_trusted(tmp_path):
+    """A record whose checksum is right but whose header names something other than a dtype is recomputed."""
+    import json
+    import struct
+    import zlib
+
+    from core.journal import _CRC, _HEAD, MAGIC
+
+    path = tmp_path / "j.bin"
+    for dtype, t in (("save", "T"), ("O", "A"), ("x", "Z")):
+        header = json.dumps({"key": "a", "fields": {"x": {"t": t, "dtype": dtype, "shape": [1], "off": 0, "len": 8}}})
+        body = header.encode() + bytes(8)
+        path.write_bytes(_HEAD.pack(MAGIC, len(header), 8) + body + _CRC.pack(zlib.crc32(body)))
+        j = Journal(path)
+        assert j.step("a", lambda: {"x": 1.0}) == {"x": 1.0} and not j.last_replayed
+        j.close()
+    assert struct.calcsize("<4sIQ") == _HEAD.size
