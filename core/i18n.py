@@ -660,7 +660,7 @@ FIGURE_PHRASES_JA: dict[str, str] = {
     "accuracy drop under weight noise": "重みノイズによる精度低下",
     "Robustness to weight noise: accuracy": "重みノイズへの頑健性: 精度",
     "Robustness to weight noise: loss": "重みノイズへの頑健性: 損失",
-    "relative weight-noise size sigma (filter-normalized)": "相対的な重みノイズの大きさ sigma (フィルタ正規化)",
+    "relative noise size sigma": "相対的なノイズの大きさ sigma",
     "accuracy (mean, band: +-1 std over draws)": "精度 (平均、帯: 抽選間の ±1 標準偏差)",
     "loss (mean, band: +-1 std over draws)": "損失 (平均、帯: 抽選間の ±1 標準偏差)",
     "+-1 std": "±1 標準偏差",

@@ -610,7 +610,7 @@ def plot_robustness(
             )
         )
     name = "accuracy" if metric == "acc" else "loss"
-    fig.update_xaxes(title_text="relative weight-noise size sigma (filter-normalized)")
+    fig.update_xaxes(title_text="relative noise size sigma")  # filter-normalized: the captions say so
     fig.update_yaxes(title_text=f"{name} (mean, band: +-1 std over draws)")
     fig.update_layout(title=dict(text=title or f"Robustness to weight noise: {name}"), height=440)
     notes = [caption] if caption else []
@@ -809,6 +809,7 @@ def plot_flatness_vs_accuracy(
                 mode="markers+text",
                 text=[str(p.get("label", "")) for p in sel],
                 textposition="top center",
+                cliponaxis=False,  # labels of points near an edge stay readable
                 hovertext=[str(p.get("label", "")) for p in sel],
                 name=KIND_NAMES.get(kind, kind),
                 marker=dict(size=11, color=KIND_COLORS.get(kind, _color(i + 3))),
@@ -824,6 +825,10 @@ def plot_flatness_vs_accuracy(
         stat = f"Pearson r = {c['pearson']:.2f}, Spearman rho = {c['spearman']:.2f}, n = {n}"
     xname, yname = _metric_name(x), _metric_name(y)
     fig.update_xaxes(title_text=xname, type="log" if log_x else "linear")
+    xs = np.array([float(p[x]) for p in usable])
+    if not log_x and xs.size and np.ptp(xs) > 0:  # room on both sides for the centred point labels
+        pad = 0.15 * float(np.ptp(xs))
+        fig.update_xaxes(range=[float(xs.min()) - pad, float(xs.max()) + pad])
     fig.update_yaxes(title_text=yname)
     fig.update_layout(title=dict(text=title or f"{yname} vs {xname}<br><sub>{stat}</sub>"), height=460)
     notes = [caption] if caption else []
