@@ -172,6 +172,24 @@ def _captions(fig: go.Figure, captions: Sequence[str]) -> None:
     fig.update_layout(margin=dict(b=90 + 16 * len(lines)))
 
 
+def wrap_captions(fig: go.Figure, chars: int = 90) -> go.Figure:
+    """Break long caption lines (at spaces; CJK text, twice as wide per character, at half the count) so that a
+    caption fits a half-width chart; grows the bottom margin to match. Apply after `localize`, which matches
+    whole phrases. Returns the figure itself."""
+    import textwrap
+
+    for ann in fig.layout.annotations:
+        if ann.name != "caption" or not ann.text:
+            continue
+        lines = []
+        for line in ann.text.split("<br>"):
+            width = chars if line.isascii() else chars // 2
+            lines += textwrap.wrap(line, width=width, break_on_hyphens=False) or [""]
+        ann.text = "<br>".join(lines)
+        fig.update_layout(margin=dict(b=90 + 16 * len(lines)))
+    return fig
+
+
 def _panel_captions(panels: Sequence[Panel]) -> list[str]:
     caps = [p.caption for p in panels if p.caption]
     if len(set(caps)) <= 1:

@@ -18,7 +18,7 @@ import streamlit as st
 from core.errors import LandscapeError
 from core.i18n import render_message, t
 from core.jobs import Job, JobContext, JobRegistry, coarse_view
-from core.plots import Panel, localize
+from core.plots import Panel, localize, wrap_captions
 
 POLL_S = 1.0
 
@@ -199,7 +199,7 @@ def panels_of(batch: Any, relative_caption: bool = True) -> list[Panel]:
 
 def chart(fig: Any, key: str) -> None:
     """A plotly chart in the session's language that fills the width, under a key of its own."""
-    st.plotly_chart(localize(fig, lang()), key=key, width="stretch")
+    st.plotly_chart(wrap_captions(localize(fig, lang())), key=key, width="stretch")
 
 
 def metrics_table(batch: Any) -> pd.DataFrame:

@@ -390,3 +390,20 @@ def test_japanese_figures_have_no_english_left_and_the_same_data() -> None:
     fig = plots.plot_surfaces(_panels(2))
     assert plots.localize(fig, "en") is fig
     assert plots.localize(fig, "ja").layout.title.text.startswith("損失地形")
+
+
+def test_long_captions_are_wrapped_without_losing_words() -> None:
+    words = [f"word{i}" for i in range(40)]
+    ja = "日本語の説明" * 20
+    fig = plots.plot_surfaces(_panels(1, nan=False))
+    plots._captions(fig, [" ".join(words), ja])
+    localized = plots.localize(fig, "ja")  # localize first: phrases are matched whole
+    before = localized.layout.margin.b
+    plots.wrap_captions(localized, chars=60)
+    (cap,) = [a for a in localized.layout.annotations if a.name == "caption" and "word0" in a.text]
+    lines = cap.text.split("<br>")
+    assert all(len(line) <= 60 for line in lines if line.isascii())
+    assert all(len(line) <= 30 for line in lines if not line.isascii())
+    assert " ".join(x for x in lines if x.isascii()).split() == words
+    assert "".join(x for x in lines if not x.isascii()).endswith(ja)
+    assert localized.layout.margin.b > before
