@@ -702,3 +702,63 @@ def _sorted_phrases(lang: str) -> list[str]:
     if lang not in _PHRASE_ORDER:
         _PHRASE_ORDER[lang] = sorted(FIGURE_TEXT[lang][1], key=len, reverse=True)
     return _PHRASE_ORDER[lang]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Landscape numbers (core.surface_metrics keys) as table rows
+
+_SURFACE_METRICS = {
+    "en": {
+        "centre_loss": "loss at the trained weights",
+        "centre_x": "centre x",
+        "centre_y": "centre y",
+        "threshold": "basin threshold (loss)",
+        "increase_r": "mean loss increase at radius {r}",
+        "basin_extent_": "basin extent towards {d}",
+        "basin_width_x": "basin width along x",
+        "basin_width_y": "basin width along y",
+        "basin_width": "basin width",
+        "flat_fraction": "flat fraction of the grid",
+        "curvature_min": "smallest curvature at the centre",
+        "curvature_max": "largest curvature at the centre",
+        "fit_radius": "radius of the curvature fit",
+        "fit_points": "points in the curvature fit",
+        "convex_fraction": "locally convex fraction",
+        "n_points": "grid points",
+        "n_nan": "points not finite",
+    },
+    "ja": {
+        "centre_loss": "学習済み重みでの損失",
+        "centre_x": "中心 x",
+        "centre_y": "中心 y",
+        "threshold": "盆地のしきい値(損失)",
+        "increase_r": "半径{r}での平均損失増加",
+        "basin_extent_": "{d}方向の盆地の広がり",
+        "basin_width_x": "x方向の盆地の幅",
+        "basin_width_y": "y方向の盆地の幅",
+        "basin_width": "盆地の幅",
+        "flat_fraction": "グリッドの平坦な割合",
+        "curvature_min": "中心での最小曲率",
+        "curvature_max": "中心での最大曲率",
+        "fit_radius": "曲率フィットの半径",
+        "fit_points": "曲率フィットの点数",
+        "convex_fraction": "局所的に凸な割合",
+        "n_points": "グリッド点数",
+        "n_nan": "有限でない点数",
+    },
+}
+
+
+def surface_metric_name(key: str, lang: str = "en") -> str:
+    """A readable row name for a `core.surface_metrics` key, with the key itself in parentheses (researchers
+    search for it); unknown keys are returned as they are."""
+    table = _SURFACE_METRICS.get(lang, _SURFACE_METRICS["en"])
+    if key in table:
+        name = table[key]
+    elif key.startswith("increase_r"):
+        name = table["increase_r"].format(r=key[len("increase_r") :])
+    elif key.startswith("basin_extent_"):
+        name = table["basin_extent_"].format(d=key[len("basin_extent_") :])
+    else:
+        return key
+    return f"{name} ({key})"

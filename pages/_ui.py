@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import LandscapeError
-from core.i18n import render_message, t
+from core.i18n import render_message, surface_metric_name, t
 from core.jobs import Job, JobContext, JobRegistry, coarse_view
 from core.plots import Panel, localize, wrap_captions
 
@@ -209,7 +209,7 @@ def metrics_table(batch: Any) -> pd.DataFrame:
         if s.complete and s.metrics:
             rows[label] = {k: v for k, v in s.metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     df = pd.DataFrame.from_dict(rows, orient="index")
-    return df
+    return df.rename(columns=lambda k: surface_metric_name(str(k), lang()))
 
 
 def fmt_num(x: Any) -> str:

@@ -321,7 +321,8 @@ def test_landscapes_prepared_views(prepared: Path):
     assert trace_types(figs[0]).count("contour") == 3
     assert at.dataframe, "the landscape numbers table"
     df = at.dataframe[0].value
-    assert "basin_width" in df.index and df.shape[1] == 3
+    assert "basin width (basin_width)" in df.index and df.shape[1] == 3  # readable names, keys kept
+    assert "mean loss increase at radius 0.25 (increase_r0.25)" in df.index
     expected = {"heatmap": "heatmap", "surface": "surface", "slices": "scatter", "difference": "heatmap"}
     for view, trace in expected.items():
         at.radio(key="land.view").set_value(view).run()
