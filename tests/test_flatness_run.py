@@ -323,14 +323,20 @@ def test_estimate_before_starting_and_refusal(tmp_path, trained_ckpts, monkeypat
 # Resume inside a stage: stops and kills lose at most the step in flight
 
 
-def test_stop_inside_a_stage_keeps_its_steps(tmp_path, trained_ckpts, monkeypatch):
+def stopped_eigenvalues(tmp_path: Path, trained_ckpts, monkeypatch, after: int) -> FlatnessSpec:
+    """An eigenvalue-only report of the Sup-ViT copy in a fresh cache, stopped after `after` progress ticks."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
     path = copy_models(trained_ckpts, cache, kinds=("sup",))["sup"]
     spec = spec_for(path, trace=False, sharpness_rho=None, robustness=False, max_iter=12)
     seen = []
     with pytest.raises(LandscapeError, match="stopped"):
-        compute_flatness(spec, progress=lambda s, d, t: seen.append(d), check_stop=lambda: len(seen) >= 6)
+        compute_flatness(spec, progress=lambda s, d, t: seen.append(d), check_stop=lambda: len(seen) >= after)
+    return spec
+
+
+def test_stop_inside_a_stage_keeps_its_steps(tmp_path, trained_ckpts, monkeypatch):
+    spec = stopped_eigenvalues(tmp_path, trained_ckpts, monkeypatch, after=6)
     resumed = compute_flatness(spec)
     assert resumed.meta["reused_steps"]["eigenvalues"] >= 5
     assert "resumed an interrupted run" in format_report(resumed)
@@ -429,12 +435,6 @@ def test_two_processes_computing_the_same_report_agree(tmp_path, trained_ckpts, 
 
 
 def test_an_interrupted_stage_is_listed_with_its_steps(tmp_path, trained_ckpts, monkeypatch):
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
-    path = copy_models(trained_ckpts, cache, kinds=("sup",))["sup"]
-    spec = spec_for(path, trace=False, sharpness_rho=None, robustness=False, max_iter=12)
-    seen = []
-    with pytest.raises(LandscapeError, match="stopped"):
-        compute_flatness(spec, progress=lambda s, d, t: seen.append(d), check_stop=lambda: len(seen) >= 4)
+    stopped_eigenvalues(tmp_path, trained_ckpts, monkeypatch, after=4)
     (entry,) = Store().list("flatness")
     assert not entry.finished and entry.n_steps_logged >= 3
