@@ -110,7 +110,8 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of the module's state dict (parameters and buffers)."""
     return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
 
 
@@ -143,12 +144,12 @@ def save_checkpoint(
         "snapshots": [{"epoch": int(e), "state_dict": sd} for e, sd in (snapshots or [])],
     }
     if isinstance(model, RCMAE):
-        obj["student"] = _cpu_state(model.student)
-        obj["teacher"] = _cpu_state(model.teacher)
+        obj["student"] = cpu_state(model.student)
+        obj["teacher"] = cpu_state(model.teacher)
         obj["train"].setdefault("ema_momentum", model.momentum)
         obj["train"].setdefault("gamma", model.gamma)
     else:
-        obj["model"] = _cpu_state(model)
+        obj["model"] = cpu_state(model)
     obj.update(extra or {})
     atomic_torch_save(obj, path)
     return path
@@ -421,4 +422,4 @@ class _HeadView(nn.Module):
 
 
 def probe_state(probe: LinearProbe) -> dict[str, torch.Tensor]:
-    return _cpu_state(_HeadView(probe))
+    return cpu_state(_HeadView(probe))
