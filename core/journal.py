@@ -98,10 +98,11 @@ def _decode(header: dict, payload: bytes) -> Value:
 _CHUNK = 1 << 24
 
 
-def _scan(path: Path) -> tuple[dict[str, tuple[dict, int, int]], int]:
+def _scan(path: Path, verify: bool = True) -> tuple[dict[str, tuple[dict, int, int]], int]:
     """Index the valid records of a journal file: key -> (header, payload offset, payload length), and the length
     of the valid prefix. Payloads are checked (crc32, read in chunks) but not kept: memory stays small however
-    large the journal is."""
+    large the journal is. verify=False skips the payloads (headers and framing only): a cheap count for
+    listings, which may include a record whose payload a replay would reject."""
     index: dict[str, tuple[dict, int, int]] = {}
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below
@@ -119,16 +120,17 @@ def _scan(path: Path) -> tuple[dict[str, tuple[dict, int, int]], int]:
             if magic != MAGIC or end > size:
                 break
             raw_header = f.read(hlen)
-            crc = zlib.crc32(raw_header)
-            left = plen
-            while left:
-                chunk = f.read(min(left, _CHUNK))
-                if not chunk:
+            if verify:
+                crc = zlib.crc32(raw_header)
+                left = plen
+                while left:
+                    chunk = f.read(min(left, _CHUNK))
+                    if not chunk:
+                        break
+                    crc = zlib.crc32(chunk, crc)
+                    left -= len(chunk)
+                if left or _CRC.unpack(f.read(_CRC.size))[0] != crc:
                     break
-                crc = zlib.crc32(chunk, crc)
-                left -= len(chunk)
-            if left or _CRC.unpack(f.read(_CRC.size))[0] != crc:
-                break
             try:
                 header = json.loads(raw_header)
                 index[header["key"]] = (header, pos + _HEAD.size + hlen, plen)
@@ -136,6 +138,12 @@ def _scan(path: Path) -> tuple[dict[str, tuple[dict, int, int]], int]:
                 break
             pos = end
     return index, pos
+
+
+def count_steps(path: str | os.PathLike[str]) -> int:
+    """How many steps a journal file holds, reading only its record headers (for cache listings: a multi-GB
+    journal is not read through on every listing)."""
+    return len(_scan(Path(path), verify=False)[0])
 
 
 class Journal:

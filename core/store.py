@@ -461,12 +461,12 @@ class EntryInfo:
 
 
 def _journal_steps(folder: Path) -> int:
-    from core.journal import JOURNAL_FILE, Journal
+    from core.journal import JOURNAL_FILE, count_steps
 
     if not (folder / JOURNAL_FILE).exists():
         return 0
     try:
-        return len(Journal(folder / JOURNAL_FILE))
+        return count_steps(folder / JOURNAL_FILE)
     except LandscapeError:
         return 0
 

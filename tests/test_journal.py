@@ -108,3 +108,17 @@ def test_a_crafted_header_is_never_trusted(tmp_path):
         assert j.step("a", lambda: {"x": 1.0}) == {"x": 1.0} and not j.last_replayed
         j.close()
     assert struct.calcsize("<4sIQ") == _HEAD.size
+
+
+def test_count_steps_reads_headers_only(tmp_path):
+    from core.journal import count_steps
+
+    path = tmp_path / "j.bin"
+    assert count_steps(path) == 0
+    j = Journal(path)
+    for i in range(3):
+        j.step(str(i), lambda i=i: {"x": torch.full((50,), float(i))})
+    j.close()
+    assert count_steps(path) == 3
+    path.write_bytes(path.read_bytes()[:-5])  # a torn last record is not counted
+    assert count_steps(path) == 2
