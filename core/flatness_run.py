@@ -258,7 +258,7 @@ def _compute_flatness(spec, store, progress, check_stop, cached_only, confirm=No
         if check_stop is not None and check_stop():
             raise LandscapeError("stopped; finished steps are kept, rerun to continue")
 
-    def stage_progress(stage: str) -> Callable[[int, int], None] | None:
+    def stage_progress(stage: str) -> Callable[[int, int], None]:
         # Also a stop point inside a stage: the steps finished so far are in the stage's journal.
         def report_and_check(done: int, total: int) -> None:
             if progress is not None:
