@@ -484,6 +484,11 @@ def main(argv: list[str] | None = None) -> int:
     except LandscapeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # a writer that did not go through core.store's helpers: still one line, never a traceback
+        from core.errors import write_error
+
+        print(f"error: {write_error(e, what=None)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: finished points are in the cache; rerun the same command to resume", file=sys.stderr)
         return 130

@@ -39,6 +39,10 @@ FINISHED = (DONE, FAILED, CANCELLED)
 
 def error_line(exc: BaseException) -> str:
     """The one line a user sees for an exception: a LandscapeError's own text, anything else marked internal."""
+    from core.errors import is_disk_full, write_error
+
+    if isinstance(exc, OSError) and is_disk_full(exc):  # a full disk met outside core.store's helpers
+        exc = write_error(exc)
     if isinstance(exc, LandscapeError):
         text = str(exc).strip().splitlines()
         return text[0] if text else "failed"

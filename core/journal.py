@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.errors import LandscapeError
+from core.errors import LandscapeError, write_error
 
 JOURNAL_FILE = "journal.bin"  # the name a cache entry's journal has (core.flatness_run, core.store)
 MAGIC = b"JRN1"
@@ -234,11 +234,12 @@ class Journal:
             while view:
                 view = view[os.write(self._fd, view) :]
         except OSError as exc:
-            self._full = True  # keep computing without a journal rather than fail the job
+            # A full disk (or any write error) stops the job with a one-line error: the steps recorded so far are
+            # kept (a torn record at the end is cut off by the next writer), and a rerun replays them. Computing on
+            # without a journal would only fail later, at the result's save, with the work since then lost.
+            self._full = True
             self.close()
-            if exc.errno not in (28, 122):  # ENOSPC, EDQUOT: silently stop recording
-                raise LandscapeError(f"cannot write the step journal {self.path}: {exc.strerror or exc}") from None
-            return False
+            raise write_error(exc, self.path) from None
         self._size += len(blob)
         return True
 

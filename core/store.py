@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import LandscapeError
+from core.errors import LandscapeError, write_error
 from core.paths import cache_root
 
 HASH_DIR_LEN = 20
@@ -195,7 +195,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     and fsyncs the directory.
 
     Raises:
-        LandscapeError: if the file cannot be written (missing folder, permissions, disk full).
+        DiskFull: the filesystem is full (ENOSPC / EDQUOT); nothing of the new file is left behind.
+        WriteFailed: any other OS error (missing folder, permissions, read-only filesystem).
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
@@ -214,7 +215,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             tmp.unlink()
         except OSError:
             pass
-        raise LandscapeError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise write_error(exc, path) from None
     _fsync_dir(path.parent)
 
 
@@ -230,7 +231,7 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Atomically write `obj` as indented JSON (numpy values and paths converted; NaN/inf written as NaN/Infinity).
 
     Raises:
-        LandscapeError: if the file cannot be written.
+        WriteFailed: if the file cannot be written (`DiskFull` when the disk is full).
         TypeError: if `obj` holds values JSON cannot represent.
     """
     text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=True, default=_json_default) + "\n"
@@ -334,16 +335,21 @@ class _PointWriter:
         self._finalizer = weakref.finalize(self, _close_fd, self.fd)
 
     def write(self, data: bytes, force_sync: bool) -> None:
+        """Append `data`; an OS error (a full disk) raises `WriteFailed` / `DiskFull`. The caller then drops this
+        writer: a write cut short leaves at most a torn last line, which `load_points` ignores."""
         # One write per batch: O_APPEND puts it at the end in one piece; a crash can only tear the last line.
         view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view) :]
-        self.unsynced += data.count(b"\n")
-        now = time.monotonic()
-        if force_sync or self.unsynced >= FSYNC_EVERY_POINTS or now - self.last_sync >= FSYNC_EVERY_SECONDS:
-            os.fsync(self.fd)
-            self.unsynced = 0
-            self.last_sync = now
+        try:
+            while view:
+                view = view[os.write(self.fd, view) :]
+            self.unsynced += data.count(b"\n")
+            now = time.monotonic()
+            if force_sync or self.unsynced >= FSYNC_EVERY_POINTS or now - self.last_sync >= FSYNC_EVERY_SECONDS:
+                os.fsync(self.fd)
+                self.unsynced = 0
+                self.last_sync = now
+        except OSError as exc:
+            raise write_error(exc, self.path) from None
 
     def close(self) -> None:
         if self._finalizer.alive:
@@ -510,7 +516,7 @@ class Entry:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise LandscapeError(f"cannot create cache folder {self.path}: {exc.strerror or exc}") from None
+            raise write_error(exc, self.path, "create cache folder") from None
         if not (self.path / _KEY_FILE).exists():
             atomic_write_json(self.path / _KEY_FILE, {"kind": self.kind, "key": self.key, "key_hash": self.key_hash})
 
@@ -664,7 +670,15 @@ class Entry:
             except _Corrupt:
                 pass
             dest = self.path / _CORRUPT_DIR / f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
-            dest.mkdir(parents=True, exist_ok=True)
+            try:
+                dest.mkdir(parents=True, exist_ok=True)
+            except OSError:  # a full disk: unlink the commit marker instead, so the result is never served
+                try:
+                    self._meta_path.unlink()
+                except OSError:
+                    pass
+                warnings.warn(f"cache entry {self.path} is damaged ({reason}); ignoring it", CacheWarning, stacklevel=4)
+                return None
             for name in (_META_FILE, _NPZ_FILE):  # meta first: it is the commit marker
                 try:
                     os.replace(self.path / name, dest / name)
@@ -688,7 +702,18 @@ class Entry:
         `.corrupt/` with a `CacheWarning` and None is returned, so the caller recomputes.
         """
         loaded = self._verified()
-        return None if loaded is None else loaded[0]
+        if loaded is None:
+            return None
+        self.touch()
+        return loaded[0]
+
+    def touch(self) -> None:
+        """Mark the entry as used now (its folder's mtime: one metadata write, no new file, works on a full disk).
+        `core.housekeeping` prunes the least recently used entries first."""
+        try:
+            os.utime(self.path)
+        except OSError:
+            pass
 
     def has_result(self) -> bool:
         """Whether a verified result is present."""
@@ -789,8 +814,14 @@ class Entry:
                 try:
                     w = self._writer = _PointWriter(self.path / name)
                 except OSError as exc:
-                    raise LandscapeError(f"cannot write progress log in {self.path}: {exc.strerror or exc}") from None
-            w.write(data, sync)
+                    raise write_error(exc, self.path / name) from None
+            try:
+                w.write(data, sync)
+            except LandscapeError:
+                # Never append after a torn line: the next call (after space is freed) starts a fresh log.
+                self._writer = None
+                w.close()
+                raise
 
     def flush_points(self) -> None:
         """fsync and close this process's progress log (later appends open a new one)."""
@@ -921,7 +952,7 @@ class Store:
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise LandscapeError(f"cannot create cache folder {self.root}: {exc.strerror or exc}") from None
+                raise write_error(exc, self.root, "create cache folder") from None
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
