@@ -51,10 +51,11 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
+from core.attention import attention_for_second_derivatives  # noqa: E402
 from core.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 from core.directions import random_direction  # noqa: E402
 from core.errors import LandscapeError  # noqa: E402
-from core.flatness import attention_for_second_derivatives, hessian_eigenvalues  # noqa: E402
+from core.flatness import hessian_eigenvalues  # noqa: E402
 from core.journal import Journal  # noqa: E402
 from core.landscape import evaluate_plane, grid_axis  # noqa: E402
 from core.models import MAE, count_parameters, preset  # noqa: E402

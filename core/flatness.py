@@ -16,7 +16,7 @@ Conventions:
 - Randomness comes from seeded CPU `torch.Generator`s (moved to the parameter device afterwards): results are
   deterministic for a seed.
 - Second derivatives need an attention path that supports double backward: every Hessian function runs the
-  forward under `attention_for_second_derivatives`, so users never set environment variables.
+  forward under `core.attention.attention_for_second_derivatives`, so users never set environment variables.
 - Memory: Lanczos keeps all its vectors (full reorthogonalization), i.e. iterations x parameters numbers, and
   the double-backward graph of one forward/backward is held while a Hessian function runs. Fine for the small
   ViTs of this project; for ViT-B scale use few iterations.
@@ -26,17 +26,16 @@ Conventions:
   replayed from a journal still count in `n_hvp` (the number the result rests on).
 """
 
-import contextlib
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from core.attention import attention_for_second_derivatives
 from core.directions import random_direction
 from core.errors import LandscapeError
 from core.journal import NO_JOURNAL, Journal, JournalScope, NoJournal
@@ -233,35 +232,8 @@ class RobustnessResult(_Result):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Attention and parameters
+# Parameters
 # --------------------------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def attention_for_second_derivatives(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """Context manager: every attention path of the model supports double backward and forward-over-reverse.
-
-    Fused scaled-dot-product kernels (e.g. the CPU flash kernel) have no second derivative. Inside the block,
-    modules with a boolean `fused_attn` attribute (timm `Attention`) compute attention explicitly, and direct
-    `F.scaled_dot_product_attention` calls use the math backend. The flags are restored on exit, also on an
-    exception. A graph built inside the block can be differentiated twice after it.
-
-    Yields:
-        The model.
-    """
-    saved = []
-    for module in model.modules():
-        flag = getattr(module, "fused_attn", None)
-        if isinstance(flag, bool):
-            saved.append((module, flag))
-    try:
-        for module, _ in saved:
-            module.fused_attn = False
-        with sdpa_kernel(SDPBackend.MATH):
-            yield model
-    finally:
-        for module, flag in saved:
-            module.fused_attn = flag
 
 
 def _resolve(model: torch.nn.Module, names: Sequence[str] | None) -> tuple[list[str], list[torch.nn.Parameter]]:

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from core.attention import attention_for_second_derivatives
 from core.checkpoints import LoadedCheckpoint, code_version, load_checkpoint
 from core.errors import LandscapeError
 from core.flatness import (
     Steps,
-    attention_for_second_derivatives,
     hessian_eigenvalues,
     hessian_extreme_eigenvalues,
     hessian_trace,

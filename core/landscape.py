@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
+from core.attention import attention_for_second_derivatives
 from core.errors import LandscapeError
 
 OnPoint = Callable[[int, dict[str, float]], None]
@@ -280,8 +281,6 @@ def _batched_values(
                 if t is pert.targets[i]:
                     w += c[:, k].view(-1, *([1] * d.ndim)) * d
         stacked[f"model.{name}"] = w.to(pert.params[i].dtype)
-    from core.flatness import attention_for_second_derivatives
-
     wrapper = _LossOf(model, loss_fn)
     # Explicit-matmul attention: vmap batches it natively (fused attention kernels may lack batching rules).
     with attention_for_second_derivatives(model):

@@ -507,8 +507,9 @@ def hessian_numbers(
 
     For a probe the Hessian covers the encoder (RC-MAE: its EMA teacher) and the head, less `exclude`.
     """
+    from core.attention import attention_for_second_derivatives
     from core.checkpoints import load_checkpoint
-    from core.flatness import attention_for_second_derivatives, hessian_eigenvalues, hessian_trace
+    from core.flatness import hessian_eigenvalues, hessian_trace
     from core.flatness_run import cached_stage
     from core.objectives import ObjectiveSpec, build_objective
     from core.params import select_parameters

@@ -312,8 +312,9 @@ def _hessian_directions(spec: SurfaceSpec, objective: Objective) -> list[dict[st
     """The top Hessian eigenvectors of the objective (unit norm), the axes of largest curvature (Boettcher &
     Wheeler 2022: random slices mostly show the trace; these show the sharpest directions). Scaled to the norm of
     the in-scope weights so that spans mean the same relative size as for filter-normalized directions."""
+    from core.attention import attention_for_second_derivatives
     from core.directions import scale
-    from core.flatness import attention_for_second_derivatives, hessian_eigenvalues
+    from core.flatness import hessian_eigenvalues
     from core.params import select_parameters
 
     module = objective.module

@@ -12,6 +12,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from core import flatness as fl
+from core.attention import attention_for_second_derivatives
 from core.directions import random_direction
 from core.errors import LandscapeError
 
@@ -127,7 +128,7 @@ def test_attention_context_switches_fused_attention_off_and_restores():
     vit, _ = tiny_vit()
     attn = [m for m in vit.modules() if hasattr(m, "fused_attn")]
     assert attn
-    with pytest.raises(KeyError), fl.attention_for_second_derivatives(vit):
+    with pytest.raises(KeyError), attention_for_second_derivatives(vit):
         assert all(m.fused_attn is False for m in attn)
         raise KeyError("boom")
     assert all(m.fused_attn is True for m in attn)
@@ -141,7 +142,7 @@ def test_attention_context_gives_double_backward_through_sdpa():
         (g,) = torch.autograd.grad(loss, q, create_graph=True)
         return torch.autograd.grad(g, q, torch.ones_like(g))[0]
 
-    with fl.attention_for_second_derivatives(nn.Linear(1, 1)):
+    with attention_for_second_derivatives(nn.Linear(1, 1)):
         inside = hv()
     assert torch.isfinite(inside).all() and inside.abs().sum() > 0
 

@@ -17,9 +17,10 @@ import pytest
 import torch
 
 import core.flatness_run as fr
+from core.attention import attention_for_second_derivatives
 from core.checkpoints import file_sha256, load_checkpoint
 from core.errors import LandscapeError
-from core.flatness import attention_for_second_derivatives, hessian_eigenvalues
+from core.flatness import hessian_eigenvalues
 from core.flatness_run import STAGES, FlatnessSpec, compute_flatness, format_report
 from core.journal import Journal
 from core.objectives import ObjectiveSpec, build_objective
