@@ -370,7 +370,7 @@ def _load_ours(path: Path, raw: dict, sha: str) -> LoadedCheckpoint:
         cfg = ViTConfig.from_dict(raw["config"])
     except (KeyError, TypeError) as e:
         raise LandscapeError(f"{path.name}: broken description ({_first_line(e)})") from None
-    meta = {k: raw.get(k) for k in ("train", "data", "history", "seed", "code_version", "probe", "encoder")}
+    meta = {k: raw.get(k) for k in ("train", "data", "history", "seed", "code_version", "probe", "encoder", "finetune")}
     meta = {k: v for k, v in meta.items() if v is not None}
     if kind == "probe":
         return _load_probe(path, raw, sha, cfg, meta)
@@ -382,7 +382,12 @@ def _load_ours(path: Path, raw: dict, sha: str) -> LoadedCheckpoint:
         load_weights(model.student, raw.get("student") or {}, f"RC-MAE student in {path.name}")
         load_weights(model.teacher, raw.get("teacher") or {}, f"RC-MAE teacher in {path.name}")
     else:
+        finetuned = raw.get("finetune") if kind == "sup" and isinstance(raw.get("finetune"), dict) else {}
+        if finetuned:  # a fine-tuned ViT (core.finetune): its pooling, and whether its sin-cos table stayed fixed
+            model = build_supervised(cfg, global_pool=finetuned.get("global_pool", "token"))
         load_weights(model, raw.get("model") or {}, f"{kind} checkpoint {path.name}")
+        if finetuned.get("fixed_pos_embed"):
+            model.pos_embed.requires_grad_(False)
     snaps = [(int(s["epoch"]), s["state_dict"]) for s in raw.get("snapshots") or []]
     return LoadedCheckpoint(kind, model.eval(), cfg, meta, path, sha, "ours", snaps)
 

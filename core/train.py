@@ -141,6 +141,12 @@ def resume_path(path: Path) -> Path:
 
 def _load_resume(path: Path, cfg: TrainConfig) -> dict | None:
     """The saved training state of this very run, or None (absent, unreadable, another run's)."""
+    return load_resume(path, cfg.key())
+
+
+def load_resume(path: Path, key: dict) -> dict | None:
+    """The resume state saved next to `path` by the run whose key is `key`, or None (absent, unreadable, another
+    run's). Shared by every trainer that writes `<checkpoint>.resume` (pre-training here, `core.finetune`)."""
     rp = resume_path(path)
     if not rp.exists():
         return None
@@ -148,7 +154,7 @@ def _load_resume(path: Path, cfg: TrainConfig) -> dict | None:
         state = read_state_file(rp)
     except LandscapeError:
         return None  # half-written by a crash or tampered with: start over, never load it unsafely
-    if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT or state.get("config") != cfg.key():
+    if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT or state.get("config") != key:
         return None
     return state
 
@@ -238,12 +244,20 @@ def _val_pretrain_loss(model: nn.Module, ds: Dataset, cfg: TrainConfig, device: 
 
 @torch.no_grad()
 def _val_supervised(model: nn.Module, ds: Dataset, device: torch.device) -> tuple[float, float]:
+    return supervised_metrics(model, ds.val_x, ds.val_y, device)
+
+
+@torch.no_grad()
+def supervised_metrics(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device
+) -> tuple[float, float]:
+    """(cross-entropy, accuracy) of a classifier on images `x` with labels `y`, in eval mode, in batches of 512."""
     was = model.training
     model.eval()
-    logits = torch.cat([model(ds.val_x[i : i + 512].to(device)) for i in range(0, len(ds.val_x), 512)])
+    logits = torch.cat([model(x[i : i + 512].to(device)) for i in range(0, len(x), 512)])
     model.train(was)
-    y = ds.val_y.to(device)
-    return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
+    y = y.to(device)
+    return float(F.cross_entropy(logits.float(), y)), float((logits.argmax(1) == y).float().mean())
 
 
 def train_model(
@@ -267,7 +281,7 @@ def train_model(
         path: where to write (default: `checkpoint_path(cfg)` under the cache).
     """
     path = Path(path) if path is not None else checkpoint_path(cfg)
-    if path.exists() and not force and _reusable(path, lambda found: _same_run(found, cfg)):
+    if path.exists() and not force and reusable_checkpoint(path, lambda found: _same_run(found, cfg)):
         return path
     dev = pick_device(device)
     ds = dataset_for(cfg)
@@ -372,7 +386,7 @@ def train_model(
     return saved
 
 
-def _reusable(path: Path, same: Callable[[LoadedCheckpoint], bool]) -> bool:
+def reusable_checkpoint(path: Path, same: Callable[[LoadedCheckpoint], bool]) -> bool:
     """Whether an existing file is the run asked for (True), broken (False: train again), or another run (error).
 
     Only an explicit `path` can hold another run (default paths are named by the config's hash); returning it as if
@@ -454,7 +468,7 @@ def train_probe(
         enc = found.meta.get("encoder") or {}
         return found.kind == "probe" and found.meta.get("probe") == probe_desc and enc.get("sha256") == base.sha256
 
-    if path.exists() and not force and _reusable(path, same_probe):
+    if path.exists() and not force and reusable_checkpoint(path, same_probe):
         return path
     dev = pick_device(device)
     ds = load_dataset(
