@@ -56,6 +56,7 @@ class FlatnessSpec:
     data_seed: int = 0
     mask_seed: int = 0
     data: str | None = None
+    split: str = "val"  # val | train | labeled (a fine-tuned ViT's own labeled subset); the robustness curve too
     rcmae_terms: str = "full"  # RC-MAE objective: MAE + consistency to the fixed teacher, or the MAE term alone
     scope: str = "all"  # which parameters the Hessian is taken over
     top_k: int = 3  # top Hessian eigenvalues (plus the most negative one)
@@ -81,6 +82,7 @@ class FlatnessSpec:
             data_seed=self.data_seed,
             mask_seed=self.mask_seed,
             data=self.data,
+            split=self.split,
             rcmae_terms=self.rcmae_terms,
         )
 

@@ -32,6 +32,7 @@ from core.checkpoints import LoadedCheckpoint
 from core.data import Dataset, eval_subset, load_dataset
 from core.errors import LandscapeError
 from core.models import MAE, RCMAE, LinearProbe, masked_patch_mse
+from core.subsets import labeled_eval_subset
 
 LOSS_KINDS = ("own", "pretrain", "supervised", "probe")
 OWN_LOSS = {"mae": "pretrain", "rcmae": "pretrain", "sup": "supervised", "probe": "probe"}
@@ -48,7 +49,7 @@ class ObjectiveSpec:
     samples: int = 256  # evaluation images: enough for a stable mean, a few ms per point for the tiny models
     data_seed: int = 0  # which images
     mask_seed: int = 0  # MAE masking noise, shared by every grid point and every model compared
-    split: str = "val"  # held-out images by default
+    split: str = "val"  # held-out images by default; "train", or "labeled": a fine-tuned ViT's labeled subset
     data: str | None = None  # data spec; None: the checkpoint's own training data
     mask_ratio: float | None = None  # None: the checkpoint's own (0.75 for official files)
     rcmae_terms: str = "full"  # RC-MAE pre-training loss: 'full' (MAE + gamma * consistency) or 'mae'
@@ -105,7 +106,11 @@ class Objective:
         ckpt.model.to(self.device).eval()
         self.module: nn.Module = ckpt.landscape_module
         self.dataset = dataset_of(ckpt, spec.data)
-        x, y = eval_subset(self.dataset, spec.samples, spec.data_seed, spec.split)
+        if spec.split == "labeled":  # a fine-tuned ViT's own labeled training images (core.subsets)
+            tr = self.dataset
+            x, y = labeled_eval_subset(ckpt.meta, tr.train_x, tr.train_y, spec.samples, spec.data_seed, ckpt.path.name)
+        else:
+            x, y = eval_subset(self.dataset, spec.samples, spec.data_seed, spec.split)
         self.x, self.y = x.to(self.device), y.to(self.device)
         self.has_labels = self.loss_kind in ("supervised", "probe")
         train = ckpt.meta.get("train") or {}
@@ -133,6 +138,7 @@ class Objective:
             "data": self.dataset.fingerprint(),
             "mask_ratio": self.mask_ratio if self.loss_kind == "pretrain" else None,
             **{k: v for k, v in s.items() if k not in ("loss", "data", "mask_ratio")},
+            **({"subset": self.ckpt.meta["finetune"]["subset"]} if self.spec.split == "labeled" else {}),
         }
 
     def _batches(self, t: torch.Tensor) -> list[torch.Tensor]:

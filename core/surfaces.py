@@ -65,6 +65,7 @@ class SurfaceSpec:
     data_seed: int = 0  # which images
     mask_seed: int = 0  # MAE masks
     data: str | None = None  # data spec; None: the checkpoint's own
+    split: str = "val"  # val | train | labeled (a fine-tuned ViT's own labeled subset)
     rcmae_terms: str = "full"  # RC-MAE: full (MAE + consistency) or mae (MAE term alone)
     dtype: str = "fp32"  # fp32 | bf16 (autocast; wide plots only)
     device: str = "auto"  # auto | cpu | cuda; not part of the cache key
@@ -104,6 +105,7 @@ class SurfaceSpec:
             data_seed=self.data_seed,
             mask_seed=self.mask_seed,
             data=self.data,
+            split=self.split,
             rcmae_terms=self.rcmae_terms,
             autocast=self.dtype == "bf16",
             prefix_scope=self.scope,
@@ -246,6 +248,7 @@ def surface_key(spec: SurfaceSpec, objective: Objective) -> dict:
         "data_seed",
         "mask_seed",
         "data",
+        "split",
         "rcmae_terms",
         "device",
         "batch_points",
