@@ -21,8 +21,18 @@ from torch import nn
 
 import core
 from core.errors import LandscapeError
-from core.models import MAE, PRESETS, RCMAE, LinearProbe, ViTConfig, build_model, build_supervised, encoder_of
 from core.store import atomic_write_bytes, file_hash
+from core.models import (
+    MAE,
+    PRESETS,
+    RCMAE,
+    LinearProbe,
+    ViTConfig,
+    build_model,
+    build_supervised,
+    ema_description,
+    encoder_of,
+)
 
 FORMAT = "vit-landscape/1"
 
@@ -69,8 +79,14 @@ class LoadedCheckpoint:
         lines.append(f"  parameters: {n_params:,}")
         for key in ("data", "train", "probe"):
             if key in self.meta and isinstance(self.meta[key], dict):
-                items = ", ".join(f"{k}={v}" for k, v in self.meta[key].items() if k not in ("classes",))
+                items = ", ".join(f"{k}={v}" for k, v in self.meta[key].items() if k not in ("classes", "ema_rule"))
                 lines.append(f"  {key}: {items}")
+        if self.kind == "rcmae" and isinstance(self.meta.get("train"), dict):
+            rule = self.meta["train"].get("ema_rule")
+            ema = ema_description(self.meta["train"])
+            lines.append(f"  EMA teacher momentum: {ema}" + (f"; {rule}" if rule else ""))
+        if self.meta.get("recipe"):
+            lines.append(f"  recipe: {self.meta['recipe']}")
         hist = self.meta.get("history") or []
         if hist:
             last = hist[-1]
@@ -319,7 +335,8 @@ def _config_from_state(mode: str, sd: dict[str, torch.Tensor], overrides: dict, 
     npl = overrides.get("norm_pix_loss")
     if npl is None:
         # Official `_full` files reconstruct normalized pixels; their args say so when present.
-        npl = bool(getattr(args, "norm_pix_loss", True)) if mode == "mae" else False
+        found = _official_arg(args, "norm_pix_loss")
+        npl = bool(found if found is not None else True) if mode == "mae" else False
     for name, d, h in (("num_heads", dim, heads), ("decoder_num_heads", dec_dim, dec_heads)):
         if d and d % h:
             raise LandscapeError(f"{name}={h} does not divide the width {d}; pass the right head count")
@@ -347,13 +364,60 @@ def _load_official_mae(path: Path, sd, sha: str, overrides: dict, full: bool, ar
     return LoadedCheckpoint("mae", model.eval(), cfg, meta, path, sha, source="official-mae")
 
 
+def _official_arg(args: Any, name: str) -> Any:
+    """One training argument of an official file's `args` (an argparse.Namespace or a dict), or None."""
+    if isinstance(args, argparse.Namespace):
+        return getattr(args, name, None)
+    if isinstance(args, dict):
+        return args.get(name)
+    return None
+
+
+# RC-MAE's training arguments that change its objective, with run_pretrain.py's defaults (assumed when absent).
+OFFICIAL_RCMAE_ARGS = {"mask_ratio": 0.75, "gamma": 1.0, "momentum_teacher": 0.996}
+
+
+def _official_recipe(args: Any, cfg: ViTConfig) -> tuple[dict, list[str]]:
+    """An official RC-MAE file's recipe as our train-config names, and the names that were read from its args.
+
+    `mask_ratio` and `gamma` set the objective a landscape measures; `momentum_teacher` (RC-MAE's base momentum,
+    cosine-scheduled to 1 in its paper) is recorded as `ema_momentum`; `norm_pix_loss` is in `cfg` already.
+    """
+    recipe, read = {}, []
+    for name, default in OFFICIAL_RCMAE_ARGS.items():
+        found = _official_arg(args, name)
+        try:
+            value = float(found) if found is not None and not isinstance(found, bool) else None
+        except (TypeError, ValueError):
+            value = None
+        if value is not None:
+            read.append(name)
+        recipe["ema_momentum" if name == "momentum_teacher" else name] = default if value is None else value
+    if _official_arg(args, "norm_pix_loss") is not None:
+        read.append("norm_pix_loss")
+    recipe["norm_pix_loss"] = cfg.norm_pix_loss
+    if not 0.0 < recipe["mask_ratio"] < 1.0 or not 0.0 <= recipe["ema_momentum"] <= 1.0:
+        raise LandscapeError(
+            f"the file's args are out of range: mask_ratio {recipe['mask_ratio']}, momentum_teacher "
+            f"{recipe['ema_momentum']}"
+        )
+    return recipe, read
+
+
 def _load_official_rcmae(path: Path, raw: dict, sha: str, overrides: dict) -> LoadedCheckpoint:
     student, teacher = _strip_prefix(raw["student"]), _strip_prefix(raw["teacher"])
-    cfg = _config_from_state("mae", teacher, overrides, raw.get("args"))
-    model = RCMAE(cfg)
+    args = raw.get("args")
+    cfg = _config_from_state("mae", teacher, overrides, args)
+    recipe, read = _official_recipe(args, cfg)
+    model = RCMAE(cfg, momentum=recipe["ema_momentum"], gamma=recipe["gamma"])
     load_weights(model.student, student, f"RC-MAE student in {path.name}")
     load_weights(model.teacher, teacher, f"RC-MAE teacher in {path.name}")
-    meta = {"layout": "official RC-MAE (student + teacher)"}
+    from_args = f"{', '.join(read)} read from the file's args" if read else "no args in the file"
+    meta = {
+        "layout": "official RC-MAE (student + teacher)",
+        "train": recipe,
+        "recipe": f"{from_args}; RC-MAE's defaults for the rest",
+    }
     return LoadedCheckpoint("rcmae", model.eval(), cfg, meta, path, sha, source="official-rcmae")
 
 
@@ -377,7 +441,7 @@ def _load_ours(path: Path, raw: dict, sha: str) -> LoadedCheckpoint:
     if kind not in ("mae", "rcmae", "sup"):
         raise LandscapeError(f"{path.name}: unknown model kind {kind!r}")
     train = raw.get("train") or {}
-    model = build_model(kind, cfg, momentum=train.get("ema_momentum", 0.996), gamma=train.get("gamma", 1.0))
+    model = build_model(kind, cfg, momentum=_recorded_momentum(train), gamma=train.get("gamma", 1.0))
     if kind == "rcmae":
         load_weights(model.student, raw.get("student") or {}, f"RC-MAE student in {path.name}")
         load_weights(model.teacher, raw.get("teacher") or {}, f"RC-MAE teacher in {path.name}")
@@ -390,6 +454,16 @@ def _load_ours(path: Path, raw: dict, sha: str) -> LoadedCheckpoint:
             model.pos_embed.requires_grad_(False)
     snaps = [(int(s["epoch"]), s["state_dict"]) for s in raw.get("snapshots") or []]
     return LoadedCheckpoint(kind, model.eval(), cfg, meta, path, sha, "ours", snaps)
+
+
+def _recorded_momentum(train: dict) -> float:
+    """The teacher momentum a run of ours used: the resolved value its file records ("auto" resolves per run), the
+    explicit value of older files, or RC-MAE's 0.996 when neither is there."""
+    resolved = train.get("ema_momentum_resolved")
+    if isinstance(resolved, (int, float)) and not isinstance(resolved, bool):
+        return float(resolved)
+    value = train.get("ema_momentum", 0.996)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.996
 
 
 def _load_probe(path: Path, raw: dict, sha: str, cfg: ViTConfig, meta: dict) -> LoadedCheckpoint:

@@ -53,6 +53,16 @@ def _tqdm_progress(desc: str, unit: str = "pt"):
 # --------------------------------------------------------------------------------------------------------------------
 
 
+def _ema_momentum(text: str) -> float | str:
+    """--ema-momentum: 'auto' or a number (range checked by TrainConfig)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number, got {text!r}") from None
+
+
 def cmd_train(a: argparse.Namespace) -> str:
     from core.train import TrainConfig, train_model
 
@@ -65,6 +75,7 @@ def cmd_train(a: argparse.Namespace) -> str:
         lr=a.lr,
         mask_ratio=a.mask_ratio,
         ema_momentum=a.ema_momentum,
+        ema_schedule=a.ema_schedule,
         gamma=a.gamma,
         norm_pix_loss=a.norm_pix_loss,
         seed=a.seed,
@@ -335,7 +346,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=128, help="default 128")
     t.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate (default 2e-3)")
     t.add_argument("--mask-ratio", type=float, default=0.75, help="MAE / RC-MAE masking ratio (default 0.75)")
-    t.add_argument("--ema-momentum", type=float, default=0.996, help="RC-MAE teacher momentum (default 0.996)")
+    t.add_argument(
+        "--ema-momentum",
+        type=_ema_momentum,
+        default="auto",
+        metavar="auto|FLOAT",
+        help="RC-MAE teacher momentum (default auto: 0.996 ** (312 / steps per epoch), the paper's horizon in epochs)",
+    )
+    t.add_argument(
+        "--ema-schedule",
+        choices=("constant", "cosine"),
+        default="constant",
+        help="constant (default) or cosine from the momentum to 1 over the whole run",
+    )
     t.add_argument("--gamma", type=float, default=1.0, help="RC-MAE consistency weight (default 1.0)")
     t.add_argument("--norm-pix-loss", action="store_true", help="per-patch normalized reconstruction targets")
     t.add_argument("--max-train", type=int, default=None, help="use at most this many training images")

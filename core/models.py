@@ -7,6 +7,7 @@ it as they are; the supervised ViT is timm's `VisionTransformer`, so timm checkp
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 
@@ -288,6 +289,70 @@ def _init_weights(m: nn.Module) -> None:
     elif isinstance(m, nn.LayerNorm):
         nn.init.constant_(m.bias, 0)
         nn.init.constant_(m.weight, 1.0)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# RC-MAE's EMA teacher: its momentum
+
+EMA_REFERENCE_MOMENTUM = 0.996  # RC-MAE's (and BYOL's) teacher momentum in the paper's recipe
+EMA_REFERENCE_STEPS = 312  # the paper's steps per epoch: ImageNet-1k (1.28M images) at batch 4096
+EMA_SCHEDULES = ("constant", "cosine")
+EMA_RULE = (
+    f"auto: m = {EMA_REFERENCE_MOMENTUM} ** ({EMA_REFERENCE_STEPS} / S), S = optimizer steps per epoch of this run "
+    f"({EMA_REFERENCE_STEPS} = ImageNet-1k at batch 4096): the paper's teacher horizon in epochs, by the EMA scaling "
+    "rule of Busbridge et al. 2023 (How to Scale Your EMA)"
+)
+
+
+def resolve_ema_momentum(value: float | str, steps_per_epoch: int) -> float:
+    """The teacher momentum a run uses: a float as it is; "auto" keeps the paper's horizon in epochs.
+
+    The EMA scaling rule (Busbridge et al. 2023): a run with k times fewer optimizer steps per epoch uses m ** k, so
+    the teacher averages over the same share of an epoch. With the paper's m = 0.996 at 312 steps per epoch, auto
+    gives m = 0.996 ** (312 / S); S = 11 (the default digits run) gives ~0.8925, a horizon 1 / (1 - m) of ~9 steps
+    or ~0.85 epochs, as the paper's 250 steps are 0.8 epochs (0.996 here would be ~250 steps: most of a 330-step run).
+    """
+    if value == "auto":
+        if steps_per_epoch < 1:
+            raise LandscapeError(f"steps per epoch must be at least 1, got {steps_per_epoch}")
+        return EMA_REFERENCE_MOMENTUM ** (EMA_REFERENCE_STEPS / steps_per_epoch)
+    return float(value)
+
+
+def ema_momentum_at(base: float, step: int, total: int, schedule: str = "constant") -> float:
+    """The momentum of the EMA update after optimizer step `step` (0-based) of `total`.
+
+    "constant": `base` at every step. "cosine": 1 - (1 - base) * (1 + cos(pi * step / total)) / 2, from `base` at
+    the first step towards 1 at the last, over the whole run (DINO's / RC-MAE's cosine_scheduler indexed by the
+    global step). RC-MAE's official code indexes that schedule by the step within the epoch instead, so there the
+    momentum never leaves ~`base`; this is the schedule its paper describes, not what its code does.
+    """
+    if schedule == "constant":
+        return base
+    if schedule == "cosine":
+        return 1.0 - (1.0 - base) * 0.5 * (1.0 + math.cos(math.pi * step / max(1, total)))
+    raise LandscapeError(f"unknown EMA schedule {schedule!r}; choose one of {', '.join(EMA_SCHEDULES)}")
+
+
+def ema_description(train: dict) -> str:
+    """How a checkpoint's recorded train config set the teacher momentum, for labels and captions.
+
+    E.g. "auto = 0.8925 (11 steps/epoch), constant" or "0.996, cosine to 1"; "" for a record without one.
+    """
+    value = train.get("ema_momentum")
+    if value is None:
+        return ""
+    resolved = train.get("ema_momentum_resolved")
+    if value == "auto":
+        text = "auto"
+        if resolved is not None:
+            text += f" = {float(resolved):.4g}"
+            if train.get("steps_per_epoch"):
+                text += f" ({train['steps_per_epoch']} steps/epoch)"
+    else:
+        text = f"{float(value):g}"
+    schedule = train.get("ema_schedule", "constant")
+    return text + (", cosine to 1" if schedule == "cosine" else ", constant")
 
 
 # --------------------------------------------------------------------------------------------------------------------

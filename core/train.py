@@ -32,7 +32,19 @@ from core.checkpoints import (
 )
 from core.data import Dataset, load_dataset
 from core.errors import LandscapeError
-from core.models import MODEL_KINDS, RCMAE, LinearProbe, build_model, encode, encoder_of, preset
+from core.models import (
+    EMA_RULE,
+    EMA_SCHEDULES,
+    MODEL_KINDS,
+    RCMAE,
+    LinearProbe,
+    build_model,
+    ema_momentum_at,
+    encode,
+    encoder_of,
+    preset,
+    resolve_ema_momentum,
+)
 from core.paths import cache_root
 from core.store import content_hash
 
@@ -50,7 +62,13 @@ class TrainConfig:
     weight_decay: float = 0.05  # as MAE, on matrices only
     warmup_epochs: int = 3  # linear warm-up avoids early attention collapse
     mask_ratio: float = 0.75  # MAE's default
-    ema_momentum: float = 0.996  # RC-MAE's teacher momentum
+    # RC-MAE's teacher momentum: "auto" keeps the paper's teacher horizon in epochs (EMA scaling rule, see
+    # `resolve_ema_momentum`); a float is used as it is (0.996 is the paper's value at 312 steps per epoch).
+    ema_momentum: float | str = "auto"
+    # "constant": m at every step. "cosine": from m to 1 over the whole run's steps (`ema_momentum_at`), as the
+    # RC-MAE paper describes; its official code indexes that schedule by the step within the epoch, so there the
+    # momentum stays at ~m and "constant" is what it effectively trains with.
+    ema_schedule: str = "constant"
     gamma: float = 1.0  # RC-MAE's consistency weight
     norm_pix_loss: bool = False  # per-patch normalized targets; off for digits (blank patches have no variance)
     seed: int = 0  # weights, batch order and masks
@@ -66,18 +84,27 @@ class TrainConfig:
             raise LandscapeError("epochs and batch size must be at least 1")
         if not 0.0 < self.mask_ratio < 1.0:
             raise LandscapeError(f"mask ratio must be in (0, 1), got {self.mask_ratio}")
-        if not 0.0 <= self.ema_momentum <= 1.0:
+        if isinstance(self.ema_momentum, (str, bool)):
+            if self.ema_momentum != "auto":
+                raise LandscapeError(f"EMA momentum must be 'auto' or a number in [0, 1], got {self.ema_momentum!r}")
+        elif not 0.0 <= self.ema_momentum <= 1.0:
             raise LandscapeError(f"EMA momentum must be in [0, 1], got {self.ema_momentum}")
+        if self.ema_schedule not in EMA_SCHEDULES:
+            raise LandscapeError(
+                f"unknown EMA schedule {self.ema_schedule!r}; choose one of {', '.join(EMA_SCHEDULES)}"
+            )
 
     def key(self) -> dict:
         """Everything that changes the trained weights (the kind-irrelevant fields are dropped)."""
         d = asdict(self)
         if self.kind == "sup":
-            for k in ("mask_ratio", "ema_momentum", "gamma", "norm_pix_loss"):
+            for k in ("mask_ratio", "ema_momentum", "ema_schedule", "gamma", "norm_pix_loss"):
                 d.pop(k)
         elif self.kind == "mae":
-            d.pop("ema_momentum")
-            d.pop("gamma")
+            for k in ("ema_momentum", "ema_schedule", "gamma"):
+                d.pop(k)
+        elif self.ema_schedule == "constant":
+            d.pop("ema_schedule")  # runs from before the schedule existed keep their keys (and cached files)
         return d
 
 
@@ -294,15 +321,16 @@ def train_model(
     )
     if ds.image_size % arch.patch_size:
         raise LandscapeError(f"image size {ds.image_size} is not a multiple of the patch size {arch.patch_size}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        model = build_model(cfg.kind, arch, momentum=cfg.ema_momentum, gamma=cfg.gamma).to(dev)
-    trained = model.student if isinstance(model, RCMAE) else model
-    opt = torch.optim.AdamW(_param_groups(trained, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95))
-    gen = torch.Generator().manual_seed(cfg.seed)
     n = len(ds.train_x)
     steps = max(1, n // cfg.batch_size)  # drop the last partial batch: equal-sized steps
     total = cfg.epochs * steps
+    momentum = resolve_ema_momentum(cfg.ema_momentum, steps)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg.kind, arch, momentum=momentum, gamma=cfg.gamma).to(dev)
+    trained = model.student if isinstance(model, RCMAE) else model
+    opt = torch.optim.AdamW(_param_groups(trained, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95))
+    gen = torch.Generator().manual_seed(cfg.seed)
     snap_epochs = _snapshot_epochs(cfg.epochs, cfg.n_snapshots)
     snapshots = [(0, _clone_state(trained))] if 0 in snap_epochs else []
     history: list[dict] = []
@@ -345,7 +373,7 @@ def train_model(
             loss.backward()
             opt.step()
             if isinstance(model, RCMAE):
-                model.ema_update()
+                model.ema_update(ema_momentum_at(momentum, (epoch - 1) * steps + step, total, cfg.ema_schedule))
             losses.append(float(loss.detach()))
             if progress is not None:
                 progress(Progress(epoch, cfg.epochs, step + 1, steps, losses[-1], time.perf_counter() - t_start))
@@ -377,13 +405,30 @@ def train_model(
         model,
         cfg.kind,
         arch,
-        train=asdict(cfg),
+        train=asdict(cfg) | ema_record(cfg, steps),
         data=data_info(ds, cfg),
         history=history,
         snapshots=snapshots,
     )
     resume_path(path).unlink(missing_ok=True)
     return saved
+
+
+def ema_record(cfg: TrainConfig, steps_per_epoch: int) -> dict:
+    """What a checkpoint records about its teacher momentum beside the config (RC-MAE only): the value used, the
+    rule that gave it and the steps per epoch it was resolved for; with the cosine schedule, the last step's value."""
+    if cfg.kind != "rcmae":
+        return {}
+    m = resolve_ema_momentum(cfg.ema_momentum, steps_per_epoch)
+    total = cfg.epochs * steps_per_epoch
+    out = {
+        "ema_momentum_resolved": m,
+        "ema_rule": EMA_RULE if cfg.ema_momentum == "auto" else "explicit value",
+        "steps_per_epoch": steps_per_epoch,
+    }
+    if cfg.ema_schedule != "constant":
+        out["ema_momentum_final"] = ema_momentum_at(m, total - 1, total, cfg.ema_schedule)
+    return out
 
 
 def reusable_checkpoint(path: Path, same: Callable[[LoadedCheckpoint], bool]) -> bool:

@@ -56,7 +56,14 @@ _INFO_CACHE: dict[tuple[str, int, int], CheckpointInfo] = {}
 
 _LABEL_FIELDS = {
     "mae": (("epochs", "ep"), ("mask_ratio", "mask"), ("max_train", "n")),
-    "rcmae": (("epochs", "ep"), ("mask_ratio", "mask"), ("ema_momentum", "m"), ("gamma", "γ"), ("max_train", "n")),
+    "rcmae": (
+        ("epochs", "ep"),
+        ("mask_ratio", "mask"),
+        ("ema_momentum", "m"),
+        ("ema_schedule", "m schedule"),
+        ("gamma", "γ"),
+        ("max_train", "n"),
+    ),
     "sup": (("epochs", "ep"), ("max_train", "n")),
 }
 
@@ -114,7 +121,8 @@ def checkpoint_info(path: str | os.PathLike) -> CheckpointInfo:
         acc = hist[-1].get("val_acc") if hist else None
     else:
         acc = _probe_of(path, ck.sha256)
-    label = describe_label(ck.kind, train) if train else f"{KIND_LABEL.get(ck.kind, ck.kind)} · {path.stem}"
+    ours = bool(train) and ck.source == "ours"  # official files record a recipe, not one of our runs
+    label = describe_label(ck.kind, train) if ours else f"{KIND_LABEL.get(ck.kind, ck.kind)} · {path.stem}"
     info = CheckpointInfo(
         path=str(path),
         name=path.name,

@@ -227,6 +227,49 @@ def test_official_rcmae(tmp_path):
     assert not torch.equal(loaded.model.student.norm.bias, loaded.model.teacher.norm.bias)
 
 
+@pytest.mark.parametrize("as_dict", [False, True])
+def test_official_rcmae_recipe_comes_from_its_args(tmp_path, as_dict):
+    from core.objectives import Objective, ObjectiveSpec
+
+    rc = _seeded(lambda: RCMAE(MICRO))
+    _perturbed(rc.student, seed=1)
+    args = {"gamma": 0.5, "momentum_teacher": 0.999, "mask_ratio": 0.6, "norm_pix_loss": True, "epochs": 1600}
+    torch.save(
+        {
+            "student": rc.student.state_dict(),
+            "teacher": rc.teacher.state_dict(),
+            "args": args if as_dict else argparse.Namespace(**args),
+        },
+        tmp_path / "r.pth",
+    )
+    loaded = load_checkpoint(tmp_path / "r.pth", num_heads=2, decoder_num_heads=2)
+    assert (loaded.model.gamma, loaded.model.momentum) == (0.5, 0.999)
+    assert loaded.config.norm_pix_loss is True and loaded.model.student.norm_pix_loss is True
+    assert loaded.meta["train"] == {"mask_ratio": 0.6, "gamma": 0.5, "ema_momentum": 0.999, "norm_pix_loss": True}
+    assert "mask_ratio, gamma, momentum_teacher, norm_pix_loss read from the file's args" in loaded.meta["recipe"]
+    assert "recipe: mask_ratio, gamma" in loaded.describe()
+    # The landscape's objective uses the file's mask ratio, and the full loss its gamma.
+    assert Objective(loaded, ObjectiveSpec(loss="pretrain", data="synthetic", samples=4)).mask_ratio == 0.6
+    x, noise = _imgs(MICRO), torch.rand(2, MICRO.num_patches, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        mae_loss, consistency = loaded.model.forward_parts(x, 0.6, noise)
+        assert consistency > 0
+        torch.testing.assert_close(loaded.model(x, 0.6, noise)[0], mae_loss + 0.5 * consistency)
+
+
+def test_official_rcmae_without_args_assumes_the_defaults(tmp_path):
+    rc = _seeded(lambda: RCMAE(MICRO))
+    torch.save({"student": rc.student.state_dict(), "teacher": rc.teacher.state_dict()}, tmp_path / "r.pth")
+    loaded = load_checkpoint(tmp_path / "r.pth", num_heads=2, decoder_num_heads=2)
+    assert (loaded.model.gamma, loaded.model.momentum) == (1.0, 0.996)
+    assert loaded.meta["train"]["mask_ratio"] == 0.75 and "no args in the file" in loaded.meta["recipe"]
+    torch.save(
+        {"student": rc.student.state_dict(), "teacher": rc.teacher.state_dict(), "args": {"mask_ratio": 1.5}},
+        tmp_path / "bad.pth",
+    )
+    assert "out of range" in _error(tmp_path / "bad.pth", "args", num_heads=2, decoder_num_heads=2)
+
+
 def _timm_vit(global_pool: str = "token") -> VisionTransformer:
     """A ViT built by timm itself (not by our code): ViT-Ti widths (192-d, 3 heads of 64), 2 blocks, 32 px."""
     torch.manual_seed(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -19,7 +20,10 @@ from core.train import (
     TrainConfig,
     checkpoint_path,
     cosine_lr,
+    ema_momentum_at,
+    ema_record,
     probe_accuracy,
+    resolve_ema_momentum,
     resume_path,
     train_model,
     train_probe,
@@ -67,9 +71,17 @@ def test_loss_goes_down_and_history_is_complete(trained_ckpts, trained_configs, 
     else:
         assert all(0.0 <= h["probe_acc"] <= 1.0 for h in hist)
     # what the file says about the run
-    assert loaded.meta["train"] == dataclasses.asdict(cfg) and loaded.meta["seed"] == cfg.seed
-    data = loaded.meta["data"]
     ds = load_dataset("synthetic")
+    steps = len(ds.train_y) // cfg.batch_size  # 12
+    assert loaded.meta["train"] == dataclasses.asdict(cfg) | ema_record(cfg, steps) and loaded.meta["seed"] == cfg.seed
+    if kind == "rcmae":  # "auto" by default, resolved for this run's 12 steps per epoch and recorded
+        assert cfg.ema_momentum == "auto" and loaded.meta["train"]["steps_per_epoch"] == steps == 12
+        assert loaded.meta["train"]["ema_momentum_resolved"] == pytest.approx(0.996 ** (312 / 12), rel=1e-12)
+        assert loaded.model.momentum == loaded.meta["train"]["ema_momentum_resolved"]
+        assert "Busbridge" in loaded.meta["train"]["ema_rule"] and "auto = 0.901" in loaded.describe()
+    else:
+        assert not {"ema_momentum_resolved", "ema_rule"} & set(loaded.meta["train"])
+    data = loaded.meta["data"]
     assert data["spec"] == "synthetic" and data["fingerprint"] == ds.fingerprint()
     assert (data["n_train"], data["n_val"], data["num_classes"]) == (len(ds.train_y), len(ds.val_y), 4)
     assert loaded.config == preset("micro", num_classes=4, img_size=16, in_chans=1)
@@ -107,8 +119,59 @@ def test_rcmae_teacher_follows_the_student(trained_ckpts):
     s, t = model.student.blocks[0].mlp.fc1.weight, model.teacher.blocks[0].mlp.fc1.weight
     assert not torch.equal(s, t)
     start = load_checkpoint(trained_ckpts["rcmae"]).snapshots[0][1]["blocks.0.mlp.fc1.weight"]
-    # an EMA with momentum 0.996 over 36 steps moved the teacher only a little of the way the student went
-    assert 0 < (t - start).norm() < 0.5 * (s - start).norm()
+    # auto's momentum (0.901 at 12 steps per epoch: a horizon of ~10 steps) over 36 steps: the teacher went most of
+    # the way the student went, and lags behind it
+    assert 0.5 * (s - start).norm() < (t - start).norm() < (s - start).norm()
+    assert 0 < (t - s).norm() < 0.5 * (s - start).norm()
+
+
+def test_an_explicit_momentum_keeps_the_teacher_behind(cache):
+    """0.996 over 12 steps (the paper's value on a run 26x shorter per epoch): the teacher barely moves."""
+    cfg = _quick("rcmae", epochs=3, ema_momentum=0.996)
+    loaded = load_checkpoint(train_model(cfg, device="cpu"))
+    assert loaded.model.momentum == 0.996 and loaded.meta["train"]["ema_rule"] == "explicit value"
+    s, t = loaded.model.student.blocks[0].mlp.fc1.weight, loaded.model.teacher.blocks[0].mlp.fc1.weight
+    start = loaded.snapshots[0][1]["blocks.0.mlp.fc1.weight"]
+    assert 0 < (t - start).norm() < 0.1 * (s - start).norm()  # 1 - 0.996**12 = 4.7 % of the way, at most
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"), [(312, 0.996), (11, 0.8925416841781574), (1, 0.996**312), (3120, 0.996**0.1)]
+)
+def test_auto_momentum_keeps_the_papers_horizon_in_epochs(steps, expected):
+    m = resolve_ema_momentum("auto", steps)
+    assert m == pytest.approx(expected, rel=1e-12)
+    # the horizon in epochs, -1 / (S ln m), is the paper's -1 / (312 ln 0.996) = 0.80 epochs at every S
+    assert -1 / (steps * math.log(m)) == pytest.approx(-1 / (312 * math.log(0.996)), rel=1e-9)
+    assert resolve_ema_momentum(0.99, steps) == 0.99 and resolve_ema_momentum(1, steps) == 1.0
+    with pytest.raises(LandscapeError, match="steps per epoch"):
+        resolve_ema_momentum("auto", 0)
+
+
+def test_cosine_momentum_schedule():
+    total, m = 100, 0.9
+    values = [ema_momentum_at(m, k, total, "cosine") for k in range(total)]
+    assert (
+        values[0] == m
+        and values[50] == pytest.approx(0.95)
+        and values[-1] == pytest.approx(1 - 0.1 * 0.5 * (1 + math.cos(math.pi * 0.99)))
+    )
+    assert all(a < b for a, b in zip(values, values[1:], strict=False)) and values[-1] < 1.0
+    assert values[25] == pytest.approx(1 - 0.1 * 0.5 * (1 + math.cos(math.pi / 4)))
+    assert {ema_momentum_at(m, k, total, "constant") for k in range(total)} == {m}
+    with pytest.raises(LandscapeError, match="unknown EMA schedule"):
+        ema_momentum_at(m, 0, total, "linear")
+
+
+def test_a_cosine_run_differs_and_records_its_last_momentum(cache):
+    """The schedule reaches the EMA update (the teacher ends elsewhere) and is part of the run's key."""
+    const, cos = _quick("rcmae", epochs=2), _quick("rcmae", epochs=2, ema_schedule="cosine")
+    assert checkpoint_path(const) != checkpoint_path(cos) and "ema_schedule" not in const.key()
+    a, b = load_checkpoint(train_model(const, device="cpu")), load_checkpoint(train_model(cos, device="cpu"))
+    assert not torch.equal(a.model.teacher.blocks[0].mlp.fc1.weight, b.model.teacher.blocks[0].mlp.fc1.weight)
+    m = b.meta["train"]["ema_momentum_resolved"]  # 4 steps per epoch, 8 in all
+    assert b.meta["train"]["ema_momentum_final"] == pytest.approx(1 - (1 - m) * 0.5 * (1 + math.cos(math.pi * 7 / 8)))
+    assert "cosine to 1" in b.describe() and "ema_momentum_final" not in a.meta["train"]
 
 
 def _assert_equal(a: dict, b: dict) -> None:
@@ -181,13 +244,25 @@ def test_checkpoint_path_is_keyed_by_what_changes_the_weights(cache):
         assert checkpoint_path(dataclasses.replace(cfg, **change)) != path, change
     rc = dataclasses.replace(cfg, kind="rcmae")
     assert checkpoint_path(dataclasses.replace(rc, gamma=0.3)) != checkpoint_path(rc)
+    assert checkpoint_path(dataclasses.replace(rc, ema_momentum=0.996)) != checkpoint_path(rc)  # auto by default
+    assert checkpoint_path(dataclasses.replace(rc, ema_schedule="cosine")) != checkpoint_path(rc)
+    assert checkpoint_path(dataclasses.replace(cfg, ema_schedule="cosine", ema_momentum=0.9)) == path  # not MAE's
     sup = dataclasses.replace(cfg, kind="sup")
     assert checkpoint_path(dataclasses.replace(sup, mask_ratio=0.5)) == checkpoint_path(sup)
 
 
 @pytest.mark.parametrize(
     "bad",
-    [{"kind": "dino"}, {"epochs": 0}, {"batch_size": 0}, {"mask_ratio": 1.0}, {"mask_ratio": 0.0}, {"ema_momentum": 2}],
+    [
+        {"kind": "dino"},
+        {"epochs": 0},
+        {"batch_size": 0},
+        {"mask_ratio": 1.0},
+        {"mask_ratio": 0.0},
+        {"ema_momentum": 2},
+        {"ema_momentum": "fast"},
+        {"ema_schedule": "linear"},
+    ],
 )
 def test_bad_configs(bad):
     with pytest.raises(LandscapeError):
