@@ -202,6 +202,49 @@ def test_probe_loss_with_accuracy_and_pca_directions(cache, trained_ckpts):
     assert p.path_coords is not None and p.path_coords.shape[1] == 2
 
 
+def test_pca_path_and_axes_are_the_projection_of_the_snapshots(ckpt):
+    """The projected trajectory against PCA written out here (float64 SVD of the flattened snapshots, as sklearn:
+    rows mean-centred, the largest loading of each axis positive): path = (snapshot - centre) . axis, the last
+    snapshot (the final weights) is the centre, and the surface's values lie on those two axes."""
+    from core.objectives import build_objective
+
+    s = compute_surface(spec_for(ckpt, directions="pca"))
+    ck = load_checkpoint(ckpt)
+    centre = {n: p.detach().double() for n, p in ck.landscape_module.named_parameters() if p.requires_grad}
+    names = [n for n in centre if all(n in sd for _, sd in ck.snapshots)]
+    assert len(ck.snapshots) == 3 and names == list(centre)
+    x = torch.stack([torch.cat([(sd[n].double() - centre[n]).reshape(-1) for n in names]) for _, sd in ck.snapshots])
+    x = x.numpy()  # (S, N): each snapshot relative to the centre
+    u, _, vt = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
+    for k in range(2):
+        if u[np.argmax(np.abs(u[:, k])), k] < 0:
+            vt[k] = -vt[k]
+    axes = vt[:2]  # (2, N) unit vectors
+    expected = x @ axes.T
+    assert s.path_coords.shape == (3, 2)
+    np.testing.assert_allclose(s.path_coords, expected, rtol=1e-7, atol=1e-9 * np.abs(expected).max())
+    assert s.path_coords[-1].tolist() == [0.0, 0.0]  # the final weights are the centre of the plot
+    assert abs(s.path_coords[0, 0]) > 1e-3 and abs(s.path_coords[:, 1]).max() > 1e-3  # a real 2-D path
+
+    # One grid point by hand on these axes (x = xs[0], y = ys[3]); the swapped axes give another value.
+    obj = build_objective(ck, spec_for(ckpt).objective_spec())
+    sizes = np.cumsum([centre[n].numel() for n in names])[:-1]
+
+    def loss_at(a: float, b: float) -> float:
+        step = np.split(a * axes[0] + b * axes[1], sizes)
+        with torch.no_grad():
+            for n, d in zip(names, step, strict=True):
+                obj.module.get_parameter(n).copy_((centre[n] + torch.from_numpy(d).reshape(centre[n].shape)).float())
+            out = obj.evaluate(obj.module)["loss"]
+            for n in names:
+                obj.module.get_parameter(n).copy_(centre[n].float())
+        return out
+
+    a, b = float(s.xs[0]), float(s.ys[3])
+    assert s.loss[3, 0] == pytest.approx(loss_at(a, b), rel=1e-5)
+    assert abs(loss_at(b, a) - s.loss[3, 0]) > 1e-3 * s.loss[3, 0]
+
+
 @pytest.mark.parametrize(
     ("change", "match"),
     [
