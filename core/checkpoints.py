@@ -21,7 +21,6 @@ from torch import nn
 
 import core
 from core.errors import LandscapeError
-from core.store import atomic_write_bytes, file_hash
 from core.models import (
     MAE,
     PRESETS,
@@ -33,6 +32,7 @@ from core.models import (
     ema_description,
     encoder_of,
 )
+from core.store import atomic_write_bytes, ensure_folder, file_hash
 
 FORMAT = "vit-landscape/1"
 
@@ -122,7 +122,7 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     """torch.save to memory, then an atomic write: readers never see a half-written file."""
     buf = io.BytesIO()
     torch.save(obj, buf)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(path.parent)
     atomic_write_bytes(path, buf.getvalue())
 
 

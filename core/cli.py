@@ -140,12 +140,17 @@ def cmd_info(a: argparse.Namespace) -> str:
 
 
 def _confirm_big_job(a: argparse.Namespace, quiet: bool = False):
-    """The CLI's guard: print the estimate; a job over --max-minutes or half the free memory needs --yes."""
+    """The CLI's guard: print the estimate; a job over --max-minutes, half the free memory or the free disk of the
+    cache needs --yes."""
 
     def confirm(est) -> bool:
         if not quiet:
             print(f"estimate: {est.describe()}", file=sys.stderr)
         big = est.seconds > a.max_minutes * 60 or (est.available is not None and est.bytes > est.available / 2)
+        if getattr(est, "disk_short", False) and not a.yes:
+            if not quiet:
+                print("this job will not fit on the cache's disk: free space, or pass --yes", file=sys.stderr)
+            return False
         if big and not a.yes:
             if not quiet:
                 print(

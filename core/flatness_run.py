@@ -227,6 +227,19 @@ def estimate_flatness(spec: FlatnessSpec, objective: Objective, names: list[str]
     return Estimate(int(units / hvp), units * t_grad, int(need), available_memory(objective.device))
 
 
+def flatness_disk_bytes(hvps: int, n_weights: int, folder: Any) -> int:
+    """What a report writes at its peak: its step journals (at most one float64 vector over the `n_weights`
+    weights per Hessian-vector product, bounded by `Journal`'s cap of a quarter of the free disk) plus the stage
+    results (a few KiB each)."""
+    from core.errors import free_bytes
+    from core.journal import DEFAULT_MAX_BYTES
+
+    free = free_bytes(folder)
+    cap = DEFAULT_MAX_BYTES if free is None else min(DEFAULT_MAX_BYTES, free // 4)
+    n_stages = 8
+    return min(hvps * (8 * n_weights + 256), cap) + n_stages * (16 << 10)
+
+
 def _compute_flatness(spec, store, progress, check_stop, cached_only, confirm=None) -> FlatnessReport:
     if spec.samples < 1 or spec.top_k < 1:
         raise LandscapeError("samples and top_k must be at least 1")
@@ -241,6 +254,8 @@ def _compute_flatness(spec, store, progress, check_stop, cached_only, confirm=No
     base = {"v": 1, "objective": objective.key(), "scope": spec.scope, "seed": spec.seed}
     if not cached_only and compute_flatness(spec, store=store, cached_only=True) is None:
         est = estimate_flatness(spec, objective, names)
+        n_weights = sum(module.get_parameter(n).numel() for n in names)
+        est = est.with_disk(flatness_disk_bytes(est.points, n_weights, store.root), store.root)
         if est.available is not None and est.bytes > est.available:
             raise LandscapeError(f"this flatness report cannot fit in memory: {est.describe()}; use fewer samples")
         if confirm is not None and not confirm(est):

@@ -506,7 +506,7 @@ def _surfaces_into(
             # Say what is coming before the first new point (the estimate times one evaluation).
             f = lo + (hi - lo) * base / total
             ctx.progress(f, msg("job.estimate", model=label, grid=g, points=est.points, seconds=round(est.seconds)))
-            return max_seconds is None or est.seconds <= max_seconds
+            return not est.disk_short and (max_seconds is None or est.seconds <= max_seconds)
 
         try:
             batch.surfaces[label] = compute_surface(
@@ -574,7 +574,7 @@ def _flatness_into(
                 spec,
                 progress=prog,
                 check_stop=ctx.should_stop,
-                confirm=lambda est: max_seconds is None or est.seconds <= max_seconds,
+                confirm=lambda est: not est.disk_short and (max_seconds is None or est.seconds <= max_seconds),
             )
         except LandscapeError as e:
             if ctx.should_stop():

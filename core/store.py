@@ -219,6 +219,16 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def ensure_folder(path: str | os.PathLike[str]) -> Path:
+    """`mkdir -p` whose failure (a full disk, permissions) is a one-line `WriteFailed` / `DiskFull`."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(exc, path, "create folder") from None
+    return path
+
+
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.generic | np.ndarray):
         return to_plain(obj)

@@ -17,7 +17,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from core.errors import LandscapeError
 from core.landscape import evaluate_points, nested_order, plane_order
 from core.objectives import Objective, ObjectiveSpec, build_objective
 from core.params import SCOPES
-from core.store import Entry, Store, atomic_write_bytes, content_hash, file_hash
+from core.store import Entry, Store, atomic_write_bytes, content_hash, ensure_folder, file_hash
 from core.surface_metrics import line_metrics, surface_metrics
 from core.train import pick_device
 
@@ -149,22 +149,53 @@ class Estimate:
         seconds: estimated wall time on this machine and device.
         bytes: estimated peak memory of the computation (weights, directions, one batch of activations).
         available: memory available now on the device (bytes), or None if unknown.
+        disk_bytes: bytes the job will write to the cache at its peak (progress logs or journal plus the result).
+        disk_free: free bytes on the cache's filesystem now, or None if unknown (or not asked).
     """
 
     points: int
     seconds: float
     bytes: int
     available: int | None
+    disk_bytes: int = 0  # 0: not estimated (a caller that only times the work)
+    disk_free: int | None = None
+
+    @property
+    def disk_short(self) -> bool:
+        """Whether what the job will write exceeds the free space in the cache (it would stop with DiskFull)."""
+        return self.disk_free is not None and self.disk_bytes > self.disk_free
+
+    def with_disk(self, need: int, folder: str | os.PathLike) -> Estimate:
+        """This estimate with the disk counted: `need` bytes to write against the free space under `folder`."""
+        from core.errors import free_bytes
+
+        return replace(self, disk_bytes=int(need), disk_free=free_bytes(folder))
 
     def describe(self) -> str:
+        from core.errors import human_bytes
+
         mem = f"~{self.bytes / 2**30:.2f} GiB"
         if self.available is not None:
             mem += f" of {self.available / 2**30:.1f} GiB available"
         return f"{self.points} points, ~{_human_seconds(self.seconds)}, {mem}"
 
+        if self.disk_bytes:
+            mem += f", disk ~{human_bytes(self.disk_bytes)}"
+            if self.disk_free is not None:
+                mem += f" of {human_bytes(self.disk_free)} free"
 
 def _human_seconds(s: float) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
+# Bytes on disk per point: its line in a progress log (~60 B of JSON) and its values in the result (loss, acc, id
+# as float64 / int64) plus the result's fixed part (key, meta with the spec and metrics, npz headers).
+POINT_LOG_BYTES, POINT_RESULT_BYTES, RESULT_FIXED_BYTES = 64, 24, 16 << 10
+
+
+def surface_disk_bytes(new_points: int, total_points: int) -> int:
+    """What a surface writes at its peak: the progress lines of the new points plus the finished result."""
+    return new_points * POINT_LOG_BYTES + total_points * POINT_RESULT_BYTES + RESULT_FIXED_BYTES
+
+
 
 
 def available_memory(device: torch.device) -> int | None:
@@ -462,6 +493,7 @@ def compute_surface(
         n_reused = sum(1 for i in ids.tolist() if i in known)
         if n_reused < total:
             est = estimate_cost(objective, spec.dim, total - n_reused, world)
+            est = est.with_disk(surface_disk_bytes(total - n_reused, total), store.root)
             if est.available is not None and est.bytes > est.available:
                 raise LandscapeError(f"this landscape cannot fit in memory: {est.describe()}; use fewer samples")
             if confirm is not None and not confirm(est):
@@ -595,7 +627,7 @@ def prepare_checkpoint(path: str, loss: str, progress=None) -> str:
 def export_surface(s: Surface, out: str | os.PathLike) -> Path:
     """Write a surface to FILE.npz (xs, ys, loss, acc, meta as a JSON string) or FILE.csv (x, y, loss, acc rows)."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out.parent)
     meta = {k: v for k, v in s.meta.items() if k != "nan_ids"}
     if out.suffix == ".npz":
         arrays = {"xs": s.xs, "ys": s.ys, "loss": s.loss, "meta": np.array(json.dumps(meta, default=str))}

@@ -655,3 +655,307 @@ def test_export_npz_and_csv(store, tmp_path):
         np.testing.assert_array_equal(a, arrays[k])  # exact: floats are written by repr
     with pytest.raises(LandscapeError):
         e.export_csv(tmp_path / "missing_dir" / "x.csv")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A full disk: os.write fails with ENOSPC from the N-th write into the cache on (deterministic), and once on a real
+# small tmpfs (root only). Each case gives one `error: no space left on ...` line, leaves no half-written entry, and
+# the same command resumes after space returns and equals a clean run.
+
+import errno as _errno  # noqa: E402 - this section's own imports
+import re as _re  # noqa: E402
+
+from core.cli import main as cli_main  # noqa: E402
+from core.errors import DiskFull, WriteFailed  # noqa: E402
+
+DISK_FULL_LINE = _re.compile(
+    r"^error: no space left on \S+ \([0-9.]+ (B|KiB|MiB|GiB|TiB) free\); the finished points are kept$"
+)
+
+
+class FillingDisk:
+    """Makes `os.write` into files under `root` fail with ENOSPC once `budget` writes there have succeeded."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+        self.root = str(Path(root).resolve())
+        self.budget: int | None = None
+        self.failures = 0
+        real = os.write
+
+        def write(fd: int, data) -> int:
+            if self.budget is not None:
+                try:
+                    target = os.readlink(f"/proc/self/fd/{fd}")
+                except OSError:
+                    target = ""
+                if target.startswith(self.root):
+                    if self.budget <= 0:
+                        self.failures += 1
+                        raise OSError(_errno.ENOSPC, "No space left on device")
+                    self.budget -= 1
+            return real(fd, data)
+
+        monkeypatch.setattr(os, "write", write)
+
+    def fill_after(self, n: int) -> None:
+        self.budget = n
+
+    def free(self) -> None:
+        self.budget = None
+
+
+def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    rc = cli_main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _report(capsys, text: str) -> None:
+    """Show what a case printed (with -s), outside the captured output the test reads."""
+    with capsys.disabled():
+        print(f"\n  {text}")
+
+
+def assert_disk_full(rc: int, err: str) -> str:
+    """Exit 1, no traceback, and the last stderr line is the one disk-full line."""
+    assert rc == 1, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert DISK_FULL_LINE.match(last), last
+    return last
+
+
+def assert_nothing_half_written(root: Path) -> None:
+    """Every entry that has a commit marker verifies; no temp file, no entry set aside as corrupt."""
+    store = Store(root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheWarning)  # a damaged entry would warn
+        for info in store.list():
+            if info.finished:
+                assert store.get(info.kind, info.key_hash).result() is not None, info.path
+    assert not list(root.rglob(".corrupt")), list(root.rglob(".corrupt"))
+    assert not [p for p in root.rglob("*.tmp")], list(root.rglob("*.tmp"))
+
+
+def test_write_errors_are_one_line_user_errors(tmp_path, monkeypatch):
+    disk = FillingDisk(monkeypatch, tmp_path)
+    disk.fill_after(0)
+    with pytest.raises(DiskFull, match=r"no space left on .*x\.json \(.* free\); the finished points are kept"):
+        atomic_write_json(tmp_path / "x.json", {"a": 1})
+    assert not list(tmp_path.iterdir())  # the temp file is gone too
+    disk.free()
+    (tmp_path / "ro").mkdir(mode=0o500)
+    if os.geteuid() != 0:  # root writes anywhere
+        with pytest.raises(WriteFailed, match="cannot write .*Permission denied"):
+            atomic_write_bytes(tmp_path / "ro" / "f", b"x")
+    e = Store(tmp_path / "c").entry("landscape", {"k": 1})
+    e.append_points([(0, {"loss": 1.0})])
+    disk.fill_after(0)
+    with pytest.raises(DiskFull):
+        e.append_points([(1, {"loss": 2.0})])
+    disk.free()
+    e.append_points([(2, {"loss": 3.0})])  # a fresh log after the failed one: never appends after a torn line
+    assert e.load_points() == {0: {"loss": 1.0}, 2: {"loss": 3.0}}
+
+
+LANDSCAPE_ARGS = ["--grid", "9", "--span", "0.5", "--samples", "32"]
+
+
+def test_full_disk_under_a_landscape_resumes_equal(trained_ckpts, tmp_path, monkeypatch, capsys):
+    clean = tmp_path / "clean"
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(clean))
+    rc, out, err = _cli(["landscape", trained_ckpts["mae"], *LANDSCAPE_ARGS], capsys)
+    assert rc == 0, err
+    with np.load(out.strip().splitlines()[-1]) as z:
+        want = z["loss"].copy()
+
+    cache = tmp_path / "full"
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
+    disk = FillingDisk(monkeypatch, cache)
+    disk.fill_after(40)  # key.json and 39 grid points, then the disk is full
+    rc, out, err = _cli(["landscape", trained_ckpts["mae"], *LANDSCAPE_ARGS], capsys)
+    line = assert_disk_full(rc, err)
+    _report(capsys, f"landscape: {line}")
+    assert not out
+    assert_nothing_half_written(cache)
+    (info,) = Store(cache).list("landscape")
+    assert not info.finished and info.n_points_logged == 39
+
+    disk.free()
+    rc, out, err = _cli(["landscape", trained_ckpts["mae"], *LANDSCAPE_ARGS], capsys)
+    assert rc == 0, err
+    assert "81 points, 39 from the cache" in err
+    with np.load(out.strip().splitlines()[-1]) as z:
+        np.testing.assert_array_equal(z["loss"], want)  # bit for bit
+
+
+def _flatness_numbers(report_json: str) -> dict:
+    d = json.loads(report_json)
+    return {k: d[k] for k in ("top_eigenvalues", "trace", "sharpness", "robustness") if k in d}
+
+
+FLATNESS_ARGS = ["--samples", "32", "--top-k", "1", "--max-iter", "6", "--probes", "3", "--sharpness-samples", "2"]
+FLATNESS_ARGS += ["--draws", "1", "--sigmas", "0", "0.1", "--json"]
+
+
+def test_full_disk_under_a_flatness_report_resumes_equal(trained_ckpts, tmp_path, monkeypatch, capsys):
+    clean = tmp_path / "clean"
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(clean))
+    rc, out, err = _cli(["flatness", trained_ckpts["sup"], *FLATNESS_ARGS], capsys)
+    assert rc == 0, err
+    want = _flatness_numbers(out.strip().splitlines()[-1])
+
+    cache = tmp_path / "full"
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
+    disk = FillingDisk(monkeypatch, cache)
+    disk.fill_after(9)  # the eigenvalue stage's key file and journal steps, then the disk is full mid-stage
+    rc, out, err = _cli(["flatness", trained_ckpts["sup"], *FLATNESS_ARGS], capsys)
+    line = assert_disk_full(rc, err)
+    _report(capsys, f"flatness: {line}")
+    assert "journal.bin" in line
+    assert_nothing_half_written(cache)
+    assert any(not i.finished and i.n_steps_logged > 0 for i in Store(cache).list("flatness"))
+
+    disk.free()
+    rc, out, err = _cli(["flatness", trained_ckpts["sup"], *FLATNESS_ARGS], capsys)
+    assert rc == 0, err
+    got = json.loads(out.strip().splitlines()[-1])
+    assert sum(got["meta"]["reused_steps"].values()) > 0  # it resumed from the journal
+    assert _flatness_numbers(out.strip().splitlines()[-1]) == want
+
+
+def test_full_disk_under_training_resumes_equal(tmp_path, monkeypatch, capsys):
+    import torch
+
+    args = ["train", "--model", "mae", "--preset", "micro", "--data", "synthetic", "--epochs", "3"]
+    args += ["--batch-size", "64", "--max-train", "128"]
+    clean = tmp_path / "clean"
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(clean))
+    rc, out, err = _cli(args, capsys)
+    assert rc == 0, err
+    want = torch.load(out.strip().splitlines()[-1], weights_only=True)
+
+    cache = tmp_path / "full"
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
+    disk = FillingDisk(monkeypatch, cache)
+    disk.fill_after(1)  # the state after epoch 1 is written, the one after epoch 2 is not
+    rc, out, err = _cli(args, capsys)
+    line = assert_disk_full(rc, err)
+    _report(capsys, f"training: {line}")
+    assert ".resume" in line
+    assert not list((cache / "checkpoints").glob("*.pt"))  # no half-written checkpoint
+    assert not list(cache.rglob("*.tmp"))
+
+    disk.free()
+    rc, out, err = _cli(args, capsys)
+    assert rc == 0, err
+    assert "resumed after epoch 1" in err
+    got = torch.load(out.strip().splitlines()[-1], weights_only=True)
+    for name in ("model", "teacher") if "teacher" in want else ("model",):
+        for k, v in want[name].items():
+            assert torch.equal(got[name][k], v), k
+
+
+def test_full_disk_under_an_export_leaves_no_file(trained_ckpts, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(tmp_path / "cache"))
+    rc, out, err = _cli(["landscape", trained_ckpts["sup"], "--grid", "5", "--samples", "32"], capsys)
+    assert rc == 0, err
+    (info,) = Store(tmp_path / "cache").list("landscape")
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    disk = FillingDisk(monkeypatch, exports)
+    for name in ("s.csv", "s.npz"):
+        disk.fill_after(0)
+        rc, out, err = _cli(["cache", "export", info.key_hash, exports / name], capsys)
+        line = assert_disk_full(rc, err)
+        _report(capsys, f"export: {line}")
+        assert not (exports / name).exists() and not list(exports.glob(".*.tmp"))  # no file, no temp file
+        disk.free()
+        rc, out, err = _cli(["cache", "export", info.key_hash, exports / name], capsys)
+        assert rc == 0, err
+    # The landscape command's own --out export, into a full folder: the result stays in the cache.
+    disk.fill_after(0)
+    rc, out, err = _cli(
+        ["landscape", trained_ckpts["sup"], "--grid", "5", "--samples", "32", "--out", exports / "o.csv"], capsys
+    )
+    assert_disk_full(rc, err)
+    disk.free()
+    assert_nothing_half_written(tmp_path / "cache")
+    clean = Store(tmp_path / "cache").get("landscape", info.key_hash).export_csv(tmp_path / "clean.csv")
+    assert (exports / "s.csv").read_bytes() == clean.read_bytes()
+
+
+def test_a_dashboard_job_on_a_full_disk_fails_with_the_line_and_the_registry_goes_on(
+    trained_ckpts, tmp_path, monkeypatch
+):
+    from core.jobs import JobRegistry, default_surface_spec, surfaces_task, train_task
+    from core.train import TrainConfig
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
+    disk = FillingDisk(monkeypatch, cache)
+    reg = JobRegistry()
+    try:
+        disk.fill_after(3)
+        spec = default_surface_spec(str(trained_ckpts["sup"]), grid=5, samples=32)
+        job = reg.submit("s", "surface", surfaces_task({"Sup": spec}))
+        assert job.wait(120)
+        assert job.ok and DISK_FULL_LINE.match("error: " + job.result.errors["Sup"]), job.result.errors
+        cfg = TrainConfig(kind="sup", preset="micro", data="synthetic", epochs=2, batch_size=64, max_train=64)
+        disk.fill_after(0)
+        job = reg.submit("t", "train", train_task(cfg, "Sup"))
+        assert job.wait(120)
+        assert job.status == "failed" and DISK_FULL_LINE.match("error: " + job.error), job.error
+        disk.free()  # space returns: the same requests now succeed on the same registry
+        reg.forget("s")  # what the pages' retry does with a finished job that holds an error
+        job = reg.submit("s", "surface", surfaces_task({"Sup": spec}))
+        assert job.wait(120) and job.ok and not job.result.errors, job.result.errors
+    finally:
+        reg.shutdown()
+    assert_nothing_half_written(cache)
+
+
+def _mount_tmpfs(path: Path, size: str) -> bool:
+    if os.geteuid() != 0 or sys.platform != "linux":
+        return False
+    path.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    return res.returncode == 0
+
+
+def test_a_real_full_tmpfs_under_a_landscape(trained_ckpts, tmp_path, monkeypatch, capsys):
+    """The same on a real 1 MiB tmpfs filled up to 8 KiB (root only): the estimate refuses the job without --yes,
+    with --yes the OS's own ENOSPC gives the line; freed, the rerun resumes and equals a clean run."""
+    mnt = tmp_path / "mnt"
+    if not _mount_tmpfs(mnt, "1m"):
+        pytest.skip("needs root and mount -t tmpfs")
+    try:
+        filler = mnt / "filler"
+        with open(filler, "wb") as f:
+            f.write(b"\0" * (shutil_free(mnt) - 8192))
+        monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(mnt / "cache"))
+        argv = ["landscape", trained_ckpts["mae"], *LANDSCAPE_ARGS]
+        rc, out, err = _cli(argv, capsys)
+        assert rc == 1 and "disk" in err and "not started" in err.strip().splitlines()[-1], err
+        _report(capsys, "tmpfs, no --yes: " + " | ".join(err.strip().splitlines()[-3:]))
+        rc, out, err = _cli([*argv, "--yes"], capsys)
+        line = assert_disk_full(rc, err)
+        _report(capsys, f"tmpfs: {line}")
+        assert_nothing_half_written(mnt / "cache")
+        filler.unlink()
+        rc, out, err = _cli(argv, capsys)
+        assert rc == 0, err
+        with np.load(out.strip().splitlines()[-1]) as z:
+            got = z["loss"].copy()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(tmp_path / "clean"))
+    rc, out, err = _cli(argv, capsys)
+    with np.load(out.strip().splitlines()[-1]) as z:
+        np.testing.assert_array_equal(z["loss"], got)
+
+
+def shutil_free(path: Path) -> int:
+    import shutil
+
+    return shutil.disk_usage(path).free
