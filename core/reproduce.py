@@ -228,6 +228,7 @@ class Claim:
     alpha: float = 0.05  # family-wise level for the correlations (Bonferroni over the rows)
     figures: tuple[tuple[str, str], ...] = ()  # (caption, link)
     text: str = ""  # markdown shown before the tables
+    correlation_title: str = "Correlation with linear-probe accuracy"  # what `correlations` correlate with
 
     def correlation_alpha(self) -> float:
         return self.alpha / max(1, len(self.correlations))
@@ -298,7 +299,7 @@ def _table_md(t: Table) -> list[str]:
 def _correlations_md(c: Claim) -> list[str]:
     a = c.correlation_alpha()
     lines = [
-        "### Correlation with linear-probe accuracy",
+        f"### {c.correlation_title}",
         "",
         f"Rank correlation counted as significant when the permutation p-value is below {c.alpha:g} / "
         f"{len(c.correlations)} = {a:.2g} (Bonferroni over the rows).",
@@ -1206,13 +1207,21 @@ def command_line(spec: ReproduceSpec) -> str:
     return " ".join(parts)
 
 
-def reproduce(spec: ReproduceSpec, out: str | Path | None = None, *, log: LogFn = _stderr_log) -> Path:
+def reproduce(
+    spec: ReproduceSpec,
+    out: str | Path | None = None,
+    *,
+    log: LogFn = _stderr_log,
+    extend: Callable[[Findings, RunResults, LogFn], Findings] | None = None,
+) -> Path:
     """Train, measure, judge and write the report (figures go to `figures/` next to it).
 
     Args:
         spec: what to run.
         out: the report's path (default `default_out()`); must end in .md.
         log: receives progress lines (default: stderr).
+        extend: adds claims measured elsewhere on the same models (the CLI passes
+            `core.generalization.add_to_findings`: the premise claim and its flatness follow-up).
 
     Returns:
         The report's path.
@@ -1227,6 +1236,8 @@ def reproduce(spec: ReproduceSpec, out: str | Path | None = None, *, log: LogFn 
     clock("figures")
     figures = make_figures(results, out.parent / "figures", "figures/")
     findings = build_findings(results, figures, command_line(spec))
+    if extend is not None:
+        findings = extend(findings, results, clock)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, render_markdown(findings).encode())
     for c in findings.claims:

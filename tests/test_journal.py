@@ -122,3 +122,37 @@ def test_count_steps_reads_headers_only(tmp_path):
     assert count_steps(path) == 3
     path.write_bytes(path.read_bytes()[:-5])  # a torn last record is not counted
     assert count_steps(path) == 2
+
+
+def test_a_full_disk_stops_with_one_line_and_keeps_the_recorded_steps(tmp_path, monkeypatch):
+    """ENOSPC in the middle of a record (half of it written): DiskFull, the steps before stay, the torn record is
+    cut off by the next writer, and the rerun replays the kept steps and computes the rest."""
+    import errno
+    import os
+
+    from core.errors import DiskFull
+
+    path = tmp_path / "j.bin"
+    j = Journal(path)
+    for i in range(3):
+        j.step(f"s{i}", lambda i=i: {"v": float(i), "t": torch.full((64,), float(i))})
+    real = os.write
+
+    def half_then_full(fd, data):
+        n = real(fd, bytes(data[: len(data) // 2]))  # a short write, then the disk is full
+        if n < len(data):
+            monkeypatch.setattr(os, "write", lambda *_: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space")))
+        return n
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(DiskFull, match=r"no space left on .*j\.bin \(.* free\); the finished points are kept"):
+        j.step("s3", lambda: {"v": 3.0, "t": torch.full((64,), 3.0)})
+    monkeypatch.setattr(os, "write", real)
+    again = Journal(path)
+    assert len(again) == 3  # the torn record is not a step
+    calls = []
+    for i in range(5):
+        got = again.step(f"s{i}", lambda i=i: calls.append(i) or {"v": float(i), "t": torch.full((64,), float(i))})
+        assert got["v"] == float(i) and torch.equal(got["t"], torch.full((64,), float(i)))
+    assert calls == [3, 4] and again.n_replayed == 3
+    assert len(Journal(path)) == 5
