@@ -318,12 +318,13 @@ def cmd_cache(a: argparse.Namespace) -> str:
 def cmd_reproduce(a: argparse.Namespace) -> str:
     from dataclasses import replace
 
+    from core.generalization import add_to_findings
     from core.reproduce import ReproduceSpec, quick_spec, reproduce
 
     spec = quick_spec(seeds=a.seeds or 2) if a.quick else ReproduceSpec(seeds=a.seeds or 3)
     changes = {k: v for k, v in (("grid", a.grid), ("span", a.span), ("samples", a.samples)) if v is not None}
     spec = replace(spec, device=a.device, note=a.note or "", **changes)
-    return str(reproduce(spec, a.out))
+    return str(reproduce(spec, a.out, extend=add_to_findings))  # + the premise claim (core/generalization.py)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -500,6 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--note", default=None, help="a paragraph to put at the top of the report")
     rp.add_argument("--device", default="auto", help="auto, cpu or cuda")
     rp.set_defaults(func=cmd_reproduce)
+    from core.generalization_cli import add_commands
+
+    add_commands(sub, _tqdm_progress)  # finetune, generalization (core/generalization_cli.py)
     return p
 
 

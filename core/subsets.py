@@ -71,3 +71,32 @@ def describe_subset(labels: torch.Tensor, idx: torch.Tensor, per_class: int | No
         "indices_sha256": content_hash([int(i) for i in idx.tolist()]),
         "rule": "class-balanced; per class the first N of one seeded order (nested across budgets)",
     }
+
+
+def recorded_subset(meta: dict, labels: torch.Tensor, name: str = "checkpoint") -> torch.Tensor:
+    """The labeled subset a fine-tuned checkpoint recorded (`meta["finetune"]["subset"]`), rebuilt on `labels`.
+
+    Raises:
+        LandscapeError: the checkpoint has no labeled subset, or these labels give other images than it was trained
+            on (other data, or another split).
+    """
+    sub = (meta.get("finetune") or {}).get("subset") if isinstance(meta, dict) else None
+    if not isinstance(sub, dict) or "seed" not in sub:
+        raise LandscapeError(f"{name} was not fine-tuned on a labeled subset (split 'labeled' needs a fine-tuned ViT)")
+    idx = labeled_subset(labels, sub.get("labels_per_class"), int(sub["seed"]))
+    if sub.get("indices_sha256") and content_hash([int(i) for i in idx.tolist()]) != sub["indices_sha256"]:
+        raise LandscapeError(f"{name}: this data gives other labeled images than the checkpoint was fine-tuned on")
+    return idx
+
+
+def labeled_eval_subset(
+    meta: dict, x: torch.Tensor, y: torch.Tensor, n: int, seed: int = 0, name: str = "checkpoint"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Up to `n` images of a fine-tuned checkpoint's labeled subset (training images `x`, labels `y`): the first n
+    of a seeded permutation of the subset, as `core.data.eval_subset` does for a whole split."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise LandscapeError(f"the evaluation subset needs at least 1 image (got n={n!r})")
+    idx = recorded_subset(meta, y, name)
+    order = torch.randperm(len(idx), generator=torch.Generator().manual_seed(int(seed)))[: min(n, len(idx))]
+    pick = idx[order]
+    return x.index_select(0, pick).contiguous(), y.index_select(0, pick).contiguous()
