@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -296,12 +297,18 @@ def cmd_cache(a: argparse.Namespace) -> str:
     from core.store import Store
 
     store = Store()
+    if a.action == "prune":
+        return _cache_prune(a, store)
     if a.action == "list":
+        if a.all:
+            return _cache_list_all(a, store)
         rows = store.list(a.kind)
         for r in rows:
             done = f"{r.n_steps_logged} steps" if r.n_steps_logged else f"{r.n_points_logged} points"
             state = "done" if r.finished else f"partial ({done})"
-            print(f"{r.kind:10s} {r.key_hash[:20]}  {r.size_bytes / 1024:8.1f} KiB  {state}", file=sys.stderr)
+            used = _when(r.path.stat().st_mtime if r.path.exists() else r.created)
+            line = f"{r.kind:10s} {r.key_hash[:20]}  {r.size_bytes / 1024:8.1f} KiB  used {used}  {state}"
+            print(line, file=sys.stderr)
         return str(store.root)
     if not a.hash:
         raise LandscapeError(f"cache {a.action} needs an entry hash (see `python -m core cache list`)")
@@ -313,6 +320,51 @@ def cmd_cache(a: argparse.Namespace) -> str:
         raise LandscapeError("cache export needs a file name ending in .npz or .csv")
     entry = store.get(kind, a.hash)
     return str(entry.export_csv(a.file) if a.file.endswith(".csv") else entry.export_npz(a.file))
+
+
+def _when(ts: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
+
+
+def _cache_list_all(a: argparse.Namespace, store) -> str:
+    """Every item (store entries, checkpoints and the other folders), least recently used first, and the total."""
+    from core.errors import human_bytes
+    from core.housekeeping import cache_size, list_items
+
+    for i in list_items(store.root):
+        if a.kind and i.kind != a.kind:
+            continue
+        flags = ",".join(f for f, on in (("in use", i.in_use), ("default", i.default)) if on)
+        state = ("done" if i.finished else "partial") + (f" [{flags}]" if flags else "")
+        print(
+            f"{i.kind:11s} {i.name[:40]:40s} {human_bytes(i.size_bytes):>10s}  used {_when(i.last_used)}  {state}"
+            + (f"  {i.label}" if i.label else ""),
+            file=sys.stderr,
+        )
+    print(f"total {human_bytes(cache_size(store.root))} in {store.root}", file=sys.stderr)
+    return str(store.root)
+
+
+def _cache_prune(a: argparse.Namespace, store) -> str:
+    from core.errors import human_bytes
+    from core.housekeeping import parse_age, parse_size, prune
+
+    res = prune(
+        store.root,
+        max_size=parse_size(a.max_size) if a.max_size else None,
+        older_than=parse_age(a.older_than) if a.older_than else None,
+        dry_run=a.dry_run,
+        include_defaults=a.include_defaults,
+    )
+    verb = "would remove" if a.dry_run else "removed"
+    for i in res.removed:
+        note = f"  (failed: {res.failed[i.name]})" if i.name in res.failed else ""
+        line = f"{verb} {i.kind} {i.name}  {human_bytes(i.size_bytes)}  used {_when(i.last_used)}{note}"
+        print(line, file=sys.stderr)
+    print(res.describe(), file=sys.stderr)
+    return str(store.root)
 
 
 def cmd_reproduce(a: argparse.Namespace) -> str:
@@ -481,11 +533,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_big_job_guard(f, "reports")
     f.set_defaults(func=cmd_flatness)
 
-    c = sub.add_parser("cache", help="list, delete or export cached results")
-    c.add_argument("action", choices=("list", "delete", "export"))
+    c = sub.add_parser("cache", help="list, delete, export or prune cached results")
+    c.add_argument("action", choices=("list", "delete", "export", "prune"))
     c.add_argument("hash", nargs="?", help="entry hash (delete / export)")
     c.add_argument("file", nargs="?", help="export target: FILE.npz or FILE.csv")
     c.add_argument("--kind", default=None, help="entry kind (landscape, flatness, ...)")
+    c.add_argument("--all", action="store_true", help="list: checkpoints and every other folder too, and the total")
+    c.add_argument("--max-size", default=None, help="prune: least recently used first until at most this (e.g. 5GB)")
+    c.add_argument("--older-than", default=None, help="prune: everything unused for longer than this (e.g. 30d)")
+    c.add_argument("--dry-run", action="store_true", help="prune: only say what would be removed")
+    c.add_argument(
+        "--include-defaults", action="store_true", help="prune: the Overview's default models and results too"
+    )
     c.set_defaults(func=cmd_cache)
 
     rp = sub.add_parser(
@@ -511,6 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     warnings.simplefilter("default")
+    started = time.time()
     try:
         out = a.func(a)
     except LandscapeError as e:
@@ -527,6 +587,12 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         print("error: out of memory; use fewer --samples or a smaller --grid", file=sys.stderr)
         return 1
+    if a.command != "cache" and os.environ.get("LANDSCAPE_CACHE_MAX"):  # the size cap, after each job
+        from core.housekeeping import apply_cache_cap
+
+        capped = apply_cache_cap(job_started=started)  # what this command used is kept
+        if capped is not None and capped.removed:
+            print(f"cache cap LANDSCAPE_CACHE_MAX: {capped.describe()}", file=sys.stderr)
     if out is not None:
         print(out)
     return 0

@@ -269,6 +269,7 @@ class JobRegistry:
                 stopped = job._stop.is_set()
                 if not isinstance(exc, LandscapeError) and not stopped:
                     log.error("job %s failed:\n%s", job.key, traceback.format_exc())
+                _apply_cache_cap(job)
                 with self._lock:
                     if stopped:
                         self._finish(job, CANCELLED, message="cancelled")
@@ -277,11 +278,28 @@ class JobRegistry:
                 if not isinstance(exc, Exception):
                     raise
                 continue
+            _apply_cache_cap(job)
             with self._lock:
                 if job._stop.is_set():
                     self._finish(job, CANCELLED, result=result, message="cancelled")
                 else:
                     self._finish(job, DONE, result=result)
+
+
+def _apply_cache_cap(job: Job) -> None:
+    """The size cap `LANDSCAPE_CACHE_MAX` after each job (before it is marked finished, so a waiter sees the pruned
+    cache); what the job used is kept. Housekeeping never fails a job (`core.housekeeping.apply_cache_cap`)."""
+    if not os.environ.get("LANDSCAPE_CACHE_MAX"):
+        return
+    from core.housekeeping import apply_cache_cap
+
+    try:
+        res = apply_cache_cap(job_started=job.started)
+    except Exception:  # noqa: BLE001 - housekeeping must never kill a worker
+        log.error("cache cap after job %s failed:\n%s", job.key, traceback.format_exc())
+        return
+    if res is not None and res.removed:
+        log.info("cache cap after job %s: %s", job.key, res.describe())
 
 
 _LIVE: weakref.WeakSet[JobRegistry] = weakref.WeakSet()

@@ -140,6 +140,26 @@ _file_hash_memo: dict[tuple[str, int, int], str] = {}
 _file_hash_lock = threading.Lock()
 
 
+_USE_MARK_EVERY_S = 60.0
+_use_marked: dict[str, float] = {}
+
+
+def _mark_used(resolved: Path, st: os.stat_result) -> None:
+    """Set the access time of a file in the cache (a checkpoint being used) to now, keeping its mtime to the
+    nanosecond (the hash memo and listings rely on it): `core.housekeeping` prunes least recently used first.
+    At most once a minute per file; files outside the cache are never touched."""
+    now = time.monotonic()
+    name = str(resolved)
+    if now - _use_marked.get(name, -_USE_MARK_EVERY_S) < _USE_MARK_EVERY_S:
+        return
+    _use_marked[name] = now
+    try:
+        if resolved.is_relative_to(cache_root()):
+            os.utime(resolved, ns=(time.time_ns(), st.st_mtime_ns))
+    except OSError:
+        pass
+
+
 def file_hash(path: str | os.PathLike[str]) -> str:
     """The sha256 hex digest of a file's bytes, memoized in-process by (resolved path, size, mtime_ns).
 
@@ -153,6 +173,7 @@ def file_hash(path: str | os.PathLike[str]) -> str:
     except OSError as exc:
         raise LandscapeError(f"cannot read {p}: {exc.strerror or exc}") from None
     memo_key = (str(resolved), st.st_size, st.st_mtime_ns)
+    _mark_used(resolved, st)
     with _file_hash_lock:
         hit = _file_hash_memo.get(memo_key)
     if hit is not None:
