@@ -1,8 +1,8 @@
 """Cache keys: every input that changes the numbers changes the key and the cache entry; nothing else does.
 
 One table per key function: `Objective.key()` (core/objectives.py), `surface_key` and its family hash
-(core/surfaces.py), and each stage key of a flatness report (core/flatness_run.py). Every field of the spec
-dataclass is classified: in a row that must change the key, or named with the reason it must not. A field added to
+(core/surfaces.py), each stage key of a flatness report (core/flatness_run.py) and the fine-tuning run's checkpoint
+path (core/finetune.py). Every field of the spec dataclass is classified: in a row that must change the key, or named with the reason it must not. A field added to
 a dataclass without being classified fails `test_every_*_field_is_classified`, so no future key drops one silently.
 
 Keys are computed, not numbers: the objectives are built (fixed data and masks, a few ms for the micro models), the
@@ -362,3 +362,72 @@ def test_a_stage_switched_off_leaves_the_other_entries(env, monkeypatch, field, 
 @pytest.mark.parametrize(("field", "base", "change", "reason"), FLAT_SAME, ids=[r[0] for r in FLAT_SAME])
 def test_flatness_stage_keys_are_the_same_for(env, monkeypatch, field, base, change, reason):
     assert stage_keys(env, monkeypatch, base) == stage_keys(env, monkeypatch, base | change), reason
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Fine-tuning runs (core/finetune.py): the run's checkpoint path is its cache entry
+
+FT_BASE = dict(labels_per_class=2)
+# (field, base overrides, change): another run, another checkpoint file. `ckpt` is the base checkpoint (not a field).
+FT_CHANGES = [
+    ("ckpt", {}, dict(ckpt=Ck("sup"))),
+    ("ckpt", {}, dict(ckpt=Ck("rcmae"))),
+    ("labels_per_class", {}, dict(labels_per_class=3)),
+    ("labels_per_class", {}, dict(labels_per_class=None)),
+    ("seed", {}, dict(seed=1)),
+    ("from_scratch", {}, dict(from_scratch=True)),
+    ("use", {"ckpt": Ck("rcmae")}, dict(use="student")),
+    ("epochs", {}, dict(epochs=3)),
+    ("steps_per_epoch", {}, dict(steps_per_epoch=5)),
+    ("batch_size", {}, dict(batch_size=16)),
+    ("lr", {}, dict(lr=5e-4)),
+    ("layer_decay", {}, dict(layer_decay=0.5)),
+    ("weight_decay", {}, dict(weight_decay=0.0)),
+    ("warmup_epochs", {}, dict(warmup_epochs=1)),
+    ("drop_path", {}, dict(drop_path=0.0)),
+    ("label_smoothing", {}, dict(label_smoothing=0.0)),
+    ("data", {}, dict(data="digits")),
+    ("train_eval_max", {}, dict(train_eval_max=64)),  # the per-epoch training numbers stored in the checkpoint
+]
+FT_SAME = [
+    ("use", {}, dict(use="student"), "an MAE has one encoder: no choice to key"),
+    ("use", {"ckpt": Ck("rcmae"), "from_scratch": True}, dict(use="student"), "from scratch uses no encoder"),
+    ("data", {}, dict(data="synthetic"), "None is the checkpoint's own data, which is synthetic"),
+    ("ckpt", {}, dict(ckpt=Ck("mae", copy=True)), "the base checkpoint is keyed by content, not by path"),
+    (
+        "ckpt",
+        {"from_scratch": True},
+        dict(ckpt=Ck("rcmae")),
+        "from scratch: architecture, family and data only, so MAE and RC-MAE of one architecture share the baseline",
+    ),
+]
+
+
+def finetune_run_path(env, overrides: dict) -> Path:
+    from core.finetune import FinetuneConfig, finetune_path
+
+    kw = dict(FT_BASE | overrides)
+    ckpt = resolve(env, kw.pop("ckpt", Ck("mae")))
+    if ckpt not in env["loaded"]:
+        env["loaded"][ckpt] = load_checkpoint(ckpt)
+    return finetune_path(env["loaded"][ckpt], FinetuneConfig(**kw))
+
+
+def test_every_finetune_config_field_is_classified():
+    from core.finetune import FinetuneConfig
+
+    names = {f.name for f in fields(FinetuneConfig)}
+    unclassified = sorted(names ^ ({r[0] for r in FT_CHANGES} - {"ckpt"}))
+    assert not unclassified, f"classify these FinetuneConfig fields in tests/test_keys.py: {unclassified}"
+
+
+@pytest.mark.parametrize(("field", "base", "change"), FT_CHANGES, ids=[f"{r[0]}-{i}" for i, r in enumerate(FT_CHANGES)])
+def test_finetune_run_changes_with(env, field, base, change):
+    assert finetune_run_path(env, base) != finetune_run_path(env, base | change), f"{field} shares a run"
+
+
+@pytest.mark.parametrize(
+    ("field", "base", "change", "reason"), FT_SAME, ids=[f"{r[0]}-{i}" for i, r in enumerate(FT_SAME)]
+)
+def test_finetune_run_is_the_same_for(env, field, base, change, reason):
+    assert finetune_run_path(env, base) == finetune_run_path(env, base | change), reason
