@@ -2,8 +2,9 @@
 
 One table per key function: `Objective.key()` (core/objectives.py), `surface_key` and its family hash
 (core/surfaces.py), each stage key of a flatness report (core/flatness_run.py) and the fine-tuning run's checkpoint
-path (core/finetune.py). Every field of the spec dataclass is classified: in a row that must change the key, or named with the reason it must not. A field added to
-a dataclass without being classified fails `test_every_*_field_is_classified`, so no future key drops one silently.
+path (core/finetune.py). Every field of the spec dataclass is classified: in a row that must change the key, or
+named with the reason it must not. A field added to a dataclass without being classified fails
+`test_every_*_field_is_classified`, so no future key drops one silently.
 
 Keys are computed, not numbers: the objectives are built (fixed data and masks, a few ms for the micro models), the
 flatness stages are intercepted where they would be looked up in the store. "Another cache entry" means another
