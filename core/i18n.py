@@ -288,6 +288,14 @@ EN: dict[str, str] = {
     "runs.download": "Download {fmt}",
     "runs.points": "Points or steps logged",
     "runs.preview": "Preview",
+    "runs.size": "The cache holds {size}; {free} free on its disk.",
+    "runs.prune": "Free space: remove least recently used results",
+    "runs.max_size": "Keep at most (e.g. 5GB)",
+    "runs.older_than": "Remove unused for longer than (e.g. 30d)",
+    "runs.include_defaults": "Also the default models of the Overview",
+    "runs.last_used": "Last used",
+    "runs.prune_confirm": "Yes, remove these {n} items",
+    "runs.prune_now": "Remove",
     "whatif.start": "Pick a base model, change a setting and press the button: the variant is trained in the "
     "background and compared with its base here.",
 }
@@ -554,6 +562,14 @@ JA: dict[str, str] = {
     "runs.download": "{fmt}をダウンロード",
     "runs.points": "記録済みの点数・ステップ数",
     "runs.preview": "プレビュー",
+    "runs.size": "キャッシュは{size}使用中。ディスクの空きは{free}。",
+    "runs.prune": "空き容量を作る:最近使っていない結果から削除",
+    "runs.max_size": "上限サイズ(例: 5GB)",
+    "runs.older_than": "この期間使われていないものを削除(例: 30d)",
+    "runs.include_defaults": "概要ページの既定モデルも含める",
+    "runs.last_used": "最終使用",
+    "runs.prune_confirm": "この{n}件を削除してよい",
+    "runs.prune_now": "削除",
     "whatif.start": "元のモデルを選び、設定を変えてボタンを押してください。変更版がバックグラウンドで学習され、"
     "ここで元のモデルと比較されます。",
 }

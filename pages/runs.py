@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.errors import LandscapeError
+from core.errors import LandscapeError, free_bytes, human_bytes
+from core.housekeeping import cache_size, parse_age, parse_size, prune
 from core.paths import cache_root
 from core.plots import (
     Panel,
@@ -31,6 +32,44 @@ st.title(tr("runs.title"))
 st.caption(tr("runs.intro", root=str(cache_root())))
 
 store = Store()
+
+
+def housekeeping() -> None:
+    """The cache's size and free disk, and `python -m core cache prune` with a dry-run preview first."""
+    root = cache_root()
+    free = free_bytes(root)
+    st.caption(tr("runs.size", size=human_bytes(cache_size(root)), free=human_bytes(free) if free is not None else "?"))
+    with st.expander(tr("runs.prune"), expanded=False):
+        c1, c2, c3 = st.columns(3)
+        max_size = c1.text_input(tr("runs.max_size"), value="5GB", key="runs.max_size")
+        older = c2.text_input(tr("runs.older_than"), value="", placeholder="30d", key="runs.older_than")
+        defaults = c3.checkbox(tr("runs.include_defaults"), value=False, key="runs.include_defaults")
+        try:
+            opts = dict(
+                max_size=parse_size(max_size) if max_size.strip() else None,
+                older_than=parse_age(older) if older.strip() else None,
+                include_defaults=defaults,
+            )
+            plan = prune(root, dry_run=True, **opts)  # the preview: nothing is deleted
+        except LandscapeError as err:
+            error_box(err)
+            return
+        st.write(plan.describe())
+        if plan.removed:
+            rows = [
+                {
+                    tr("col.what"): f"{i.kind} · {i.label or i.name}",
+                    tr("col.size"): human_bytes(i.size_bytes),
+                    tr("runs.last_used"): when(i.last_used),
+                }
+                for i in plan.removed
+            ]
+            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        ok = st.checkbox(tr("runs.prune_confirm", n=len(plan.removed)), key="runs.prune_confirm")
+        if st.button(tr("runs.prune_now"), disabled=not (ok and plan.removed), key="runs.prune_now"):
+            done = prune(root, **opts)
+            forget_finished_jobs()
+            st.success(done.describe())
 
 
 def when(ts: float) -> str:
@@ -146,6 +185,8 @@ def downloads(store: Store, kind: str, e, name: str) -> None:
         st.subheader(tr("runs.preview"))
         st.json(((e.meta or {}).get("meta") or {}).get("value"), expanded=True)
 
+
+housekeeping()
 
 kinds = ["landscape", "flatness", "checkpoints"]
 kind = st.radio(tr("runs.kind"), kinds, format_func=labeller("runs.kind_"), horizontal=True, key="runs.kind")

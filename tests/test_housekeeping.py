@@ -208,3 +208,37 @@ def test_cache_cap_after_each_job(tmp_path, monkeypatch):
     assert [e.path.exists() for e in entries] == [False, False, False]
     monkeypatch.setenv("LANDSCAPE_CACHE_MAX", "a lot")
     assert apply_cache_cap() is None  # a bad cap never fails a job
+
+
+def test_runs_page_shows_the_size_and_prunes_after_a_preview(dashboard_cache, tmp_path, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from core.i18n import t
+
+    cache = tmp_path / "cache"
+    shutil.copytree(dashboard_cache, cache)
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
+    monkeypatch.setenv("LANDSCAPE_DASHBOARD_PROFILE", "quick")
+    stale = _entries(cache, 2)[1]  # not a default, last used a day ago
+    defaults_before = {(i.kind, i.name) for i in list_items(cache) if i.default}
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("The cache holds" in c.value and "free on its disk" in c.value for c in at.caption)
+    at.text_input(key="runs.max_size").set_value("0").run()  # preview: everything that may go
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("would remove 2 items" in m.value for m in at.markdown), [m.value for m in at.markdown]
+    assert stale.path.exists()  # the preview deleted nothing
+    assert at.button(key="runs.prune_now").disabled  # needs the confirmation first
+    at.checkbox(key="runs.prune_confirm").check().run()
+    at.button(key="runs.prune_now").click().run()
+    assert not at.exception and not at.error
+    assert any("removed 2 items" in s.value for s in at.success), [s.value for s in at.success]
+    assert not stale.path.exists()
+    assert {(i.kind, i.name) for i in list_items(cache)} == defaults_before
+    assert t("runs.prune_now", "ja") != t("runs.prune_now", "en")
+    st.cache_data.clear()
+    st.cache_resource.clear()
