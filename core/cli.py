@@ -24,6 +24,7 @@ EPILOG = """examples:
   torchrun --nproc_per_node=2 -m core landscape CKPT    # the same, split over 2 processes
   python -m core cache list                             # what the cache holds
 """
+  python -m core briefing --lang ja --out brief.html    # the Overview's briefing as one HTML file
 
 
 def _tqdm_progress(desc: str, unit: str = "pt"):
@@ -430,6 +431,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("checkpoint")
     pr.add_argument("--epochs", type=int, default=50, help="default 50 (features are precomputed: fast)")
     pr.add_argument("--lr", type=float, default=1e-2, help="default 1e-2")
+def cmd_briefing(a: argparse.Namespace) -> str:
+    from core.briefing_html import write_briefing
+
+    return str(write_briefing(a.lang, a.out, log=lambda m: print(m, file=sys.stderr, flush=True)))
+
+
     pr.add_argument("--pool", choices=("cls", "mean"), default="cls", help="feature: cls token or mean of patches")
     pr.add_argument("--use", choices=("teacher", "student"), default="teacher", help="RC-MAE: which encoder")
     pr.add_argument("--data", default=None, help="data spec (default: the encoder's own training data)")
@@ -596,3 +603,11 @@ def main(argv: list[str] | None = None) -> int:
     if out is not None:
         print(out)
     return 0
+
+    br = sub.add_parser(
+        "briefing",
+        help="the Overview's stakeholder briefing as one self-contained HTML file (prepares what the cache lacks)",
+    )
+    br.add_argument("--lang", default="en", help="en or ja (default en)")
+    br.add_argument("--out", default=None, help="FILE.html (default: <cache>/briefing/briefing_<lang>.html)")
+    br.set_defaults(func=cmd_briefing)

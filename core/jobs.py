@@ -692,6 +692,7 @@ def prepare_defaults_task(profile: Profile | None = None) -> Callable[[JobContex
     profile = profile or dashboard_profile()
 
     def run(ctx: JobContext) -> DefaultsResult:
+        from core.comparison import same_function_specs
         from core.zoo import KIND_LABEL
 
         out = DefaultsResult()
@@ -710,11 +711,16 @@ def prepare_defaults_task(profile: Profile | None = None) -> Callable[[JobContex
         out.stage = "landscapes"
         publish()
         specs = {out.labels[k]: default_surface_spec(p, **profile.surface) for k, p in out.paths.items()}
+        # RC-MAE also on MAE's loss (its MAE term), so that the two are compared on one function (core.comparison).
+        specs |= same_function_specs(out.paths, out.labels, default_surface_spec, **profile.surface)
         hi = _SHARE_TRAIN + _SHARE_SURF
         _surfaces_into(ctx, specs, out.surfaces, _SHARE_TRAIN, hi, publish)
         out.stage = "flatness"
         publish()
         fspecs = {out.labels[k]: default_flatness_spec(p, **profile.flatness) for k, p in out.paths.items()}
+        # The accuracy under weight noise reads the probe, the same for every loss: not computed twice.
+        no_noise = profile.flatness | {"robustness": False}
+        fspecs |= same_function_specs(out.paths, out.labels, default_flatness_spec, **no_noise)
         _flatness_into(ctx, fspecs, out.flatness, hi, hi + _SHARE_FLAT, publish)
         out.stage = "summary"
         ctx.progress(hi + _SHARE_FLAT, msg("job.summary"))
@@ -762,7 +768,32 @@ def gather_facts(res: DefaultsResult, profile: Profile | None = None) -> dict[st
             if getattr(f, key) is None and surf is not None and surf.metrics.get(key) is not None:
                 fill[key] = float(surf.metrics[key])
         facts[kind] = replace(f, **fill) if fill else f
+    facts |= same_function_facts(res, facts, profile)
     return facts
+
+
+def same_function_facts(res: DefaultsResult, facts: dict[str, Any], profile: Profile) -> dict[str, Any]:
+    """Extra facts for the models compared on a function other than their own objective (RC-MAE on its MAE term,
+    `core.comparison`): "<kind>@<function>" -> ModelFacts with that function's cached flatness numbers."""
+    from dataclasses import replace
+
+    from core import zoo
+    from core.comparison import needs_extra, overrides
+
+    out: dict[str, Any] = {}
+    for kind, path in res.paths.items():
+        extra, own = needs_extra(kind), facts.get(kind)
+        if not extra or own is None:
+            continue
+        surface = {"loss": "own", "dim": 2, **profile.surface, **overrides(extra)}
+        flat = {**profile.flatness, **overrides(extra), "robustness": False}
+        try:
+            f = zoo.model_facts(path, surface_spec=surface, flatness_spec=flat)
+        except LandscapeError as e:
+            res.errors[f"{res.labels.get(kind, kind)} ({extra})"] = error_line(e)
+            continue
+        out[f"{kind}@{extra}"] = replace(f, function=extra, robustness=own.robustness)
+    return out
 
 
 def flatness_points(store: Any = None) -> list[dict]:

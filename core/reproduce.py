@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.comparison import compared_function
 from core.errors import LandscapeError
 from core.train import ProbeConfig, TrainConfig
 
@@ -846,7 +847,8 @@ def convergence_table(r: RunResults) -> Table:
     return Table("Convergence (counted)", "RC-MAE", "MAE", rows, note)
 
 
-OWN_MEASURE = {"mae": "mae_own", "rcmae": "rcmae_mae", "sup": "sup_own"}
+# Which function each kind is compared on (RC-MAE: its MAE term): decided by core.comparison, as on the dashboard.
+OWN_MEASURE = {k: compared_function(k) for k in KINDS}
 
 
 def flatness_points(r: RunResults) -> tuple[list[tuple[str, int]], dict[str, dict[tuple[str, int], dict]]]:
@@ -860,7 +862,7 @@ def flatness_points(r: RunResults) -> tuple[list[tuple[str, int]], dict[str, dic
             for p in points
         },
         "own objective": {
-            p: landscape_numbers(r.measured[OWN_MEASURE[p[0]], p[1]], r.spec, relative=True) for p in points
+            p: landscape_numbers(r.measured[compared_function(p[0]), p[1]], r.spec, relative=True) for p in points
         },
     }
     return points, fam
@@ -960,8 +962,8 @@ def build_findings(r: RunResults, figures: dict[str, tuple[tuple[str, str], ...]
             comparison_table(
                 r,
                 "Pre-training loss (counted)",
-                "rcmae_mae",
-                "mae_own",
+                compared_function("rcmae", "mae"),
+                compared_function("mae", "rcmae"),
                 "RC-MAE",
                 "MAE",
                 relative=False,
