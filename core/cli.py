@@ -22,9 +22,10 @@ EPILOG = """examples:
   python -m core info CKPT                              # what a checkpoint is
   python -m core landscape CKPT --grid 21 --span 0.5    # 2-D filter-normalized slice of its own loss
   torchrun --nproc_per_node=2 -m core landscape CKPT    # the same, split over 2 processes
+  python -m core convexity CKPT --grid 9 --span 0.5     # |lambda_min/lambda_max| of the Hessian on that slice
   python -m core cache list                             # what the cache holds
-"""
   python -m core briefing --lang ja --out brief.html    # the Overview's briefing as one HTML file
+"""
 
 
 def _tqdm_progress(desc: str, unit: str = "pt"):
@@ -190,6 +191,35 @@ def _add_big_job_guard(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+def _add_direction_args(p: argparse.ArgumentParser) -> None:
+    """The options that fix the slice's directions (landscape and convexity share them)."""
+    from core.directions import IGNORES, NORMS
+    from core.params import SCOPES
+
+    p.add_argument(
+        "--directions",
+        choices=("random", "pca", "hessian", "interpolate", "plane"),
+        default="random",
+        help="random (seeded, filter-normalized), pca (training trajectory; our checkpoints), hessian (top Hessian "
+        "eigenvectors, scaled to the weights' norm), interpolate (1-D line to --other CKPT at coordinate 1) or "
+        "plane (2-D, through two --other checkpoints at (1, 0) and (0, 1))",
+    )
+    p.add_argument(
+        "--other",
+        nargs="+",
+        default=[],
+        metavar="CKPT",
+        help="checkpoints of the same architecture for --directions interpolate / plane",
+    )
+    p.add_argument("--norm", choices=NORMS, default="filter", help="direction normalization (default filter)")
+    p.add_argument("--ignore", choices=IGNORES, default="biasbn", help="biasbn: biases/norms do not move")
+    p.add_argument("--scope", choices=SCOPES, default="all", help="which parameters move (default all)")
+    p.add_argument("--include", nargs="*", help="only parameters whose names match (substring or glob)")
+    p.add_argument("--exclude", nargs="*", help="parameters that do not move, e.g. pos_embed cls_token")
+    p.add_argument("--seed", type=int, default=0, help="direction seed (default 0)")
+    p.add_argument("--orthogonal", action="store_true", help="make the second axis orthogonal to the first")
+
+
 def surface_spec_from_args(a: argparse.Namespace):
     from core.surfaces import SurfaceSpec, prepare_checkpoint
 
@@ -250,6 +280,27 @@ def cmd_landscape(a: argparse.Namespace) -> str:
     if a.out:
         return str(export_surface(s, a.out))
     return str(Path(s.path) / "results.npz")
+
+
+def cmd_convexity(a: argparse.Namespace) -> str:
+    from core.convexity import ConvexitySpec, compute_convexity, describe_map, export_convexity
+
+    if a.out and Path(a.out).suffix != ".npz":  # before the work, not after it
+        raise LandscapeError(f"--out must end in .npz, got {Path(a.out).name}")
+    spec = ConvexitySpec(surface_spec_from_args(a), max_iter=a.max_iter, tol=a.tol, lanczos_seed=a.lanczos_seed)
+    spec.validate()
+    rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
+    progress = _tqdm_progress(f"convexity {spec.surface.grid}x{spec.surface.grid}") if rank0 else None
+    m = compute_convexity(spec, progress=progress, confirm=_confirm_big_job(a, quiet=not rank0))
+    if not rank0:
+        return None
+    print(describe_map(m), file=sys.stderr)
+    if a.json:
+        meta = {k: v for k, v in m.meta.items() if k != "nan_ids"}
+        print(json.dumps({"convex_area": m.convex_area(), "meta": meta}, default=str))
+    if a.out:
+        return str(export_convexity(m, a.out))
+    return str(Path(m.path) / "results.npz")
 
 
 def cmd_flatness(a: argparse.Namespace) -> str:
@@ -380,11 +431,16 @@ def cmd_reproduce(a: argparse.Namespace) -> str:
     return str(reproduce(spec, a.out, extend=add_to_findings))  # + the premise claim (core/generalization.py)
 
 
+def cmd_briefing(a: argparse.Namespace) -> str:
+    from core.briefing_html import write_briefing
+
+    return str(write_briefing(a.lang, a.out, log=lambda m: print(m, file=sys.stderr, flush=True)))
+
+
 # --------------------------------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.directions import IGNORES, NORMS
     from core.models import MODEL_KINDS, PRESETS
     from core.objectives import LOSS_KINDS
     from core.params import SCOPES
@@ -431,12 +487,6 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("checkpoint")
     pr.add_argument("--epochs", type=int, default=50, help="default 50 (features are precomputed: fast)")
     pr.add_argument("--lr", type=float, default=1e-2, help="default 1e-2")
-def cmd_briefing(a: argparse.Namespace) -> str:
-    from core.briefing_html import write_briefing
-
-    return str(write_briefing(a.lang, a.out, log=lambda m: print(m, file=sys.stderr, flush=True)))
-
-
     pr.add_argument("--pool", choices=("cls", "mean"), default="cls", help="feature: cls token or mean of patches")
     pr.add_argument("--use", choices=("teacher", "student"), default="teacher", help="RC-MAE: which encoder")
     pr.add_argument("--data", default=None, help="data spec (default: the encoder's own training data)")
@@ -464,28 +514,7 @@ def cmd_briefing(a: argparse.Namespace) -> str:
     ls.add_argument("--dim", type=int, choices=(1, 2), default=2, help="1-D curve or 2-D surface (default 2)")
     ls.add_argument("--grid", type=int, default=21, help="points per axis (default 21; 2**k+1 grids nest)")
     ls.add_argument("--span", type=float, default=1.0, help="coordinates over [-span, span] (default 1)")
-    ls.add_argument(
-        "--directions",
-        choices=("random", "pca", "hessian", "interpolate", "plane"),
-        default="random",
-        help="random (seeded, filter-normalized), pca (training trajectory; our checkpoints), hessian (top Hessian "
-        "eigenvectors, scaled to the weights' norm), interpolate (1-D line to --other CKPT at coordinate 1) or "
-        "plane (2-D, through two --other checkpoints at (1, 0) and (0, 1))",
-    )
-    ls.add_argument(
-        "--other",
-        nargs="+",
-        default=[],
-        metavar="CKPT",
-        help="checkpoints of the same architecture for --directions interpolate / plane",
-    )
-    ls.add_argument("--norm", choices=NORMS, default="filter", help="direction normalization (default filter)")
-    ls.add_argument("--ignore", choices=IGNORES, default="biasbn", help="biasbn: biases/norms do not move")
-    ls.add_argument("--scope", choices=SCOPES, default="all", help="which parameters move (default all)")
-    ls.add_argument("--include", nargs="*", help="only parameters whose names match (substring or glob)")
-    ls.add_argument("--exclude", nargs="*", help="parameters that do not move, e.g. pos_embed cls_token")
-    ls.add_argument("--seed", type=int, default=0, help="direction seed (default 0)")
-    ls.add_argument("--orthogonal", action="store_true", help="make the second axis orthogonal to the first")
+    _add_direction_args(ls)
     _add_objective_args(ls, samples=256)
     ls.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="bf16 autocast for wide plots")
     ls.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -499,6 +528,29 @@ def cmd_briefing(a: argparse.Namespace) -> str:
     ls.add_argument("--json", action="store_true", help="print the landscape numbers as JSON on stdout")
     _add_big_job_guard(ls, "jobs")
     ls.set_defaults(func=cmd_landscape)
+
+    cx = sub.add_parser(
+        "convexity",
+        help="|lambda_min/lambda_max| of the full Hessian at each point of a 2-D slice (cached, resumable, torchrun)",
+    )
+    cx.add_argument("checkpoint")
+    cx.add_argument(
+        "--loss", choices=LOSS_KINDS, default="own", help="the loss whose Hessian is taken (default own; as landscape)"
+    )
+    cx.add_argument(
+        "--grid", type=int, default=9, help="points per axis (default 9; 2**k+1 grids nest, also with landscape's)"
+    )
+    cx.add_argument("--span", type=float, default=1.0, help="coordinates over [-span, span] (default 1)")
+    _add_direction_args(cx)
+    _add_objective_args(cx, samples=128)
+    cx.add_argument("--max-iter", type=int, default=20, help="Lanczos steps (Hessian-vector products) per point (20)")
+    cx.add_argument("--tol", type=float, default=1e-3, help="relative Ritz residual to stop a point early (1e-3)")
+    cx.add_argument("--lanczos-seed", type=int, default=0, help="Lanczos start vector, the same at every point (0)")
+    cx.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    cx.add_argument("--out", default=None, help="also write the map to FILE.npz")
+    cx.add_argument("--json", action="store_true", help="print the convex area and the meta as JSON on stdout")
+    _add_big_job_guard(cx, "maps")
+    cx.set_defaults(func=cmd_convexity, dim=2, dtype="fp32", batch_points=0)
 
     f = sub.add_parser("flatness", help="Hessian spectrum, trace, sharpness and robustness to weight noise")
     f.add_argument("checkpoint")
@@ -570,6 +622,14 @@ def cmd_briefing(a: argparse.Namespace) -> str:
     from core.generalization_cli import add_commands
 
     add_commands(sub, _tqdm_progress)  # finetune, generalization (core/generalization_cli.py)
+
+    br = sub.add_parser(
+        "briefing",
+        help="the Overview's stakeholder briefing as one self-contained HTML file (prepares what the cache lacks)",
+    )
+    br.add_argument("--lang", default="en", help="en or ja (default en)")
+    br.add_argument("--out", default=None, help="FILE.html (default: <cache>/briefing/briefing_<lang>.html)")
+    br.set_defaults(func=cmd_briefing)
     return p
 
 
@@ -603,11 +663,3 @@ def main(argv: list[str] | None = None) -> int:
     if out is not None:
         print(out)
     return 0
-
-    br = sub.add_parser(
-        "briefing",
-        help="the Overview's stakeholder briefing as one self-contained HTML file (prepares what the cache lacks)",
-    )
-    br.add_argument("--lang", default="en", help="en or ja (default en)")
-    br.add_argument("--out", default=None, help="FILE.html (default: <cache>/briefing/briefing_<lang>.html)")
-    br.set_defaults(func=cmd_briefing)

@@ -1304,16 +1304,50 @@ def convexity_map(
     total = len(xs) * len(ys)
     for i, y in enumerate(ys):
         for j, x in enumerate(xs):
-            with perturbed(model, [d1, d2], [x, y]):
-                try:
-                    with HvpOperator(model, loss_fn, names) as op:
-                        res = _eigs(
-                            op, 1, "BE", max_iter=max_iter, tol=tol, seed=seed, return_vectors=False, progress=None
-                        )
-                except _NonFiniteLoss:
-                    res = None
-            if res is not None and res.values[0] != 0:
-                out[i, j] = abs(res.values[-1] / res.values[0])
+            point = convexity_point(
+                model, loss_fn, [d1, d2], [x, y], names=names, max_iter=max_iter, tol=tol, seed=seed
+            )
+            out[i, j] = point["ratio"]
             if progress is not None:
                 progress(i * len(xs) + j + 1, total)
     return out
+
+
+def convexity_point(
+    model: torch.nn.Module,
+    loss_fn: LossFn,
+    directions: Sequence[Mapping[str, torch.Tensor]],
+    coeffs: Sequence[float],
+    *,
+    names: Sequence[str] | None = None,
+    max_iter: int = 20,
+    tol: float = 1e-3,
+    seed: int = 0,
+) -> dict[str, float]:
+    """The extreme Hessian eigenvalues at w + sum_k coeffs[k] * directions[k] (one Lanczos run, both ends).
+
+    The point of `convexity_map` (and of `core.convexity`, which caches maps point by point). The model is
+    restored bit for bit afterwards.
+
+    Returns:
+        {"lambda_max", "lambda_min", "ratio" (|lambda_min / lambda_max|), "loss" (at the point), "iterations"
+        (Lanczos steps = Hessian-vector products), "converged" (1.0 when both ends met `tol`, else 0.0)}; every value
+        NaN where the loss is not finite, the ratio NaN where lambda_max is 0.
+    """
+    nan = math.nan
+    with perturbed(model, directions, coeffs):
+        try:
+            with HvpOperator(model, loss_fn, names) as op:
+                res = _eigs(op, 1, "BE", max_iter=max_iter, tol=tol, seed=seed, return_vectors=False, progress=None)
+                loss = op.loss
+        except _NonFiniteLoss:
+            return dict.fromkeys(("lambda_max", "lambda_min", "ratio", "loss", "iterations", "converged"), nan)
+    lmax, lmin = float(res.values[0]), float(res.values[-1])
+    return {
+        "lambda_max": lmax,
+        "lambda_min": lmin,
+        "ratio": abs(lmin / lmax) if lmax != 0 else nan,
+        "loss": float(loss) if loss is not None else nan,
+        "iterations": float(res.iterations),
+        "converged": float(all(res.converged)),
+    }

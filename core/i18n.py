@@ -41,6 +41,9 @@ EN: dict[str, str] = {
     "job.flatness": "flatness of {model}: {stage} ({done}/{total})",
     "job.surfaces_done": "landscapes done",
     "job.estimate": "landscape of {model}: {grid}x{grid} grid, {points} new points, about {seconds} s",
+    "job.convexity": "convexity map of {model}: {grid}x{grid} grid, point {done}/{total}",
+    "job.cvx_estimate": "convexity map of {model}: {grid}x{grid} grid, {points} new points, about {seconds} s",
+    "job.convexity_done": "convexity maps done",
     "job.summary": "writing the summary",
     "job.ready": "ready",
     "job.loading": "loading {name}",
@@ -55,6 +58,7 @@ EN: dict[str, str] = {
     "label.inspect": "Loading {name}",
     "label.surfaces": "Landscapes of {n} model(s)",
     "label.flatness": "Flatness of {n} model(s)",
+    "label.convexity": "Convexity maps of {n} model(s)",
     "label.whatif": "What-if: {model}",
     # overview
     "overview.title": "MAE vs RC-MAE vs supervised ViT: what the loss landscape says",
@@ -225,6 +229,26 @@ EN: dict[str, str] = {
     "view.surface": "3-D",
     "view.slices": "1-D slices",
     "view.difference": "Difference",
+    "view.convexity": "Convexity",
+    "land.cvx_help": "Convexity as Li et al. (2018) draw it: at each grid point, |λmin / λmax| of the Hessian of the "
+    "loss in all the moving parameters (not only the two plotted directions), from one Lanczos run. Near 0: locally "
+    "convex; near 1 or above: strongly non-convex. A point counts as convex below {threshold}. This is not the "
+    "landscape numbers' convex_fraction, which only asks whether the plotted 2-D surface curves up.",
+    "land.cvx_grid": "Convexity grid (points per axis)",
+    "land.cvx_iter": "Lanczos steps per point",
+    "land.cvx_go": "Compute convexity maps",
+    "land.cvx_prompt": "Each point is a Lanczos run of up to {iters} Hessian-vector products ({points} points per "
+    "model); the maps are computed in the background, cached point by point, and reuse any coarser map.",
+    "land.cvx_need_2d": "The convexity view needs a 2-D slice (choose 2-D and compute).",
+    "land.cvx_title": "Convexity: |λmin / λmax| of the Hessian, loss contours over it",
+    "land.cvx_numbers": "Convexity numbers",
+    "land.cvx_area": "convex area (share of points with |λmin / λmax| < {threshold})",
+    "land.cvx_median": "median |λmin / λmax|",
+    "land.cvx_lmax": "λmax at the centre",
+    "land.cvx_lmin": "λmin at the centre",
+    "land.cvx_unconverged": "points not converged in the Lanczos steps",
+    "cap.convexity": "{grid}x{grid} convexity grid, at most {iters} Lanczos steps per point, {unconverged} point(s) "
+    "not converged (their |λmin| is a lower bound); contours: the loss on the same slice.",
     # flatness
     "flat.title": "Flatness",
     "flat.intro": "Curvature of each model's own training loss at its trained weights (smaller eigenvalues, trace "
@@ -334,6 +358,9 @@ JA: dict[str, str] = {
     "job.flatness": "{model}の平坦さ: {stage}({done}/{total})",
     "job.surfaces_done": "損失地形の計算が完了しました",
     "job.estimate": "{model}の損失地形: {grid}x{grid}グリッド、新規{points}点、約{seconds}秒",
+    "job.convexity": "{model}の凸性マップ: {grid}x{grid}グリッド、{done}/{total}点",
+    "job.cvx_estimate": "{model}の凸性マップ: {grid}x{grid}グリッド、新規{points}点、約{seconds}秒",
+    "job.convexity_done": "凸性マップの計算が完了しました",
     "job.summary": "要約を作成中",
     "job.ready": "準備完了",
     "job.loading": "{name}を読み込み中",
@@ -348,6 +375,7 @@ JA: dict[str, str] = {
     "label.inspect": "{name}の読み込み",
     "label.surfaces": "{n}モデルの損失地形",
     "label.flatness": "{n}モデルの平坦さ",
+    "label.convexity": "{n}モデルの凸性マップ",
     "label.whatif": "もしも分析: {model}",
     "overview.title": "MAE・RC-MAE・教師ありViTの比較: 損失地形が示すこと",
     "overview.intro": "手書き数字でここで学習した3つの小さなVision Transformer(マスク付きオートエンコーダMAE、"
@@ -512,6 +540,26 @@ JA: dict[str, str] = {
     "view.surface": "3D",
     "view.slices": "1次元断面",
     "view.difference": "差分",
+    "view.convexity": "凸性",
+    "land.cvx_help": "Li et al. (2018) と同じ凸性の描き方です: 各グリッド点で、動かすすべてのパラメータ(描画する"
+    "2方向だけではない)についての損失のヘッセ行列の |λmin / λmax| を1回のLanczos法で求めます。0に近いほど局所的に凸、"
+    "1前後以上は強く非凸です。{threshold}未満の点を凸と数えます。地形の指標のconvex_fraction(描画した2次元の"
+    "曲面が上に曲がっているかだけを見る)とは別の量です。",
+    "land.cvx_grid": "凸性マップのグリッド(軸あたりの点数)",
+    "land.cvx_iter": "1点あたりのLanczosステップ数",
+    "land.cvx_go": "凸性マップを計算",
+    "land.cvx_prompt": "各点は最大{iters}回のヘッセ行列ベクトル積のLanczos法です(1モデルあたり{points}点)。"
+    "バックグラウンドで計算し、点ごとにキャッシュし、粗いマップの点を再利用します。",
+    "land.cvx_need_2d": "凸性の表示には2次元の断面が必要です(2次元を選んで計算してください)。",
+    "land.cvx_title": "凸性: ヘッセ行列の |λmin / λmax| と損失の等高線",
+    "land.cvx_numbers": "凸性の指標",
+    "land.cvx_area": "凸な領域(|λmin / λmax| < {threshold} の点の割合)",
+    "land.cvx_median": "|λmin / λmax| の中央値",
+    "land.cvx_lmax": "中心でのλmax",
+    "land.cvx_lmin": "中心でのλmin",
+    "land.cvx_unconverged": "Lanczosステップ内で収束しなかった点",
+    "cap.convexity": "{grid}x{grid}の凸性グリッド、1点あたり最大{iters}回のLanczosステップ、収束しなかった点 "
+    "{unconverged}(その|λmin|は下限); 等高線: 同じ断面の損失。",
     "flat.title": "平坦さ",
     "flat.intro": "学習済みの重みにおける各モデル自身の学習損失の曲率"
     "(固有値、トレース、シャープネスが小さいほど平坦)と、重みを摂動したときに失う精度。",
@@ -711,6 +759,11 @@ FIGURE_PHRASES_JA: dict[str, str] = {
     " or ": " または ",
     " vs ": " 対 ",
     "supervised ViT": "教師あり ViT",
+    "|lambda_min / lambda_max| of the Hessian": "ヘッセ行列の |λmin / λmax|",
+    "loss contours (L - L(centre))": "損失の等高線 (L - L(中心))",
+    "counted convex": "凸と数える",
+    "blue: below": "青: 次の値未満",
+    "Convexity map": "凸性マップ",
 }
 
 FIGURE_TEXT: dict[str, tuple[dict[str, str], dict[str, str]]] = {"ja": (FIGURE_WHOLE_JA, FIGURE_PHRASES_JA)}

@@ -221,17 +221,24 @@ def estimate_cost(objective: Objective, n_directions: int, points: int, world: i
         objective.evaluate(objective.module)
         times.append(time.perf_counter() - t0)
     per_point = min(times)
+    n_params, acts, data = working_memory(objective)
+    # Weights + a copy of the moving ones + the directions, fp32; one batch of activations; data and prefixes.
+    need = int(n_params * 4 * (2 + n_directions) + acts + data)
+    return Estimate(points, per_point * points / max(1, world), need, available_memory(objective.device))
+
+
+def working_memory(objective: Objective) -> tuple[int, int, int]:
+    """What cost estimates start from: (parameters, bytes of one batch of activations, bytes of the data).
+
+    Activations: the widest layer (a few live tensors) plus the attention maps of one batch, fp32; data: the
+    evaluation images and their cached targets / prefixes."""
     cfg = objective.ckpt.config
     n_params = sum(p.numel() for p in objective.module.parameters())
     batch = min(objective.batch_size, len(objective.x))
     tokens = cfg.num_patches + 1
     width = max(cfg.embed_dim * cfg.mlp_ratio, cfg.embed_dim)
-    # Weights + a copy of the moving ones + the directions, fp32; one batch of activations in the widest layer
-    # (a few live tensors) plus the attention maps; data and cached prefixes.
     acts = batch * tokens * width * 4 * 6 + batch * cfg.num_heads * tokens**2 * 4 * 2
-    data = objective.x.numel() * 4 * 3
-    need = int(n_params * 4 * (2 + n_directions) + acts + data)
-    return Estimate(points, per_point * points / max(1, world), need, available_memory(objective.device))
+    return n_params, int(acts), objective.x.numel() * 4 * 3
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -383,26 +390,29 @@ def _barrier(world: int) -> None:
         dist.barrier()
 
 
-def _sibling_points(store: Store, entry: Entry, key: dict, spec: SurfaceSpec) -> dict[int, dict[str, float]]:
-    """Points of other entries of the same family (other nested grid sizes), by lattice id."""
+def _sibling_points(
+    store: Store, entry: Entry, key: dict, *, kind: str = "landscape", fields: tuple[str, ...] = ("loss", "acc")
+) -> dict[int, dict[str, float]]:
+    """Points of other entries of the same family (other nested grid sizes), by lattice id.
+
+    `kind`: the store kind; `fields`: the per-point arrays of a finished result (the first one decides: a point
+    counts where it is finite or listed in the result's `nan_ids`)."""
     fam = family_hash(key)
     found: dict[int, dict[str, float]] = {}
-    for info in store.list("landscape"):
+    for info in store.list(kind):
         if info.key_hash == entry.key_hash or not isinstance(info.key, dict) or family_hash(info.key) != fam:
             continue
-        other = store.get("landscape", info.key_hash)
+        other = store.get(kind, info.key_hash)
         found.update(other.load_points())
         res = other.result()
         if res is not None and "ids" in res.arrays:
             ids = res.arrays["ids"].reshape(-1)
-            loss = res.arrays["loss"].reshape(-1)
-            acc = res.arrays["acc"].reshape(-1) if "acc" in res.arrays else None
+            cols = {f: res.arrays[f].reshape(-1) for f in fields if f in res.arrays}
+            main = cols[fields[0]]
+            nan_ids = set(res.meta.get("nan_ids") or ())
             for p, lid in enumerate(ids.tolist()):
-                if np.isfinite(loss[p]) or (res.meta.get("nan_ids") and lid in res.meta["nan_ids"]):
-                    vals = {"loss": float(loss[p])}
-                    if acc is not None:
-                        vals["acc"] = float(acc[p])
-                    found[int(lid)] = vals
+                if np.isfinite(main[p]) or lid in nan_ids:
+                    found[int(lid)] = {f: float(c[p]) for f, c in cols.items()}
     return found
 
 
@@ -489,7 +499,7 @@ def compute_surface(
         done = finished()
         if done is not None:
             return done
-        known = {**_sibling_points(store, entry, key, spec), **entry.load_points()}
+        known = {**_sibling_points(store, entry, key), **entry.load_points()}
         n_reused = sum(1 for i in ids.tolist() if i in known)
         if n_reused < total:
             est = estimate_cost(objective, spec.dim, total - n_reused, world)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from types import SimpleNamespace
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
+from core.convexity import CONVEX_RATIO, ConvexitySpec, convexity_task
 from core.errors import LandscapeError
 from core.i18n import msg
 from core.jobs import SurfaceBatch, dashboard_profile, surfaces_task, task_key
 from core.plots import plot_difference, plot_slices, plot_surfaces
+from core.store import to_plain
 from core.surfaces import SurfaceSpec
 from pages._ui import (
     LONG_JOB_SECONDS,
@@ -20,6 +25,7 @@ from pages._ui import (
     metrics_table,
     model_choices,
     panels_of,
+    registry,
     submit,
     tr,
     watch,
@@ -108,7 +114,7 @@ if go or "land.job" not in st.session_state:
             submit(key, msg("label.surfaces", n=len(specs)), surfaces_task(specs, max_seconds=limit))
             st.session_state["land.job"] = key
 
-VIEWS = ["contour", "heatmap", "surface", "slices", "difference"]
+VIEWS = ["contour", "heatmap", "surface", "slices", "difference", "convexity"]
 c1, c2, c3 = st.columns([3, 1, 1])
 view = c1.radio(tr("field.view"), VIEWS, format_func=labeller("view."), horizontal=True, key="land.view")
 relative = c2.toggle(tr("field.relative"), value=True, help=tr("help.relative"), key="land.relative")
@@ -154,5 +160,97 @@ def render(job) -> None:
         st.dataframe(df.T, width="stretch")
 
 
-if "land.job" in st.session_state:
+def loss_surfaces() -> dict:
+    """The loss surfaces of the landscape job (finished or partial), by model label."""
+    job = registry().get(st.session_state.get("land.job", ""))
+    batch = None if job is None else (job.result if job.ok else job.partial)
+    return {} if batch is None else dict(batch.surfaces)
+
+
+def convexity_controls() -> None:
+    """The convexity view's own settings: the maps are computed only when asked (each point is a Lanczos run)."""
+    st.caption(tr("land.cvx_help", threshold=f"{CONVEX_RATIO:g}"))
+    if int(dim) != 2:
+        st.info(tr("land.cvx_need_2d"))
+        return
+    c1, c2, c3 = st.columns([2, 2, 1])
+    cgrid = c1.select_slider(tr("land.cvx_grid"), [5, 9, 17], value=9, key="land.cvx_grid")
+    iters = c2.number_input(tr("land.cvx_iter"), 4, 200, 20, step=2, key="land.cvx_iter")
+    st.caption(tr("land.cvx_prompt", iters=int(iters), points=int(cgrid) ** 2))
+    if c3.button(tr("land.cvx_go"), type="primary", key="land.cvx_go"):
+        if not models:
+            st.warning(tr("land.pick"))
+            return
+        try:
+            specs = {
+                label: ConvexitySpec(replace(s, grid=int(cgrid)), max_iter=int(iters))
+                for label, s in build_specs().items()
+            }
+            for s in specs.values():
+                s.validate()
+        except LandscapeError as e:
+            error_box(e)
+            return
+        limit = None if allow_long else LONG_JOB_SECONDS
+        key = task_key("convexity", [asdict(s) for s in specs.values()], list(specs), limit)
+        submit(key, msg("label.convexity", n=len(specs)), convexity_task(specs, max_seconds=limit))
+        st.session_state["land.cvx_job"] = key
+
+
+def same_slice(a: dict, b: dict) -> bool:
+    """Whether two surface specs (as dicts) place their points on one slice (the grid size aside)."""
+    skip = ("grid", "checkpoint", "device", "batch_points")
+    return to_plain({k: v for k, v in a.items() if k not in skip}) == to_plain(
+        {k: v for k, v in b.items() if k not in skip}
+    )
+
+
+def render_convexity(job) -> None:
+    from core.convexity_plot import ConvexityPanel, plot_convexity
+    from core.jobs import coarse_view
+
+    batch = job.result if job.ok else job.partial
+    if batch is None:
+        return
+    for label, err in batch.errors.items():
+        error_box(f"{label}: {err}")
+    surfaces = loss_surfaces()
+    panels, rows = [], {}
+    for label, m in batch.maps.items():
+        spec = batch.specs[label]
+        xs, ys, ratio = coarse_view(SimpleNamespace(xs=m.xs, ys=m.ys, loss=m.ratio, complete=m.complete))
+        # Contours: the page's loss surface when it is of the same slice (finer), else the loss at the map's points.
+        s = surfaces.get(label)
+        if s is not None and s.loss.ndim == 2 and same_slice(s.meta.get("spec", {}), asdict(spec.surface)):
+            lx, ly, loss = coarse_view(s)
+        else:
+            lx, ly, loss = m.xs, m.ys, m.loss
+        n_unconv = int(np.sum(np.isfinite(m.lambda_max) & (m.converged == 0)))
+        cap = tr("cap.convexity", grid=len(m.xs), iters=spec.max_iter, unconverged=n_unconv)
+        if not m.complete:
+            cap += " " + tr("cap.partial")
+        title = label.replace(" · ", "<br>", 1) if len(label) > 28 else label
+        panels.append(ConvexityPanel(title, xs, ys, ratio, lx, ly, loss, caption=cap))
+        if m.complete:
+            c = len(m.xs) // 2
+            rows[label] = {
+                tr("land.cvx_area", threshold=f"{CONVEX_RATIO:g}"): m.convex_area(),
+                tr("land.cvx_median"): float(np.nanmedian(m.ratio)),
+                tr("land.cvx_lmax"): float(m.lambda_max[c, c]),
+                tr("land.cvx_lmin"): float(m.lambda_min[c, c]),
+                tr("land.cvx_unconverged"): n_unconv,
+            }
+    if not panels:
+        return
+    chart(plot_convexity(panels, CONVEX_RATIO, title=tr("land.cvx_title")), key="land-convexity")
+    if rows:
+        st.subheader(tr("land.cvx_numbers"))
+        st.dataframe(pd.DataFrame.from_dict(rows, orient="index").T, width="stretch")
+
+
+if view == "convexity":
+    convexity_controls()
+    if "land.cvx_job" in st.session_state:
+        watch(st.session_state["land.cvx_job"], render_convexity)
+elif "land.job" in st.session_state:
     watch(st.session_state["land.job"], render)

@@ -1,0 +1,477 @@
+"""Convexity maps of checkpoints: |lambda_min / lambda_max| of the full Hessian at every point of a 2-D loss slice.
+
+Li et al. (2018) draw the convex region of a loss landscape this way: at each point w + a*d1 + b*d2 of the slice,
+the extreme eigenvalues of the Hessian of the loss in all (selected) parameters, not only in the two plotted
+directions. A ratio near 0 means the negative curvature there is negligible next to the positive one (locally
+convex); near 1 or above it, strongly non-convex. `core.surface_metrics`' `convex_fraction` is a different number:
+the share of points where the plotted 2-D surface itself curves up (finite differences in the slice only).
+
+`compute_convexity(ConvexitySpec(surface=SurfaceSpec(...)))` uses the surface's own directions, span and lattice
+(`core.surfaces`), so a 9x9 map sits exactly on grid points of the 9x9, 17x17 or 33x33 loss surface of the same spec.
+Every point is one Lanczos run (`core.flatness.convexity_point`: both ends of the spectrum from one Krylov space,
+up to `max_iter` Hessian-vector products) and is kept in the store like a surface point:
+- every finished point is appended to the entry's log at once (a SIGKILL loses only the point in flight; the same
+  call resumes, `meta["n_reused"]`);
+- nested grids (2**k + 1 points over one span) share lattice points: a 9x9 map reuses a 5x5 one;
+- under `torchrun` each rank takes every world_size-th lattice point; rank 0 assembles and saves.
+
+The key is the surface's key (checkpoint hash, objective, directions, grid) plus the Lanczos settings; the store kind
+is `convexity`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.checkpoints import LoadedCheckpoint, code_version, load_checkpoint
+from core.errors import LandscapeError
+from core.objectives import Objective, build_objective
+from core.params import select_parameters
+from core.store import Store, atomic_write_bytes
+from core.surfaces import (
+    Estimate,
+    SurfaceSpec,
+    _assemble,
+    _barrier,
+    _dist,
+    _fill_known,
+    _human_seconds,
+    _level_sizes,
+    _point_ids,
+    _sibling_points,
+    available_memory,
+    family_hash,
+    make_directions,
+    surface_key,
+    working_memory,
+)
+from core.train import pick_device
+
+KIND = "convexity"
+FIELDS = ("lambda_max", "lambda_min", "ratio", "loss", "iterations", "converged")  # per point; lambda_max decides
+# A point counts as convex when its most negative curvature is under a tenth of its largest positive one. Fixed
+# before any measurement (not tuned): an order of magnitude is where the negative curvature stops mattering for the
+# picture Li et al. draw (their colour scale saturates well below 1).
+CONVEX_RATIO = 0.1
+REPRODUCE_GRID = 9  # the grid `python -m core reproduce` counts the convex area on: 81 Lanczos runs per objective
+
+
+@dataclass(frozen=True)
+class ConvexitySpec:
+    """One convexity map: the loss slice it lives on and the Lanczos run at each point."""
+
+    surface: SurfaceSpec  # checkpoint, objective, directions, span, grid: the points of the loss surface
+    max_iter: int = 20  # Lanczos steps (Hessian-vector products) per point, at most: both ends from one run
+    tol: float = 1e-3  # relative Ritz residual at which a point stops early: a ratio read on a colour scale
+    lanczos_seed: int = 0  # the start vector, the same at every point (points differ only by their weights)
+
+    def validate(self) -> None:
+        self.surface.validate()
+        if self.surface.dim != 2:
+            raise LandscapeError("a convexity map is 2-D (dim 2)")
+        if self.surface.dtype != "fp32":
+            raise LandscapeError("a convexity map needs fp32 (bf16 autocast is for wide plots, not Hessians)")
+        if not 2 <= self.max_iter <= 1000:
+            raise LandscapeError(f"max_iter must be 2 to 1000 Lanczos steps, got {self.max_iter}")
+        if not (self.tol > 0 and np.isfinite(self.tol)):
+            raise LandscapeError(f"tol must be a positive number, got {self.tol}")
+
+
+@dataclass
+class ConvexityMap:
+    """A (possibly partial) convexity map.
+
+    Attributes:
+        xs: (nx,) coordinates along d1. ys: (ny,) along d2.
+        ratio: (ny, nx) |lambda_min / lambda_max|; NaN where not computed yet, the loss is not finite or
+            lambda_max is 0.
+        lambda_min, lambda_max: (ny, nx) the extreme Hessian eigenvalues (Ritz values) at each point.
+        loss: (ny, nx) the loss at each point (from the Hessian's forward).
+        converged: (ny, nx) 1 where both ends met `tol` within `max_iter` steps, 0 where not, NaN not computed.
+        meta: every input plus n_points, n_reused, n_unconverged, hvp, timing, the key.
+        path: the cache entry's folder.
+    """
+
+    xs: np.ndarray
+    ys: np.ndarray
+    ratio: np.ndarray
+    lambda_min: np.ndarray
+    lambda_max: np.ndarray
+    loss: np.ndarray
+    converged: np.ndarray
+    meta: dict[str, Any]
+    path: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.meta.get("complete"))
+
+    def convex_area(self, threshold: float = CONVEX_RATIO) -> float:
+        """Share of the computed (finite) points whose ratio is below `threshold` (NaN when none is finite)."""
+        return convex_area(self.ratio, threshold)
+
+
+def convex_area(ratio: np.ndarray, threshold: float = CONVEX_RATIO) -> float:
+    """Share of the finite entries of a ratio map below `threshold` (NaN when none is finite)."""
+    ratio = np.asarray(ratio, dtype=float)
+    finite = np.isfinite(ratio)
+    return float(np.sum(ratio[finite] < threshold) / finite.sum()) if finite.any() else float("nan")
+
+
+@dataclass(frozen=True)
+class ConvexityEstimate(Estimate):
+    """The cost of a map before it starts: points x Hessian-vector products per point (at most)."""
+
+    hvp_per_point: int = 0
+
+    def describe(self) -> str:
+        return (
+            f"{self.points * self.hvp_per_point} Hessian-vector products at most ({self.points} points x "
+            f"{self.hvp_per_point}): {super().describe()}"
+        )
+
+
+def convexity_key(spec: ConvexitySpec, objective: Objective) -> dict:
+    """The surface's key (everything that places the points) plus what changes the eigenvalues at a point."""
+    lanczos = {"v": 1, "max_iter": spec.max_iter, "tol": spec.tol, "seed": spec.lanczos_seed}
+    return {**surface_key(spec.surface, objective), "convexity": lanczos}
+
+
+def hessian_names(spec: SurfaceSpec, module: torch.nn.Module) -> list[str]:
+    """The parameters the Hessian is taken over: the surface's scope, include and exclude (biases and norms too,
+    moving or not: the full Hessian of the selected block)."""
+    names = select_parameters(module, spec.scope, spec.include, spec.exclude)
+    if not names:
+        raise LandscapeError(f"no trainable parameters in scope {spec.scope!r}")
+    return names
+
+
+def estimate_convexity(
+    spec: ConvexitySpec, objective: Objective, names: list[str], points: int, world: int = 1
+) -> ConvexityEstimate:
+    """One timed gradient graph and Hessian-vector product at the centre, times `max_iter` products per point."""
+    from core.flatness import HvpOperator
+
+    module = objective.module
+    firsts, hvps = [], []  # the minimum of a few timings: the machine may be shared
+    with HvpOperator(module, objective, names) as op:
+        v = torch.ones(op.n, dtype=op.dtype, device=op.device)
+        op(v)  # warm-up: allocations and kernel selection
+        for _ in range(2):
+            op.release()
+            t0 = time.perf_counter()
+            op(v)  # the forward, the gradient graph and one product
+            firsts.append(time.perf_counter() - t0)
+            for _ in range(2):
+                t0 = time.perf_counter()
+                op(v)
+                hvps.append(time.perf_counter() - t0)
+        n = op.n
+    t_first, t_hvp = min(firsts), min(hvps)
+    per_point = t_first + (spec.max_iter - 1) * t_hvp
+    n_params, acts, data = working_memory(objective)
+    # Weights, a copy of the moved ones, two directions, the Lanczos vectors kept (fp32); the double-backward graph
+    # holds about three times one batch of activations.
+    need = int(n_params * 4 * 4 + n * 4 * (spec.max_iter + 4) + 3 * acts + data)
+    seconds = per_point * points / max(1, world)
+    return ConvexityEstimate(points, seconds, need, available_memory(objective.device), hvp_per_point=spec.max_iter)
+
+
+def _to_map(arrays: dict[str, np.ndarray], meta: dict, path: str) -> ConvexityMap:
+    return ConvexityMap(
+        arrays["xs"],
+        arrays["ys"],
+        arrays["ratio"],
+        arrays["lambda_min"],
+        arrays["lambda_max"],
+        arrays["loss"],
+        arrays["converged"],
+        meta,
+        path,
+    )
+
+
+def compute_convexity(
+    spec: ConvexitySpec,
+    *,
+    store: Store | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    on_partial: Callable[[ConvexityMap], None] | None = None,
+    partial_every: int = 4,
+    check_stop: Callable[[], bool] | None = None,
+    ckpt: LoadedCheckpoint | None = None,
+    cached_only: bool = False,
+    confirm: Callable[[Estimate], bool] | None = None,
+) -> ConvexityMap | None:
+    """Compute (or fetch from the cache, or resume) one convexity map.
+
+    Args:
+        spec: what to compute.
+        store: the cache (default: `Store()` under the cache root).
+        progress: progress(done, total) per point; points from the cache count as done.
+        on_partial: called with the partial map every `partial_every` points and when a coarse level finishes.
+        check_stop: polled between points; True stops (the points done so far stay in the cache) with
+            LandscapeError("stopped ...").
+        ckpt: an already loaded checkpoint for `spec.surface.checkpoint` (moved and restored, never changed).
+        cached_only: return the finished map if the cache has it, else None (computes nothing).
+        confirm: called with the `ConvexityEstimate` before any new point; False stops with a LandscapeError.
+            A map that cannot fit in memory is refused whatever it says.
+
+    Raises:
+        LandscapeError: bad spec, unreadable checkpoint, a non-finite loss at the centre, stopped.
+    """
+    spec.validate()
+    sspec = spec.surface
+    store = store or Store()
+    ckpt = ckpt or load_checkpoint(sspec.checkpoint)
+    device = pick_device(sspec.device)
+    objective = build_objective(ckpt, sspec.objective_spec(), device)
+    module = objective.module
+    key = convexity_key(spec, objective)
+    entry = store.entry(KIND, key)
+    rank, world = _dist()
+    ids, flat, coords, xs = _point_ids(sspec)
+    total = len(ids)
+    shape = (sspec.grid, sspec.grid)
+
+    def finished() -> ConvexityMap | None:
+        res = entry.result()
+        if res is None:
+            return None
+        meta = dict(res.meta)
+        meta["cached"] = True
+        meta["n_reused"] = meta.get("n_points", total)
+        return _to_map(res.arrays, meta, str(entry.path))
+
+    done = finished()
+    if done is not None:
+        if progress:
+            progress(total, total)
+        return done
+    if cached_only:
+        return None
+
+    lock = entry.lock() if rank == 0 else None
+    try:
+        if lock is not None:
+            lock.__enter__()
+        _barrier(world)  # rank 0 holds the lock before anyone reads the known points
+        done = finished()
+        if done is not None:
+            return done
+        known = {**_sibling_points(store, entry, key, kind=KIND, fields=FIELDS), **entry.load_points()}
+        n_reused = sum(1 for i in ids.tolist() if i in known)
+        names = hessian_names(sspec, module)
+        if n_reused < total:
+            est = estimate_convexity(spec, objective, names, total - n_reused, world)
+            if est.available is not None and est.bytes > est.available:
+                raise LandscapeError(f"this convexity map cannot fit in memory: {est.describe()}; use fewer samples")
+            if confirm is not None and not confirm(est):
+                raise LandscapeError(f"not started: {est.describe()} (confirm to run it)")
+        dirs, _ = make_directions(sspec, ckpt, objective)
+        mine = [p for p in range(total) if ids[p] % world == rank and int(ids[p]) not in known]
+        values = {f: np.full(total, np.nan) for f in FIELDS}
+        _fill_known(values, ids, known)
+        n_done = [n_reused]
+        levels = _level_sizes(sspec)
+
+        def partial() -> ConvexityMap:
+            meta = {"spec": asdict(spec), "complete": False, "n_points": total, "n_done": n_done[0]}
+            return _to_map(_assemble(values, flat, shape, xs, sspec, ids), meta, str(entry.path))
+
+        if progress:
+            progress(n_done[0], total)
+        if on_partial and n_reused:
+            on_partial(partial())
+        from core.flatness import convexity_point
+
+        start = time.perf_counter()
+        for p in mine:
+            if check_stop is not None and check_stop():
+                entry.flush_points()
+                raise LandscapeError(f"stopped after {n_done[0]} of {total} points; rerun the same request to resume")
+            vals = convexity_point(
+                module,
+                objective,
+                dirs,
+                [float(c) for c in coords[p]],
+                names=names,
+                max_iter=spec.max_iter,
+                tol=spec.tol,
+                seed=spec.lanczos_seed,
+            )
+            entry.append_points([(int(ids[p]), vals)])
+            for k, v in vals.items():
+                values[k][p] = v
+            n_done[0] += 1
+            if progress:
+                progress(n_done[0], total)
+            if on_partial and (n_done[0] % partial_every == 0 or n_done[0] in levels):
+                on_partial(partial())
+        elapsed = time.perf_counter() - start
+        entry.flush_points()
+        _barrier(world)
+        if rank != 0:
+            _barrier(world)
+            done = finished()
+            if done is None:
+                raise LandscapeError("rank 0 did not save the convexity map")
+            return done
+        # Rank 0: take every rank's points from the logs (they are the source of truth), then save.
+        _fill_known(values, ids, entry.load_points())
+        arrays = _assemble(values, flat, shape, xs, sspec, ids)
+        c = sspec.grid // 2
+        if not np.isfinite(arrays["loss"][c, c]):
+            raise LandscapeError(
+                f"the loss at the centre (the checkpoint's own weights) is not finite: the checkpoint "
+                f"{ckpt.path.name} is broken or does not fit the data"
+            )
+        finite = np.isfinite(arrays["lambda_max"])
+        conv = arrays["converged"]
+        meta = {
+            "spec": asdict(spec),
+            "key": key,
+            "family": family_hash(key),
+            "objective": objective.key(),
+            "loss_kind": objective.loss_kind,
+            "model_kind": ckpt.kind,
+            "n_params": int(sum(module.get_parameter(n).numel() for n in names)),
+            "complete": True,
+            "n_points": total,
+            "n_reused": n_reused,
+            "n_done": total,
+            "n_nan": int(np.sum(~np.isfinite(arrays["ratio"]))),
+            "nan_ids": [
+                int(i) for i, v in zip(ids.tolist(), values["lambda_max"].tolist(), strict=True) if not np.isfinite(v)
+            ],
+            "n_unconverged": int(np.sum(finite & (conv == 0))),
+            "hvp": int(np.nansum(arrays["iterations"])),
+            "threshold": CONVEX_RATIO,
+            "convex_area": convex_area(arrays["ratio"]),
+            "seconds": elapsed,
+            "world_size": world,
+            "device": str(device),
+        }
+        entry.save_result(arrays, meta, code_version=code_version())
+        entry.clear_points()
+        _barrier(world)
+        res = entry.result()
+        return _to_map(res.arrays, dict(res.meta), str(entry.path))
+    finally:
+        if lock is not None:
+            lock.__exit__(None, None, None)
+
+
+def export_convexity(m: ConvexityMap, out: str | Path) -> Path:
+    """Write a map to FILE.npz: xs, ys, ratio, lambda_min, lambda_max (len(ys), len(xs)), loss, converged and meta
+    (a JSON string)."""
+    out = Path(out)
+    if out.suffix != ".npz":
+        raise LandscapeError(f"--out must end in .npz, got {out.name}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {k: v for k, v in m.meta.items() if k != "nan_ids"}
+    arrays = {
+        "xs": m.xs,
+        "ys": m.ys,
+        "ratio": m.ratio,
+        "lambda_min": m.lambda_min,
+        "lambda_max": m.lambda_max,
+        "loss": m.loss,
+        "converged": m.converged,
+        "meta": np.array(json.dumps(meta, default=str)),
+    }
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(out, buf.getvalue())
+    return out
+
+
+def describe_map(m: ConvexityMap) -> str:
+    """One line for the CLI: points, cache, convergence, convex area, time."""
+    meta = m.meta
+    reused = meta["n_points"] if meta.get("cached") else meta.get("n_reused", 0)
+    return (
+        f"{meta.get('model_kind')} / {meta.get('loss_kind')} loss: {meta['n_points']} points, {reused} from the cache, "
+        f"{meta.get('n_nan', 0)} not finite, {meta.get('n_unconverged', 0)} not converged in "
+        f"{meta['spec']['max_iter']} Lanczos steps, {meta.get('hvp', 0)} Hessian-vector products, "
+        f"{_human_seconds(float(meta.get('seconds', 0.0)))}; convex area (|lambda_min/lambda_max| < "
+        f"{meta.get('threshold', CONVEX_RATIO):g}) {m.convex_area():.3f}"
+        + (" (cached result)" if meta.get("cached") else "")
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The dashboard's background job
+
+
+@dataclass
+class ConvexityBatch:
+    """Convexity maps of several models on one spec: label -> map (partial while running), spec, one-line error."""
+
+    maps: dict[str, ConvexityMap] = field(default_factory=dict)
+    specs: dict[str, ConvexitySpec] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def copy(self) -> ConvexityBatch:
+        return ConvexityBatch(dict(self.maps), dict(self.specs), dict(self.errors))
+
+
+def convexity_task(
+    specs: dict[str, ConvexitySpec], max_seconds: float | None = None
+) -> Callable[[Any], ConvexityBatch]:
+    """A `core.jobs` job computing one convexity map per model (label -> ConvexitySpec); partial: a batch.
+
+    A model whose estimate exceeds `max_seconds` is not started (its error says so); None: no limit."""
+    from core.i18n import msg
+    from core.jobs import error_line
+    from core.surfaces import prepare_checkpoint
+
+    def run(ctx: Any) -> ConvexityBatch:
+        batch = ConvexityBatch()
+        n = max(1, len(specs))
+        for i, (label, spec) in enumerate(specs.items()):
+            batch.specs[label] = spec
+            if ctx.should_stop():
+                raise LandscapeError("stopped")
+            grid = spec.surface.grid
+
+            def prog(d: int, t: int, i=i, label=label, grid=grid) -> None:
+                ctx.progress((i + d / max(1, t)) / n, msg("job.convexity", model=label, grid=grid, done=d, total=t))
+
+            def partial(m: ConvexityMap, label=label) -> None:
+                batch.maps[label] = m
+                ctx.set_partial(batch.copy())
+
+            def estimate(est: Any, i=i, label=label, grid=grid) -> bool:
+                ctx.progress(
+                    i / n,
+                    msg("job.cvx_estimate", model=label, grid=grid, points=est.points, seconds=round(est.seconds)),
+                )
+                return max_seconds is None or est.seconds <= max_seconds
+
+            try:
+                if spec.surface.loss == "probe":
+                    ctx.progress(i / n, msg("job.probe", model=label))
+                    ck = prepare_checkpoint(spec.surface.checkpoint, "probe")
+                    spec = replace(spec, surface=replace(spec.surface, checkpoint=ck))
+                batch.maps[label] = compute_convexity(
+                    spec, progress=prog, on_partial=partial, check_stop=ctx.should_stop, confirm=estimate
+                )
+            except LandscapeError as e:
+                if ctx.should_stop():
+                    raise
+                batch.errors[label] = error_line(e)
+            ctx.set_partial(batch.copy())
+        ctx.progress(1.0, msg("job.convexity_done"))
+        return batch
+
+    return run
