@@ -133,7 +133,7 @@ def add_commands(sub, progress_factory: Callable) -> None:
         nargs="+",
         default=None,
         metavar="N",
-        help="labels per class, 'all' for every image (default 5 10 20 50 all; 4 16 all with --quick)",
+        help="labels per class, 'all' for every image (default 5 10 20 50 all; 4 all with --quick)",
     )
     g.add_argument("--data", default=None, help="data spec (default digits; synthetic with --quick)")
     g.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs of 10 steps (default 20)")

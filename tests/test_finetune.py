@@ -321,3 +321,27 @@ def test_errors(trained_ckpts, cache):
         with pytest.raises(LandscapeError):
             dataclasses.replace(FT, **bad)
     assert not list(cache.glob("finetune/*.pt"))
+
+
+@pytest.mark.parametrize("layout", ["official-mae", "official-rcmae", "timm"])
+def test_official_and_timm_files_fine_tune(trained_ckpts, cache, tmp_path, layout):
+    """Files without our description (the architecture inferred from shapes) fine-tune on the data given."""
+    if layout == "timm":
+        sup = load_checkpoint(trained_ckpts["sup"])
+        raw, src = sup.model.state_dict(), sup.model
+    elif layout == "official-rcmae":
+        rc = load_checkpoint(trained_ckpts["rcmae"])
+        raw = {"student": rc.model.student.state_dict(), "teacher": rc.model.teacher.state_dict()}
+        src = rc.model.teacher
+    else:
+        mae = load_checkpoint(trained_ckpts["mae"]).model
+        keep = {k: v for k, v in mae.state_dict().items() if not k.startswith(("decoder", "mask_token"))}
+        raw, src = {"model": keep}, mae
+    f = tmp_path / f"{layout}.pth"
+    torch.save(raw, f)
+    assert load_checkpoint(f).source == layout
+    ck = load_checkpoint(finetune(f, dataclasses.replace(FT, data="synthetic"), device="cpu"))
+    assert ck.meta["finetune"]["base"]["source"] == layout
+    before = src.state_dict()["blocks.1.attn.proj.weight"]
+    assert not torch.equal(ck.model.state_dict()["blocks.1.attn.proj.weight"], before)
+    assert ck.model.pos_embed.requires_grad == (layout == "timm")
