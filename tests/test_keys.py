@@ -1,10 +1,10 @@
 """Cache keys: every input that changes the numbers changes the key and the cache entry; nothing else does.
 
 One table per key function: `Objective.key()` (core/objectives.py), `surface_key` and its family hash
-(core/surfaces.py), each stage key of a flatness report (core/flatness_run.py) and the fine-tuning run's checkpoint
-path (core/finetune.py). Every field of the spec dataclass is classified: in a row that must change the key, or
-named with the reason it must not. A field added to a dataclass without being classified fails
-`test_every_*_field_is_classified`, so no future key drops one silently.
+(core/surfaces.py), each stage key of a flatness report (core/flatness_run.py), the fine-tuning run's checkpoint
+path (core/finetune.py) and the convexity map's key (core/convexity.py). Every field of the spec dataclass is
+classified: in a row that must change the key, or named with the reason it must not. A field added to a dataclass
+without being classified fails `test_every_*_field_is_classified`, so no future key drops one silently.
 
 Keys are computed, not numbers: the objectives are built (fixed data and masks, a few ms for the micro models), the
 flatness stages are intercepted where they would be looked up in the store. "Another cache entry" means another
@@ -432,3 +432,45 @@ def test_finetune_run_changes_with(env, field, base, change):
 )
 def test_finetune_run_is_the_same_for(env, field, base, change, reason):
     assert finetune_run_path(env, base) == finetune_run_path(env, base | change), reason
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Convexity maps (core/convexity.py): the surface's key (every SurfaceSpec row above) plus the Lanczos run
+
+CONV_CHANGES = [("max_iter", dict(max_iter=7)), ("tol", dict(tol=1e-4)), ("lanczos_seed", dict(lanczos_seed=1))]
+CONV_SURFACE = "surface"  # the slice: keyed through surface_key, checked against every SurfaceSpec row below
+
+
+def convexity_key_of(env, spec) -> dict:
+    from core.convexity import convexity_key
+
+    spec.validate()  # a map compute_convexity accepts
+    return convexity_key(spec, objective(env, spec.surface.checkpoint, spec.surface.objective_spec()))
+
+
+def test_every_convexity_spec_field_is_classified():
+    from core.convexity import ConvexitySpec
+
+    names = {f.name for f in fields(ConvexitySpec)}
+    unclassified = sorted(names ^ ({CONV_SURFACE} | {r[0] for r in CONV_CHANGES}))
+    assert not unclassified, f"classify these ConvexitySpec fields in tests/test_keys.py: {unclassified}"
+
+
+def test_convexity_key_changes_with_the_slice_and_the_lanczos_run(env):
+    from core.convexity import KIND, ConvexitySpec
+
+    base = ConvexitySpec(surface_spec(env, {}))
+    k0 = convexity_key_of(env, base)
+    for field, change in CONV_CHANGES:
+        k = convexity_key_of(env, replace(base, **change))
+        assert entry_path(env, KIND, k) != entry_path(env, KIND, k0) and family_hash(k) != family_hash(k0), field
+    checked = 0
+    for field, sbase, change in SURF_CHANGES:
+        a, b = surface_spec(env, sbase), surface_spec(env, sbase | change)
+        if {a.dim, b.dim} != {2} or {a.dtype, b.dtype} != {"fp32"}:
+            continue  # not a convexity map (2-D, fp32 only)
+        ka, kb = convexity_key_of(env, ConvexitySpec(a)), convexity_key_of(env, ConvexitySpec(b))
+        assert entry_path(env, KIND, ka) != entry_path(env, KIND, kb), field
+        assert family_hash(ka) != family_hash(kb), field
+        checked += 1
+    assert checked >= len(SURF_CHANGES) - 4
