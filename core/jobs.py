@@ -815,8 +815,8 @@ def flatness_points(store: Any = None) -> list[dict]:
         obj = e.key.get("objective") or {}
         sha = obj.get("checkpoint")
         value = ((e.meta or {}).get("meta") or {}).get("value")
-        if not sha or not isinstance(value, dict):
-            continue
+        if not sha or not isinstance(value, dict) or obj.get("rcmae_terms", "full") != "full":
+            continue  # (RC-MAE's MAE-term numbers, for the same-function comparison, are not its own objective)
         p = points.setdefault(sha, {"sha256": sha})
         stage = e.key.get("stage")
         if stage == "eigenvalues" and value.get("values"):
@@ -835,7 +835,10 @@ def flatness_points(store: Any = None) -> list[dict]:
         meta = ((e.meta or {}).get("meta") or {}) if e.finished else {}
         sha = ((meta.get("objective") or {}) if isinstance(meta, dict) else {}).get("checkpoint")
         spec = meta.get("spec") or {}
-        if sha in points and spec.get("dim") == 2 and spec.get("loss") == "own":
+        obj = (meta.get("objective") or {}) if meta else {}
+        terms = {spec.get("rcmae_terms", "full"), obj.get("rcmae_terms", "full")}
+        own = spec.get("loss") == "own" and terms == {"full"}
+        if sha in points and spec.get("dim") == 2 and own:
             bw = (meta.get("metrics") or {}).get("basin_width")
             if bw is not None:
                 points[sha]["basin_width"] = float(bw)

@@ -74,6 +74,7 @@ class ModelFacts:
     robustness: dict | None = None
     basin_width: float | None = None
     centre_loss: float | None = None  # its own training loss at the trained weights (scales cross-loss comparisons)
+    function: str = ""  # which function the flatness numbers are of (`core.comparison` keys); "": its own objective
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,11 @@ T = {
         "sep": "; ",
         "list_sep": ", ",
         "not_yet": " Not measured yet: {names}.",
+        "pair_nofunction": "{A} vs {B}: not measured yet on one function ({C} on MAE's masked-patch MSE).",
+        "cmp_same": "On one function, MAE's masked-patch MSE ({moving}): ",
+        "cmp_full": " Secondary line, not counted: RC-MAE's full objective (MAE term + γ·consistency) vs MAE's loss: "
+        "{pair} Why not counted: {reason}.",
+        "cmp_full_missing": " Secondary line, not counted: RC-MAE's full objective is not measured yet.",
         "caveat": " (Each model is measured on its own training loss: loss-unit numbers are divided by each model's "
         "loss at the centre, and the comparison is indicative.)",
         "inf_missing": "Inference cost is not measured yet: no {who} loaded.",
@@ -329,6 +335,11 @@ T = {
         "sep": "、",
         "list_sep": "、",
         "not_yet": "未測定の項目:{names}。",
+        "pair_nofunction": "{A}と{B}の同じ関数での比較はまだ測定されていません({C}のMAEマスクパッチ二乗誤差)。",
+        "cmp_same": "同じ関数(MAEのマスクパッチ二乗誤差、{moving})での比較: ",
+        "cmp_full": "参考(判定には数えない): RC-MAEの学習目的関数(MAE項 + γ·一貫性項)とMAEの損失の比較: {pair}"
+        "数えない理由: {reason}。",
+        "cmp_full_missing": "参考(判定には数えない): RC-MAEの学習目的関数での数値はまだ測定されていません。",
         "caveat": "(各モデルはそれぞれの学習損失で測定しているため、損失の単位を持つ数値は中心での損失で割って"
         "比較しています。この比較は参考値です。)",
         "inf_missing": "推論コストはまだ測定されていません({who}のモデルがありません)。",
@@ -497,14 +508,28 @@ def _training_point(g: dict[str, list[ModelFacts]], lang: str, tol: float) -> tu
 
 
 def _compare_pair(
-    a: str, b: str, g: dict[str, list[ModelFacts]], lang: str, tol: float, numbers: dict
+    a: str,
+    b: str,
+    ga: list[ModelFacts],
+    gb: list[ModelFacts],
+    lang: str,
+    tol: float,
+    numbers: dict,
+    relative: bool,
+    tag: str = "",
 ) -> tuple[str, str | None]:
-    """The sentence and verdict (None when not measured) for "a is flatter than b"."""
+    """The sentence and verdict (None when not measured) for "a is flatter than b".
+
+    `ga` / `gb` hold the models of each side measured on the function `core.comparison` picks; `relative` divides
+    loss-unit numbers by each model's centre loss (two different functions); `tag` prefixes the number keys.
+    """
     t, kn = T[lang], _KIND[lang]
     A, B = kn[a], kn[b]
-    if not g.get(a) or not g.get(b):
-        gone = b if g.get(a) else a
+    if not ga or not gb:
+        gone = b if ga else a
         return t["pair_nomodel"].format(A=A, B=B, C=kn[gone].removeprefix("the ")), None
+    g = {a: ga, b: gb}
+    a_key, b_key = tag + a, tag + b
     details, missing = [], []
     wins = {"a": 0, "b": 0, "t": 0}
     for key, smaller_flatter in _FLATNESS:
@@ -517,19 +542,20 @@ def _compare_pair(
             sigma, da, db = found
             (va, sa), (vb, sb) = _side(da), _side(db)
             name += t["at_sigma"].format(s=fmt(sigma))
-            numbers[f"{a}_vs_{b}_sigma"] = sigma
-            numbers[f"{a}_acc_drop_vs_{b}"] = va
-            numbers[f"{b}_acc_drop_vs_{a}"] = vb
+            numbers[f"{a_key}_vs_{b}_sigma"] = sigma
+            numbers[f"{a_key}_acc_drop_vs_{b}"] = va
+            numbers[f"{b_key}_acc_drop_vs_{a}"] = vb
             unit = t["pts"]
         else:
-            xa, xb = _values(g[a], key, b == "sup"), _values(g[b], key, b == "sup")
-            if b == "sup" and key in _LOSS_SCALED:
+            xa, xb = _values(g[a], key, relative), _values(g[b], key, relative)
+            if relative and key in _LOSS_SCALED:
                 name += " / L(中心)" if lang == "ja" else " / L(centre)"
             if not xa or not xb:
                 missing.append(name)
                 continue
             (va, sa), (vb, sb) = _mean_spread(xa), _mean_spread(xb)
-            numbers[f"{a}_{key}"], numbers[f"{b}_{key}"] = va, vb
+            rel = "_rel" if relative and key in _LOSS_SCALED else ""  # divided by L(centre): not the raw number
+            numbers[f"{a_key}_{key}{rel}"], numbers[f"{b_key}_{key}{rel}"] = va, vb
             unit = ""
         if not _decisive(va, vb, sa, sb, tol):
             wins["t"] += 1
@@ -539,15 +565,16 @@ def _compare_pair(
             tie = ""
         details.append((name, fmt(va) + unit, fmt(vb) + unit, tie))
     n = len(details)
+    vs = f"{a_key}_vs_{b}"
     numbers |= {
-        f"{a}_vs_{b}_measured": float(n),
-        f"{a}_vs_{b}_{a}_flatter": float(wins["a"]),
-        f"{a}_vs_{b}_{b}_flatter": float(wins["b"]),
-        f"{a}_vs_{b}_within_spread": float(wins["t"]),
+        f"{vs}_measured": float(n),
+        f"{vs}_{a}_flatter": float(wins["a"]),
+        f"{vs}_{b}_flatter": float(wins["b"]),
+        f"{vs}_within_spread": float(wins["t"]),
     }
     not_yet = t["not_yet"].format(names=t["list_sep"].join(missing)) if missing else ""
     if n == 0:
-        numbers[f"{a}_vs_{b}_verdict"] = "not measured"
+        numbers[f"{vs}_verdict"] = "not measured"
         return t["pair_missing"].format(A=A, B=B), None
     every = t["all_1"] if n == 1 else t["all_2"] if n == 2 else t["all_n"].format(n=n)
     # The sentence's subject comes first in the numbers: B's value first when B is the flatter one.
@@ -567,8 +594,8 @@ def _compare_pair(
     else:
         verdict = "inconclusive"
         s = t["pair_mixed"].format(A=A, B=B, n=n, a=wins["a"], b=wins["b"], t=wins["t"], details=joined)
-    numbers[f"{a}_vs_{b}_verdict"] = verdict
-    return _cap(s) + not_yet + (t["caveat"] if b == "sup" else ""), verdict
+    numbers[f"{vs}_verdict"] = verdict
+    return _cap(s) + not_yet + (t["caveat"] if relative and not tag else ""), verdict
 
 
 # Numbers in loss units: across two different losses (MAE's pixel MSE vs cross-entropy) they are compared relative to
@@ -590,13 +617,35 @@ def _values(models: list[ModelFacts], key: str, across_losses: bool) -> list[flo
     return out
 
 
-def _stability_point(g: dict[str, list[ModelFacts]], lang: str, tol: float) -> tuple[Point, dict]:
+def _stability_point(
+    groups: dict[str, list[ModelFacts]], fn: dict[str, list[ModelFacts]], lang: str, tol: float
+) -> tuple[Point, dict]:
+    """Flatness: the counted comparisons of `core.comparison`, each on its function, then the secondary lines."""
+    from core.comparison import comparisons, moving_text, reason_text
+
     t, kn = T[lang], _KIND[lang]
     numbers: dict[str, float | str] = {}
-    pairs = [("rcmae", "mae"), ("mae", "sup")]
-    results = [_compare_pair(a, b, g, lang, tol, numbers) for a, b in pairs]
-    sentence = ("" if lang == "ja" else " ").join(s for s, _ in results)
-    verdicts = [v for _, v in results if v is not None]
+    parts, verdicts, measured = [], [], []
+    for c in comparisons(counted=True):
+        lacking = [k for k, f in ((c.a, c.fa), (c.b, c.fb)) if groups.get(k) and not fn.get(f)]
+        if lacking:  # the model is loaded but not measured on the compared function: never ranked on another one
+            numbers[f"{c.a}_vs_{c.b}_verdict"] = "not measured"
+            parts.append(t["pair_nofunction"].format(A=kn[c.a], B=kn[c.b], C=kn[lacking[0]]))
+            continue
+        s, v = _compare_pair(c.a, c.b, fn.get(c.fa, []), fn.get(c.fb, []), lang, tol, numbers, c.relative)
+        if c.same_function:
+            s = t["cmp_same"].format(moving=moving_text(c.fa, lang)) + s
+        parts.append(s)
+        if v is not None:
+            verdicts.append(v)
+            measured.append((c.a, c.b))
+    for c in comparisons(counted=False):
+        if not fn.get(c.fa) or not fn.get(c.fb):
+            parts.append(t["cmp_full_missing"].strip())
+            continue
+        s, v = _compare_pair(c.a, c.b, fn[c.fa], fn[c.fb], lang, tol, numbers, c.relative, tag="full_")
+        parts.append(t["cmp_full"].format(pair=s, reason=reason_text(c, lang)).strip())
+    sentence = ("" if lang == "ja" else " ").join(parts)
     if not verdicts:
         state, verdict = "missing", "inconclusive"
     elif all(v == "supports" for v in verdicts):
@@ -606,7 +655,6 @@ def _stability_point(g: dict[str, list[ModelFacts]], lang: str, tol: float) -> t
     else:
         state = verdict = "inconclusive"
     first, later, sep = t["k_stab_who"]
-    measured = [(a, b) for (a, b), (_, v) in zip(pairs, results, strict=True) if v]
     who = sep.join((later if i else first).format(A=kn[a], B=kn[b]) for i, (a, b) in enumerate(measured))
     return Point(t["t_stab"], sentence, numbers, verdict), {"state": state, "who": who}
 
@@ -698,6 +746,27 @@ def _takeaway(cost: dict, stab: dict, inf: dict, lang: str) -> str:
     return t["k_join"].format(cost=_cap(cost_s), stab=stab_s, inf=inf_s, rec=rec)
 
 
+def group_facts(facts: dict) -> tuple[dict[str, list[ModelFacts]], dict[str, list[ModelFacts]]]:
+    """(kind -> models, function key -> models) from label -> facts; other values (e.g. "generalization") are left
+    out. A model measured on its own objective counts once per kind; a kind measured only on another function (the
+    same model's extra numbers) still counts for training and inference cost."""
+    from core.comparison import OWN_FUNCTION
+
+    every = [f for f in facts.values() if isinstance(f, ModelFacts)]
+    by_function: dict[str, list[ModelFacts]] = {}
+    for f in every:
+        by_function.setdefault(f.function or OWN_FUNCTION.get(f.kind, f.kind), []).append(f)
+    groups: dict[str, list[ModelFacts]] = {}
+    for f in every:
+        if not f.function or f.function == OWN_FUNCTION.get(f.kind):
+            groups.setdefault(f.kind, []).append(f)
+    missing = {f.kind for f in every} - set(groups)
+    for f in every:
+        if f.kind in missing:
+            groups.setdefault(f.kind, []).append(f)
+    return groups, by_function
+
+
 def executive_summary(facts: dict[str, ModelFacts], lang: str = "en", *, tolerance: float = 0.05) -> Summary:
     """The seed's three points (training cost, stability, inference cost) from the measured numbers.
 
@@ -714,10 +783,8 @@ def executive_summary(facts: dict[str, ModelFacts], lang: str = "en", *, toleran
     """
     if lang not in LANGS:
         raise LandscapeError(f"unknown language {lang!r}; choose one of {', '.join(LANGS)}")
-    groups: dict[str, list[ModelFacts]] = {}
-    for f in facts.values():
-        groups.setdefault(f.kind, []).append(f)
+    groups, by_function = group_facts(facts)
     p1, s1 = _training_point(groups, lang, tolerance)
-    p2, s2 = _stability_point(groups, lang, tolerance)
+    p2, s2 = _stability_point(groups, by_function, lang, tolerance)
     p3, s3 = _inference_point(groups, lang, tolerance)
     return Summary(points=(p1, p2, p3), takeaway=_takeaway(s1, s2, s3, lang), lang=lang)

@@ -550,11 +550,17 @@ def test_prepare_defaults_second_run_is_cached(dashboard_cache, monkeypatch):
     res = jobs.prepare_defaults_task(jobs.dashboard_profile("quick"))(ctx)
     assert _time.perf_counter() - t0 < 30
     assert res.stage == "done" and not res.errors
-    assert set(res.surfaces.surfaces) == {"MAE", "RC-MAE", "Sup-ViT"}
+    # RC-MAE also on its MAE term: compared with MAE on one function (core.comparison)
+    labels = {"MAE", "RC-MAE", "Sup-ViT", "RC-MAE · MAE term"}
+    assert set(res.surfaces.surfaces) == labels
     assert all(s.complete and s.meta.get("cached") for s in res.surfaces.surfaces.values())
-    assert set(res.flatness.reports) == {"MAE", "RC-MAE", "Sup-ViT"} and not res.flatness.errors
+    assert set(res.flatness.reports) == labels and not res.flatness.errors
     assert all(all(r.meta["cached"].values()) for r in res.flatness.reports.values())
-    assert set(res.facts) == {"mae", "rcmae", "sup"}
+    assert set(res.facts) == {"mae", "rcmae", "sup", "rcmae@rcmae_mae"}
     assert res.facts["rcmae"].top_eigenvalue == pytest.approx(res.flatness.reports["RC-MAE"].top_eigenvalues[0])
+    term = res.facts["rcmae@rcmae_mae"]
+    assert term.function == "rcmae_mae" and term.robustness == res.facts["rcmae"].robustness
+    assert term.top_eigenvalue == pytest.approx(res.flatness.reports["RC-MAE · MAE term"].top_eigenvalues[0])
+    assert term.top_eigenvalue != pytest.approx(res.facts["rcmae"].top_eigenvalue)  # another function
     stages = [b.stage for b in seen]
     assert stages.index("landscapes") < stages.index("flatness") < stages.index("summary")

@@ -46,7 +46,14 @@ def _facts(kind: str, times=(2.0, 2.1, 1.9), flat: float = 1.0, label: str | Non
 
 
 def _set(**kinds: ModelFacts) -> dict[str, ModelFacts]:
-    return {f.label: f for f in kinds.values()}
+    """label -> facts; an RC-MAE on its own objective also gets the same numbers on its MAE term (what the first-run
+    job gathers), unless the set names its MAE-term facts itself."""
+    out = {f.label: f for f in kinds.values()}
+    if not any(f.function == "rcmae_mae" for f in out.values()):
+        for f in list(out.values()):
+            if f.kind == "rcmae" and not f.function:
+                out[f.label + " (MAE term)"] = replace(f, function="rcmae_mae")
+    return out
 
 
 def _point(s: summary.Summary, i: int) -> summary.Point:
@@ -298,9 +305,59 @@ def test_mae_vs_supervised_compares_loss_unit_numbers_relative_to_each_centre_lo
     mae = _facts("mae", flat=2.0, centre_loss=10.0, robustness=None, basin_width=None)
     sup = _facts("sup", flat=1.0, centre_loss=1.0, robustness=None, basin_width=None)
     p = _point(executive_summary(_set(a=mae, b=sup)), 1)
-    assert p.numbers["mae_top_eigenvalue"] == pytest.approx(2.0) and p.numbers["sup_top_eigenvalue"] == 10.0
+    assert p.numbers["mae_top_eigenvalue_rel"] == pytest.approx(2.0) and p.numbers["sup_top_eigenvalue_rel"] == 10.0
     assert p.numbers["mae_vs_sup_verdict"] == "supports"
     assert "/ L(centre)" in p.sentence
     # Without a centre loss these numbers cannot be put on one scale: they count as not measured.
     p = _point(executive_summary(_set(a=replace(mae, centre_loss=None), b=sup)), 1)
     assert p.numbers["mae_vs_sup_verdict"] == "not measured"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Same function (core.comparison)
+
+
+def test_rcmae_is_compared_with_mae_on_its_mae_term_and_the_full_objective_is_a_secondary_line():
+    full = _facts("rcmae", flat=2.0, label="rc")  # its full objective: sharper (the consistency term adds curvature)
+    term = replace(full, label="rc (MAE term)", function="rcmae_mae", **_flat_fields(0.5))
+    facts = {f.label: f for f in (full, term, _facts("mae", flat=1.0), _facts("sup", flat=3.0))}
+    p = _point(executive_summary(facts), 1)
+    assert p.numbers["rcmae_vs_mae_verdict"] == "supports"  # decided on the MAE term
+    assert p.numbers["rcmae_top_eigenvalue"] == pytest.approx(5.0)
+    assert p.numbers["full_rcmae_vs_mae_verdict"] == "contradicts"  # shown, not counted
+    assert p.verdict == "supports"
+    assert "masked-patch MSE" in p.sentence and "student" in p.sentence
+    assert "Secondary line, not counted" in p.sentence and "positive semi-definite" in p.sentence
+    # The verdict follows the MAE-term numbers: make them sharper and it turns.
+    facts[term.label] = replace(term, **_flat_fields(2.0))
+    p = _point(executive_summary(facts), 1)
+    assert p.numbers["rcmae_vs_mae_verdict"] == "contradicts" and p.verdict == "inconclusive"
+    ja = _point(executive_summary(facts, "ja"), 1)
+    assert "判定には数えない" in ja.sentence and "半正定値" in ja.sentence
+
+
+def test_without_the_mae_term_rcmae_vs_mae_is_not_measured_and_costs_count_once():
+    full = _facts("rcmae", flat=0.5, label="rc")
+    s = executive_summary({"rc": full, "m": _facts("mae")})
+    p = _point(s, 1)
+    assert p.numbers["rcmae_vs_mae_verdict"] == "not measured"  # never ranked on two different functions
+    assert p.numbers["full_rcmae_vs_mae_verdict"] == "supports"
+    assert p.verdict == "inconclusive"
+    # The MAE-term facts are the same model: its epochs are counted once.
+    both = _set(a=_facts("rcmae", (2.4, 2.35, 2.45)), b=_facts("mae"))
+    assert len(both) == 3 and executive_summary(both).points[0].numbers["n_epochs_rcmae"] == 3
+
+
+def test_other_values_in_the_facts_are_ignored_by_the_summary():
+    facts = _set(a=_facts("rcmae"), b=_facts("mae")) | {"generalization": {"val_acc": {}}}
+    assert executive_summary(facts).points[2].verdict == "supports"
+
+
+def _flat_fields(flat: float) -> dict:
+    return dict(
+        top_eigenvalue=10.0 * flat,
+        trace=100.0 * flat,
+        sharpness=0.02 * flat,
+        robustness=_rob(0.1 * flat),
+        basin_width=0.5 / flat,
+    )
