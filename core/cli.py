@@ -427,7 +427,7 @@ def cmd_reproduce(a: argparse.Namespace) -> str:
 
     spec = quick_spec(seeds=a.seeds or 2) if a.quick else ReproduceSpec(seeds=a.seeds or 3)
     changes = {k: v for k, v in (("grid", a.grid), ("span", a.span), ("samples", a.samples)) if v is not None}
-    spec = replace(spec, device=a.device, note=a.note or "", **changes)
+    spec = replace(spec, device=a.device, note=a.note or "", regimes=not a.no_regimes, **changes)
     return str(reproduce(spec, a.out, extend=add_to_findings))  # + the premise claim (core/generalization.py)
 
 
@@ -617,6 +617,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--span", type=float, default=None, help="coordinates over [-span, span] (default 0.5)")
     rp.add_argument("--samples", type=int, default=None, help="evaluation images (default 128; 32 with --quick)")
     rp.add_argument("--note", default=None, help="a paragraph to put at the top of the report")
+    rp.add_argument(
+        "--no-regimes",
+        action="store_true",
+        help="skip claim 2 over teacher momentum {auto, 0.99, 0.996} x training length {epochs, 3x} (core.regimes)",
+    )
     rp.add_argument("--device", default="auto", help="auto, cpu or cuda")
     rp.set_defaults(func=cmd_reproduce)
     from core.generalization_cli import add_commands

@@ -261,6 +261,7 @@ class Findings:
     claims: tuple[Claim, ...]
     notes: tuple[str, ...] = ()
     preface: str = ""
+    sections: tuple[tuple[str, str], ...] = ()  # (title, markdown) after the claims, e.g. claim 2 across regimes
 
 
 def _fmt(v: float, fmt: str) -> str:
@@ -368,6 +369,8 @@ def render_markdown(f: Findings) -> str:
             lines += ["Figures:", ""]
             lines += [f"- [{cap}]({link})" for cap, link in c.figures]
             lines.append("")
+    for title, text in f.sections:
+        lines += [f"## {title}", "", text, ""]
     if f.notes:
         lines += ["## Caveats", ""]
         lines += [f"- {n}" for n in f.notes]
@@ -404,6 +407,7 @@ class ReproduceSpec:
     device: str = "auto"
     quick: bool = False
     note: str = ""  # a paragraph shown at the top of the report (e.g. why fewer seeds were used)
+    regimes: bool = True  # claim 2 again over teacher momentum x training length (core.regimes)
 
     def __post_init__(self):
         if self.seeds < 1:
@@ -745,8 +749,16 @@ def run_measurements(spec: ReproduceSpec, log: LogFn) -> RunResults:
             f"{c.num_heads} heads; MAE decoder dim {c.decoder_embed_dim}, depth {c.decoder_depth}"
         ),
         "data": _data_fact(first.meta.get("data") or {}),
+        "ema": _ema_fact(load_checkpoint(ckpts["rcmae", seeds[0]]).meta.get("train") or {}),
     }
     return RunResults(spec, seeds, ckpts, probes, hist, pacc, cacc, measured, facts)
+
+
+def _ema_fact(train: dict) -> str:
+    from core.models import EMA_RULE, ema_description
+
+    text = ema_description(train)
+    return f"{text}; {EMA_RULE}" if train.get("ema_momentum") == "auto" else text
 
 
 def _data_fact(d: dict) -> str:
@@ -1206,6 +1218,8 @@ def command_line(spec: ReproduceSpec) -> str:
     for name in ("grid", "span", "samples"):
         if getattr(spec, name) != getattr(base, name):
             parts.append(f"--{name} {getattr(spec, name)}")
+    if not spec.regimes:
+        parts.append("--no-regimes")
     return " ".join(parts)
 
 
@@ -1238,6 +1252,10 @@ def reproduce(
     clock("figures")
     figures = make_figures(results, out.parent / "figures", "figures/")
     findings = build_findings(results, figures, command_line(spec))
+    if spec.regimes:
+        from core.regimes import regime_section
+
+        findings = replace(findings, sections=findings.sections + (regime_section(spec, out.parent, clock),))
     if extend is not None:
         findings = extend(findings, results, clock)
     out.parent.mkdir(parents=True, exist_ok=True)

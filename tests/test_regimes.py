@@ -1,0 +1,125 @@
+"""Tests for core.regimes: claim 2 over teacher momentum x training length, on micro models (a few seconds)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from core.checkpoints import load_checkpoint
+from core.objectives import ObjectiveSpec, build_objective
+from core.regimes import (
+    REGIME_TITLE,
+    key_numbers,
+    regime_figure,
+    regime_figures,
+    regime_markdown,
+    run_regimes,
+)
+from core.reproduce import (
+    REPRODUCED,
+    SUPPORTS,
+    Findings,
+    claim_verdict,
+    command_line,
+    number_reading,
+    quick_spec,
+    render_markdown,
+)
+from core.train import ProbeConfig
+
+# The smallest grid that still has every part: 2 seeds (a spread), 2 momenta, 2 lengths (1 and 2 epochs).
+SPEC = replace(
+    quick_spec(seeds=2),
+    epochs=1,
+    n_snapshots=2,
+    grid=3,
+    samples=8,
+    hessian_iter=2,
+    trace_probes=2,
+    probe=ProbeConfig(epochs=2, batch_size=64),
+    device="cpu",
+)
+MOMENTA = ("auto", 0.996)
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    logs: list[str] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LANDSCAPE_CACHE_DIR", str(tmp_path_factory.mktemp("regimes") / "cache"))
+        rr = run_regimes(SPEC, logs.append, momenta=MOMENTA, factors=(1, 2))
+    return rr, logs
+
+
+def test_every_cell_trains_its_own_regime(grid):
+    rr, logs = grid
+    assert [(c.momentum, c.epochs) for c in rr.cells] == [("auto", 1), (0.996, 1), ("auto", 2), (0.996, 2)]
+    assert rr.lengths == (1, 2) and rr.momenta == MOMENTA and rr.seeds == (0, 1)
+    auto = 0.996 ** (312 / 12)  # synthetic: 410 training images, batch 32: 12 steps per epoch
+    for cell in rr.cells:
+        r = cell.results
+        assert cell.resolved == pytest.approx(auto if cell.momentum == "auto" else 0.996, rel=1e-12)
+        for s in rr.seeds:
+            rc = load_checkpoint(r.ckpts["rcmae", s]).meta["train"]
+            assert (rc["ema_momentum"], rc["epochs"], rc["seed"]) == (cell.momentum, cell.epochs, s)
+            assert rc["ema_momentum_resolved"] == pytest.approx(cell.resolved)
+            assert len(r.histories["mae", s]) == len(r.histories["rcmae", s]) == cell.epochs
+            assert load_checkpoint(r.ckpts["mae", s]).meta["train"]["epochs"] == cell.epochs
+    # one MAE baseline per length and seed, shared by the momenta; the RC-MAE runs are all different
+    a, b = rr.cell("auto", 1).results, rr.cell(0.996, 1).results
+    assert a.ckpts["mae", 0] == b.ckpts["mae", 0] != rr.cell("auto", 2).results.ckpts["mae", 0]
+    assert len({c.results.ckpts["rcmae", s] for c in rr.cells for s in rr.seeds}) == 8
+    assert any("regimes: 2 epochs, m 0.996:" in line for line in logs)
+
+
+def test_cells_are_judged_on_the_mae_loss_by_the_claim_rule(grid):
+    rr, _ = grid
+    for cell in rr.cells:
+        pre, probe, conv = cell.claim.tables
+        assert (pre.a_label, pre.b_label) == ("RC-MAE", "MAE") and conv.title.startswith("Convergence")
+        # The pre-training landscape of RC-MAE is its MAE term (the same function as MAE's): its centre is the
+        # MAE loss of the student, not the full objective with the consistency term.
+        centre = next(row for row in pre.rows if row.name == "loss at the centre")
+        for s, value in zip(rr.seeds, centre.a, strict=True):
+            ck = load_checkpoint(cell.results.ckpts["rcmae", s])
+            spec = ObjectiveSpec(loss="pretrain", samples=SPEC.samples, rcmae_terms="mae")
+            obj = build_objective(ck, spec, "cpu")
+            assert value == pytest.approx(obj.evaluate(obj.module)["loss"], rel=1e-5)
+            full = build_objective(ck, replace(spec, rcmae_terms="full"), "cpu")
+            assert full.evaluate(full.module)["loss"] > value  # the consistency term is there, and left out
+        # the verdict is reproduce's rule over the counted numbers of the three tables
+        readings = [
+            number_reading(r.a, r.b, r.better) for t in cell.claim.tables for r in t.rows if r.counted and r.better
+        ]
+        assert len(readings) >= 10 and cell.claim.verdict == claim_verdict(readings)
+        s, c, i = cell.counts
+        assert (s, s + c + i) == (readings.count(SUPPORTS), len(readings))
+
+
+def test_the_table_and_the_figure(grid, tmp_path):
+    rr, _ = grid
+    figures = regime_figures(rr, tmp_path / "figures", "figures/")
+    assert len(figures) == 1 and (tmp_path / figures[0][1]).is_file()
+    md = regime_markdown(rr, figures)
+    rows = [line for line in md.splitlines() if line.startswith("| ") and "epochs" not in line]
+    assert len(rows) == len(rr.cells)
+    auto = rr.cells[0].resolved
+    assert rows[0].startswith(f"| auto ({auto:.4g}) | 1 | **") and rows[1].startswith("| 0.996 | 1 | **")
+    for row, cell in zip(rows, rr.cells, strict=True):
+        assert f"**{cell.claim.verdict}**" in row and "{} / {} / {}".format(*cell.counts) in row
+        a, b = key_numbers(cell)["final validation MAE loss"]
+        assert len(a) == len(b) == 2 and " ± " in row  # two seeds: a spread
+    assert "Busbridge et al. 2023" in md and "MAE reconstruction loss" in md and "Across the grid:" in md
+    fig = regime_figure(rr)
+    assert len(fig.data) == 4 * len(rr.lengths)  # 4 numbers, one trace per length
+    assert all(len(t.x) == 1 + len(rr.momenta) and t.error_y.array is not None for t in fig.data)
+
+
+def test_the_report_hook():
+    text = render_markdown(
+        Findings(title="T", command="c", setup=(), claims=(), sections=((REGIME_TITLE, "the grid table"),))
+    )
+    assert f"## {REGIME_TITLE}\n\nthe grid table" in text
+    assert "--no-regimes" in command_line(replace(SPEC, regimes=False)) and "regimes" not in command_line(SPEC)
+    assert claim_verdict([SUPPORTS] * 4) == REPRODUCED
