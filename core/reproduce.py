@@ -1030,7 +1030,8 @@ def setup_items(r: RunResults) -> tuple[tuple[str, str], ...]:
     return (
         (
             "models",
-            f"MAE, RC-MAE (EMA teacher, momentum {TrainConfig.ema_momentum}, gamma {TrainConfig.gamma}) and a "
+            f"MAE, RC-MAE (EMA teacher, momentum {r.setup_facts.get('ema', TrainConfig.ema_momentum)}, gamma "
+            f"{TrainConfig.gamma}) and a "
             f"supervised ViT (Sup-ViT), preset `{spec.preset}`: {r.setup_facts['architecture']}",
         ),
         (
