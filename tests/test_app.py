@@ -338,6 +338,38 @@ def test_landscapes_prepared_views(prepared: Path):
     assert "log10" in cbar
 
 
+def test_landscapes_convexity_view(prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The convexity view computes on demand in the background: a ratio heatmap with the loss contours over it per
+    model, and the convex area in a table."""
+    cache = tmp_path / "cache"  # the maps are written to the cache: a copy, not the shared prepared one
+    shutil.copytree(prepared, cache)
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
+    at = wait_idle(open_page("landscapes"))
+    at.multiselect(key="land.models").set_value(at.multiselect(key="land.models").value[:2])
+    at = wait_idle(button(at, EN["land.go"]).click().run())  # the form's choices apply on submit
+    at.radio(key="land.view").set_value("convexity").run()
+    assert not at.exception and EN["land.cvx_go"] in [b.label for b in at.button]
+    assert not charts(at), "nothing is computed before it is asked for"
+    at.select_slider(key="land.cvx_grid").set_value(5)
+    at.number_input(key="land.cvx_iter").set_value(4)
+    button(at, EN["land.cvx_go"]).click().run()
+    at = wait_idle(at)
+    assert not errors(at), errors(at)
+    fig = charts(at)[0]
+    types = trace_types(fig)
+    assert types.count("heatmap") == 2 and types.count("contour") == 2, types
+    heat = next(t for t in fig["data"] if t["type"] == "heatmap")
+    assert len(values(heat["x"])) == 5
+    assert "|lambda_min / lambda_max|" in fig["layout"]["coloraxis"]["colorbar"]["title"]["text"]
+    df = at.dataframe[0].value
+    area = EN["land.cvx_area"].format(threshold="0.1")
+    assert area in df.index and df.shape[1] == 2 and all(0.0 <= v <= 1.0 for v in df.loc[area])
+    # Japanese: the same view, its words translated (figure text included).
+    set_lang(at, "ja")
+    assert JA["land.cvx_go"] in [b.label for b in at.button]
+    assert "ヘッセ行列の |λmin / λmax|" in charts(at)[0]["layout"]["coloraxis"]["colorbar"]["title"]["text"]
+
+
 def test_landscapes_recompute_1d(prepared: Path):
     at = wait_idle(open_page("landscapes"))
     at.multiselect(key="land.models").set_value(at.multiselect(key="land.models").value[:2])

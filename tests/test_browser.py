@@ -245,6 +245,36 @@ def test_language_switch_in_the_browser(server: str, browser):
     page.screenshot(path=str(ARTIFACTS / "landscapes_ja.png"), full_page=True)
 
 
+def test_landscapes_convexity_view_in_the_browser(server: str, browser):
+    """The Landscapes page's convexity view: nothing until asked, then a background job draws one ratio heatmap
+    with loss contours per model (few Lanczos steps: this checks the page, not the numbers)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(f"{server}/landscapes", wait_until="domcontentloaded")
+    _settle(page, ".js-plotly-plot")
+    page.locator('[data-testid="stMain"]').get_by_text("Convexity", exact=True).click()
+    page.get_by_role("button", name="Compute convexity maps").wait_for(timeout=30_000)
+    steps = page.get_by_label("Lanczos steps per point")
+    steps.fill("4")
+    steps.press("Enter")
+    time.sleep(1.0)
+    page.get_by_role("button", name="Compute convexity maps").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot')].some(d => (d.data || [])"
+        ".some(t => t.type === 'heatmap') && ((d.layout.coloraxis || {}).colorbar || {title: {text: ''}})"
+        ".title.text.includes('lambda_min'))",
+        timeout=240_000,
+    )
+    _settle(page, ".js-plotly-plot", timeout_s=240)
+    assert not _problems(page), _problems(page)
+    types = page.evaluate(
+        "() => [...document.querySelectorAll('.js-plotly-plot')].map(d => d.data.map(t => t.type))"
+        ".find(ts => ts.includes('heatmap') && ts.includes('contour'))"
+    )
+    assert types and types.count("heatmap") == types.count("contour") == 3, types
+    page.screenshot(path=str(ARTIFACTS / "landscapes_convexity.png"), full_page=True)
+
+
 def test_server_memory_stays_flat_across_reruns(server: str, browser):
     """Reloading a page full of charts again and again (new sessions, full reruns) must not grow the server without
     bound, with Streamlit's per-run gc.collect turned off (Python's own GC still runs)."""
