@@ -267,7 +267,8 @@ def test_quick_run_end_to_end_and_cached(tmp_path, monkeypatch, capsys):
     md = out.read_text()
     for title in ("## 1.", "## 2.", "## 3.", "## Setup", "## Summary"):
         assert title in md
-    assert md.count("**Verdict: ") == 3
+    assert md.count("**Verdict: ") == 5  # + the premise claim and its flatness follow-up (core/generalization.py)
+    assert md.index("## 1. Premise: self-supervised pre-training") < md.index("## 2. MAE's pre-training landscape")
     assert "| basin width (increase < 10% of L(centre)) |" in md
     assert "5x5 grid" in md and "2 model seeds (0, 1)" in md
     links = [line.split("](")[1].rstrip(")") for line in md.splitlines() if line.startswith("- [")]
