@@ -142,6 +142,7 @@ EN: dict[str, str] = {
     "col.params": "Parameters",
     "col.epoch_time": "s / epoch",
     "col.file": "File",
+    "col.ema": "EMA momentum (RC-MAE)",
     "col.size": "Size",
     "col.what": "What",
     "col.finished": "Finished",
@@ -154,6 +155,10 @@ EN: dict[str, str] = {
     "field.max_train": "Training images (0 = all)",
     "field.mask_ratio": "Mask ratio",
     "field.ema": "EMA momentum (RC-MAE)",
+    "field.ema_schedule": "EMA schedule (RC-MAE)",
+    "ema.auto": "auto (the paper's horizon in epochs)",
+    "ema.constant": "constant",
+    "ema.cosine": "cosine to 1 over the run",
     "field.path": "Checkpoint path",
     "field.models": "Models",
     "field.loss": "Loss",
@@ -176,7 +181,13 @@ EN: dict[str, str] = {
     "field.per_block": "Per block",
     "field.robustness": "Robustness curve",
     "help.mask_ratio": "Share of image patches hidden from the encoder (MAE's default 0.75).",
-    "help.ema": "How slowly RC-MAE's teacher follows the student (0.996 in the paper).",
+    "help.ema": "How slowly RC-MAE's teacher follows the student. auto: m = 0.996^(312/S), S = optimizer steps per "
+    "epoch (312 is ImageNet-1k at batch 4096): the paper's teacher horizon in epochs, by the EMA scaling rule of "
+    "Busbridge et al. 2023. 0.996 is the paper's value as it is: on a short run it makes the teacher lag most of "
+    "the run.",
+    "help.ema_schedule": "constant, or cosine from the momentum to 1 over the whole run as the RC-MAE paper "
+    "describes (its official code indexes the schedule by the step within the epoch, so it stays at ~m).",
+    "whatif.ema_base": "Base model's EMA momentum: {text}.",
     "help.max_train": "Train on fewer images to see how the landscape changes with data size.",
     "help.grid": "Odd sizes; 5, 9, 17, 33 refine each other without recomputation.",
     "help.span": "Coordinates run over [-span, span] in units of the filter-normalized directions.",
@@ -455,6 +466,7 @@ JA: dict[str, str] = {
     "col.params": "パラメータ数",
     "col.epoch_time": "秒 / エポック",
     "col.file": "ファイル",
+    "col.ema": "EMAモメンタム(RC-MAE)",
     "col.size": "サイズ",
     "col.what": "内容",
     "col.finished": "完了",
@@ -467,6 +479,10 @@ JA: dict[str, str] = {
     "field.max_train": "学習画像数(0 = すべて)",
     "field.mask_ratio": "マスク率",
     "field.ema": "EMAモメンタム(RC-MAE)",
+    "field.ema_schedule": "EMAスケジュール(RC-MAE)",
+    "ema.auto": "auto(論文と同じエポック単位の時定数)",
+    "ema.constant": "一定",
+    "ema.cosine": "学習全体で1までコサイン",
     "field.path": "チェックポイントのパス",
     "field.models": "モデル",
     "field.loss": "損失",
@@ -489,7 +505,12 @@ JA: dict[str, str] = {
     "field.per_block": "ブロックごと",
     "field.robustness": "頑健性曲線",
     "help.mask_ratio": "エンコーダから隠す画像パッチの割合(MAEの既定値は0.75)。",
-    "help.ema": "RC-MAEの教師が生徒に追従する遅さ(論文では0.996)。",
+    "help.ema": "RC-MAEの教師が生徒に追従する遅さ。auto: m = 0.996^(312/S)、Sは1エポックの最適化ステップ数"
+    "(312はバッチ4096のImageNet-1k)。Busbridgeら(2023)のEMAスケーリング則により、論文の教師の時定数をエポック単位で"
+    "保ちます。0.996は論文の値そのままで、短い学習では教師が学習の大半で遅れます。",
+    "help.ema_schedule": "一定、またはRC-MAE論文の記述どおり学習全体でモメンタムから1までのコサイン"
+    "(公式コードはエポック内のステップで参照するため、実際には~mのままです)。",
+    "whatif.ema_base": "元のモデルのEMAモメンタム: {text}。",
     "help.max_train": "学習画像を減らして、データ量で地形がどう変わるかを見ます。",
     "help.grid": "奇数。5、9、17、33は再計算なしで互いに細かくできます。",
     "help.span": "座標はフィルタ正規化した方向の単位で[-範囲, 範囲]をとります。",

@@ -8,6 +8,7 @@ import streamlit as st
 from core.errors import LandscapeError
 from core.i18n import msg
 from core.jobs import confined_path, inspect_task, task_key, train_task
+from core.models import EMA_SCHEDULES, ema_description
 from core.plots import plot_training_curves
 from core.train import TrainConfig
 from core.zoo import KIND_LABEL, describe_label, list_checkpoints
@@ -38,6 +39,7 @@ else:
                 tr("col.probe_acc"): fmt_num(i.probe_acc),
                 tr("col.params"): f"{i.n_params:,}",
                 tr("col.epoch_time"): fmt_num(i.epoch_time),
+                tr("col.ema"): ema_description(i.train) if i.kind == "rcmae" else "-",
                 tr("col.file"): i.name,
             }
             for i in infos
@@ -75,10 +77,17 @@ with st.form("train-form"):
     epochs = c1.number_input(tr("field.epochs"), min_value=1, max_value=300, value=30, step=1)
     seed = c2.number_input(tr("field.seed"), min_value=0, max_value=10_000, value=1, step=1)
     max_train = c3.number_input(tr("field.max_train"), min_value=0, max_value=100_000, value=0, step=50)
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     mask_ratio = c1.slider(tr("field.mask_ratio"), 0.1, 0.95, 0.75, 0.05, help=tr("help.mask_ratio"))
     momentum = c2.select_slider(
-        tr("field.ema"), options=[0.9, 0.95, 0.99, 0.996, 0.999, 0.9999], value=0.996, help=tr("help.ema")
+        tr("field.ema"),
+        options=["auto", 0.9, 0.95, 0.99, 0.996, 0.999, 0.9999],
+        value="auto",
+        format_func=lambda v: tr("ema.auto") if v == "auto" else f"{v:g}",
+        help=tr("help.ema"),
+    )
+    schedule = c3.selectbox(
+        tr("field.ema_schedule"), list(EMA_SCHEDULES), format_func=labeller("ema."), help=tr("help.ema_schedule")
     )
     go = st.form_submit_button(tr("models.train_go"), type="primary")
 
@@ -91,7 +100,8 @@ if go:
             epochs=int(epochs),
             seed=int(seed),
             mask_ratio=float(mask_ratio),
-            ema_momentum=float(momentum),
+            ema_momentum=momentum if momentum == "auto" else float(momentum),
+            ema_schedule=schedule,
             max_train=int(max_train) or None,
         )
     except LandscapeError as e:

@@ -9,6 +9,7 @@ import streamlit as st
 from core.errors import LandscapeError
 from core.i18n import msg
 from core.jobs import WhatIfResult, dashboard_profile, task_key, variant_config, whatif_task
+from core.models import ema_description
 from core.plots import plot_robustness, plot_slices, plot_surfaces, plot_training_curves
 from core.zoo import describe_label, list_checkpoints
 from pages._ui import chart, error_box, fmt_num, labeller, metrics_table, panels_of, submit, tr, watch
@@ -31,10 +32,15 @@ with st.form("whatif-form"):
     mask_ratio = c1.slider(
         tr("field.mask_ratio"), 0.1, 0.95, float(tb.get("mask_ratio", 0.75)), 0.05, disabled=base.kind == "sup"
     )
+    base_m = tb.get("ema_momentum", 0.996)  # "auto" or a number (older files: a number)
+    base_m = base_m if base_m == "auto" else float(base_m)
+    numbers = {0.9, 0.95, 0.99, 0.996, 0.999, 0.9999} | ({base_m} if base_m != "auto" else set())
     momentum = c2.select_slider(
         tr("field.ema"),
-        options=sorted({0.9, 0.95, 0.99, 0.996, 0.999, 0.9999, float(tb.get("ema_momentum", 0.996))}),
-        value=float(tb.get("ema_momentum", 0.996)),
+        options=["auto", *sorted(numbers)],
+        value=base_m,
+        format_func=lambda v: tr("ema.auto") if v == "auto" else f"{v:g}",
+        help=tr("help.ema"),
         disabled=base.kind != "rcmae",
     )
     c1, c2, c3 = st.columns(3)
@@ -48,6 +54,8 @@ with st.form("whatif-form"):
     prof = dashboard_profile().surface
     grid = c1.select_slider(tr("field.grid"), [5, 9, 17, 33], value=int(prof["grid"]))
     span = c2.number_input(tr("field.span"), 0.01, 5.0, float(prof["span"]), step=0.05, format="%.2f")
+    if base.kind == "rcmae":
+        st.caption(tr("whatif.ema_base", text=ema_description(tb)))
     go = st.form_submit_button(tr("whatif.go"), type="primary")
 
 if go:
@@ -55,7 +63,7 @@ if go:
         cfg = variant_config(
             tb,
             mask_ratio=float(mask_ratio),
-            ema_momentum=float(momentum),
+            ema_momentum=momentum if momentum == "auto" else float(momentum),
             epochs=int(epochs),
             max_train=int(max_train) or None,
         )

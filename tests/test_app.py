@@ -293,6 +293,8 @@ def test_models_prepared(prepared: Path):
     at = wait_idle(open_page("models"))
     df = at.dataframe[0].value
     assert len(df) == 3 and set(df[EN["col.kind"]]) == {"MAE", "RC-MAE", "Sup-ViT"}
+    ema = dict(zip(df[EN["col.kind"]], df[EN["col.ema"]], strict=True))  # the momentum as resolved for the run
+    assert ema["MAE"] == "-" and ema["RC-MAE"].startswith("auto = ") and "steps/epoch" in ema["RC-MAE"], ema
     figs = charts(at)
     assert len(figs) == 1 and trace_types(figs[0]) == ["scatter"] * 3
     y_before = figs[0]["layout"]["yaxis"]["title"]["text"]
@@ -402,6 +404,9 @@ def test_whatif_prepared(prepared: Path):
     at = open_page("whatif")
     assert at.selectbox(key="whatif.base").value
     assert not errors(at)
+    rc = next(o for o in at.selectbox(key="whatif.base").options if o.startswith("RC-MAE"))
+    at.selectbox(key="whatif.base").set_value(rc).run()
+    assert at.select_slider[0].value == "auto" and any("EMA momentum: auto = " in c.value for c in at.caption)
     at.selectbox(key="whatif.base").set_value(
         next(o for o in at.selectbox(key="whatif.base").options if o.startswith("MAE"))
     ).run()
