@@ -1,4 +1,6 @@
-"""Overview: the executive summary of MAE vs RC-MAE vs Sup-ViT, prepared on first run by one background job."""
+"""Overview: the stakeholder briefing (the question, three verdicts, a sentence for the meeting, an HTML export) on
+the default MAE / RC-MAE / Sup-ViT, prepared on first run by one background job. The composition is in
+`core.briefing` (sentences) and `core.briefing_html` (figures, export); this page only draws them."""
 
 from __future__ import annotations
 
@@ -9,18 +11,17 @@ import streamlit as st
 
 from core.i18n import msg
 from core.jobs import DefaultsResult, dashboard_profile, default_trio, prepare_defaults_task, task_key
-from core.plots import plot_robustness, plot_surfaces
-from pages._ui import chart, error_box, fmt_num, lang, panels_of, registry, say, submit, tr, watch
+from pages._ui import error_box, lang, registry, say, submit, tr, watch
 
 VERDICT_ICON = {
     "supports": ":material/check_circle:",
     "contradicts": ":material/cancel:",
     "inconclusive": ":material/help:",
 }
+VERDICT_COLOR = {"supports": "green", "contradicts": "red", "inconclusive": "orange"}
 STAGES = ("train", "landscapes", "flatness", "summary", "done")
 
 st.title(tr("overview.title"))
-st.caption(tr("overview.intro"))
 
 profile = dashboard_profile()
 key = task_key("prepare-defaults", asdict(profile), [c.key() for c in default_trio(profile).values()])
@@ -50,76 +51,100 @@ def stage_list(res: DefaultsResult | None, active: bool) -> None:
     st.markdown("  \n".join(marks))
 
 
-def landscape_figure(res: DefaultsResult) -> None:
-    panels = panels_of(res.surfaces)
-    if not panels:
-        return
-    st.subheader(tr("overview.landscapes"))
-    fig = plot_surfaces(panels, view="contour", relative=True, title=tr("overview.landscape_title"))
-    chart(fig, key="overview-landscapes")
-    st.caption(tr("overview.landscape_note"))
+@st.cache_data(show_spinner=False, max_entries=8)
+def _briefing(job_id: str, code: str, _res: DefaultsResult):
+    """The briefing of a finished first-run result (composed once per job and language)."""
+    from core.briefing_html import briefing_of
+
+    return briefing_of(_res, code)
 
 
-def robustness_figure(res: DefaultsResult) -> None:
-    curves = {label: r.robustness for label, r in res.flatness.reports.items() if r.robustness}
-    if not curves:
-        return
-    st.subheader(tr("overview.robustness"))
-    spec = next(iter(res.flatness.specs.values()))
-    cap = tr("cap.robustness", draws=spec.robustness_draws, samples=spec.samples, seed=spec.seed)
-    chart(plot_robustness(curves, "acc", title=tr("overview.robustness_title"), caption=cap), key="overview-robust")
+def _value(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def flatness_table(res: DefaultsResult) -> None:
-    st.subheader(tr("overview.flatness"))
-    rows = {}
-    for label, r in res.flatness.reports.items():
-        surf = res.surfaces.surfaces.get(label)
-        rows[label] = {
-            tr("num.lambda_max"): fmt_num(r.top_eigenvalues[0] if r.top_eigenvalues else None),
-            tr("num.trace"): fmt_num(r.trace),
-            tr("num.sharp_avg"): fmt_num((r.sharpness or {}).get("average")),
-            tr("metric.basin_width"): fmt_num(surf.metrics.get("basin_width") if surf is not None else None),
-            tr("num.probe_acc"): fmt_num(r.probe_acc),
-            tr("num.acc_drop"): fmt_num(r.robustness_drop),
-        }
-    st.dataframe(pd.DataFrame.from_dict(rows, orient="index").T, width="stretch")
-    st.caption(tr("overview.flatness_note"))
+def point_card(p) -> None:
+    with st.container(border=True):
+        st.markdown(f"**{p.title}**")
+        st.badge(tr("verdict." + p.verdict), icon=VERDICT_ICON[p.verdict], color=VERDICT_COLOR[p.verdict])
+        st.markdown(p.short)
+        h = p.headline
+        st.metric(h.label, h.value, h.delta or None, delta_color=h.color if h.delta else "off")
+        with st.expander(tr("overview.details")):
+            if p.why:
+                st.markdown(f"**{tr('overview.why')}:** {p.why}")
+            for d in p.details:
+                st.write(d)
+            if p.numbers:
+                df = pd.DataFrame(
+                    [{tr("overview.col_number"): k, tr("overview.col_value"): _value(v)} for k, v in p.numbers.items()]
+                )
+                st.dataframe(df, hide_index=True, width="stretch")
 
 
-def summary_block(res: DefaultsResult) -> None:
-    if len(res.facts) < 2:
+def briefing_block(res: DefaultsResult, job_id: str) -> None:
+    from core.summary import ModelFacts
+
+    if sum(isinstance(f, ModelFacts) for f in res.facts.values()) < 2:
         st.info(tr("overview.no_facts"))
         return
-    from core.summary import executive_summary
+    code = lang()
+    b = _briefing(job_id, code, res)
+    st.markdown(f"##### {b.question}")
+    for col, p in zip(st.columns(len(b.points)), b.points, strict=True):
+        with col:
+            point_card(p)
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    with left:
+        st.markdown(f"**{tr('overview.meeting')}**", help=tr("overview.meeting_help"))
+        st.code(b.meeting, language=None, wrap_lines=True)
+    with right:
 
-    s = executive_summary({res.labels.get(k, k): f for k, f in res.facts.items()}, lang=lang())
-    st.subheader(tr("overview.summary"))
-    st.success(s.takeaway, icon=":material/lightbulb:")
-    cols = st.columns(len(s.points))
-    for col, p in zip(cols, s.points, strict=True):
-        with col.container(border=True):
-            st.markdown(f"**{p.title}**")
-            st.markdown(f"{VERDICT_ICON.get(p.verdict, '')} {tr('verdict.' + p.verdict)}")
-            st.write(p.sentence)
-    rows = []
-    for p in s.points:
-        for name, value in p.numbers.items():
-            rows.append(
-                {tr("overview.col_point"): p.title, tr("overview.col_number"): name, tr("overview.col_value"): value}
-            )
-    with st.expander(tr("overview.numbers"), expanded=False):
-        df = pd.DataFrame(rows)
-        if not df.empty:
-            df[tr("overview.col_value")] = df[tr("overview.col_value")].map(
-                lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
-            )
-        st.dataframe(df, hide_index=True, width="stretch")
+        def export() -> str:
+            from core.briefing_html import briefing_html
+
+            return briefing_html(res, code, briefing=b)
+
+        st.download_button(
+            tr("overview.export"),
+            data=export,
+            file_name=f"briefing_{code}.html",
+            mime="text/html",
+            icon=":material/download:",
+            help=tr("overview.export_help"),
+            on_click="ignore",
+            key="overview.export",
+        )
+
+
+def more_block(res: DefaultsResult) -> None:
+    """The figures (the same as the export's) and the flatness numbers per model."""
+    from core.briefing_html import briefing_figures, flatness_rows
+
+    st.subheader(tr("overview.more"))
+    st.caption(tr("overview.intro"))
+    figs = dict(briefing_figures(res, lang()))
+    if "landscapes" in figs:
+        st.plotly_chart(figs["landscapes"], key="overview-landscapes", width="stretch")
+        st.caption(tr("overview.landscape_note"))
+    left, right = st.columns(2)
+    with left:
+        if "same-function" in figs:
+            st.plotly_chart(figs["same-function"], key="overview-same", width="stretch")
+    with right:
+        if "robustness" in figs:
+            st.plotly_chart(figs["robustness"], key="overview-robust", width="stretch")
+    rows = flatness_rows(res, lang())
+    if rows:
+        st.markdown(f"**{tr('overview.flatness')}**")
+        st.dataframe(pd.DataFrame.from_dict(rows, orient="index").T, width="stretch")
+        st.caption(tr("overview.flatness_note"))
 
 
 def render(j) -> None:
     res: DefaultsResult | None = j.result if j.ok else j.partial
     if j.active:
+        st.caption(tr("overview.intro"))
         st.info(tr("overview.preparing"), icon=":material/hourglass_top:")
         stage_list(res, True)
     if res is None:
@@ -127,14 +152,8 @@ def render(j) -> None:
     for where, err in {**res.errors, **res.surfaces.errors, **res.flatness.errors}.items():
         error_box(f"{where}: {err}")
     if j.ok:
-        summary_block(res)
-    landscape_figure(res)
-    if res.flatness.reports:
-        left, right = st.columns(2)
-        with left:
-            robustness_figure(res)
-        with right:
-            flatness_table(res)
+        briefing_block(res, f"{j.key}:{j.created}")
+    more_block(res)
 
 
 if job is not None:
