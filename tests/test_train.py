@@ -458,3 +458,22 @@ def test_probe_errors(trained_ckpts):
         train_probe(trained_ckpts["probe"], TINY_PROBE, device="cpu")
     with pytest.raises(LandscapeError, match="not found"):
         train_probe(trained_ckpts["mae"].with_name("missing.pt"), TINY_PROBE, device="cpu")
+
+
+def test_cli_momentum_and_schedule_options(capsys):
+    from core.cli import build_parser
+
+    def parsed(*extra):
+        return build_parser().parse_args(["train", "--model", "rcmae", *extra])
+
+    assert (parsed().ema_momentum, parsed().ema_schedule) == ("auto", "constant")
+    assert (
+        parsed("--ema-momentum", "0.996").ema_momentum == 0.996
+        and parsed("--ema-momentum", "AUTO").ema_momentum == "auto"
+    )
+    assert parsed("--ema-schedule", "cosine").ema_schedule == "cosine"
+    for bad in (["--ema-momentum", "fast"], ["--ema-schedule", "linear"]):
+        with pytest.raises(SystemExit) as e:
+            parsed(*bad)
+        assert e.value.code == 2
+    assert "expected 'auto' or a number, got 'fast'" in capsys.readouterr().err
