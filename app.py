@@ -67,6 +67,7 @@ PAGES = [
     ("pages/models.py", "nav.models", ":material/model_training:", "models"),
     ("pages/landscapes.py", "nav.landscapes", ":material/landscape:", "landscapes"),
     ("pages/flatness.py", "nav.flatness", ":material/show_chart:", "flatness"),
+    ("pages/generalization.py", "nav.generalization", ":material/school:", "generalization"),
     ("pages/whatif.py", "nav.whatif", ":material/science:", "what-if"),
     ("pages/runs.py", "nav.runs", ":material/folder_open:", "runs"),
 ]

@@ -662,6 +662,11 @@ JA: dict[str, str] = {
     "ここで元のモデルと比較されます。",
 }
 
+# The Generalization page's entries live in their own module (this one is long); merged here.
+from core import i18n_generalization as _gen  # noqa: E402
+
+EN |= _gen.EN
+JA |= _gen.JA
 TEXTS = {"en": EN, "ja": JA}
 _SEP = "|"
 
@@ -787,6 +792,7 @@ FIGURE_PHRASES_JA: dict[str, str] = {
     "Convexity map": "凸性マップ",
 }
 
+FIGURE_PHRASES_JA |= _gen.FIGURE_PHRASES_JA
 FIGURE_TEXT: dict[str, tuple[dict[str, str], dict[str, str]]] = {"ja": (FIGURE_WHOLE_JA, FIGURE_PHRASES_JA)}
 
 
