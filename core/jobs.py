@@ -652,7 +652,7 @@ class DefaultsResult:
         flatness: the default flatness reports (`FlatnessBatch`, keyed by label).
         facts: kind -> `core.summary.ModelFacts` (empty when they could not be gathered).
         errors: stage -> one-line reason for a stage that failed (the others still show).
-        stage: "train", "landscapes", "flatness", "summary" or "done".
+        stage: "train", "landscapes", "flatness", "generalization", "summary" or "done".
     """
 
     paths: dict[str, str] = field(default_factory=dict)
@@ -675,8 +675,9 @@ class DefaultsResult:
         )
 
 
-# Shares of the whole preparation, from measured times on 2 CPU cores (training dominates).
-_SHARE_TRAIN, _SHARE_SURF, _SHARE_FLAT = 0.72, 0.12, 0.14
+# Shares of the whole preparation, from measured times on 2 CPU cores (training dominates; then the fine-tuning
+# runs of the generalization measurement, core.generalization_jobs.first_run_generalization).
+_SHARE_TRAIN, _SHARE_SURF, _SHARE_FLAT, _SHARE_GEN = 0.55, 0.10, 0.12, 0.21
 
 
 def prepare_defaults_task(profile: Profile | None = None) -> Callable[[JobContext], DefaultsResult]:
@@ -722,8 +723,20 @@ def prepare_defaults_task(profile: Profile | None = None) -> Callable[[JobContex
         no_noise = profile.flatness | {"robustness": False}
         fspecs |= same_function_specs(out.paths, out.labels, default_flatness_spec, **no_noise)
         _flatness_into(ctx, fspecs, out.flatness, hi, hi + _SHARE_FLAT, publish)
+        # Fine-tuning at a few labels per class vs the same ViT from scratch: the Overview's generalization sentence.
+        out.stage = "generalization"
+        publish()
+        lo = hi + _SHARE_FLAT
+        try:
+            from core.generalization_jobs import first_run_generalization
+
+            first_run_generalization(ctx, out.paths, profile, lo, lo + _SHARE_GEN)
+        except LandscapeError as e:
+            if ctx.should_stop():
+                raise
+            out.errors["generalization"] = error_line(e)
         out.stage = "summary"
-        ctx.progress(hi + _SHARE_FLAT, msg("job.summary"))
+        ctx.progress(lo + _SHARE_GEN, msg("job.summary"))
         publish()
         out.facts = gather_facts(out, profile)
         out.stage = "done"
@@ -734,7 +747,9 @@ def prepare_defaults_task(profile: Profile | None = None) -> Callable[[JobContex
 
 
 def gather_facts(res: DefaultsResult, profile: Profile | None = None) -> dict[str, Any]:
-    """kind -> ModelFacts for the summary (`core.zoo.model_facts` on the profile's specs), completed from `res`."""
+    """kind -> ModelFacts for the summary (`core.zoo.model_facts` on the profile's specs), completed from `res`;
+    plus "generalization" (a plain dict, `core.generalization_jobs.generalization_facts`) once fine-tuning at a few
+    labels per class is cached."""
     from dataclasses import replace
 
     from core import zoo
@@ -769,6 +784,15 @@ def gather_facts(res: DefaultsResult, profile: Profile | None = None) -> dict[st
                 fill[key] = float(surf.metrics[key])
         facts[kind] = replace(f, **fill) if fill else f
     facts |= same_function_facts(res, facts, profile)
+    from core.generalization_jobs import generalization_facts
+
+    try:
+        gen = generalization_facts(res.paths, profile)  # read from the cache: None until measured
+    except LandscapeError as e:
+        res.errors["generalization"] = error_line(e)
+        gen = None
+    if gen is not None:
+        facts["generalization"] = gen
     return facts
 
 

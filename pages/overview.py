@@ -19,7 +19,7 @@ VERDICT_ICON = {
     "inconclusive": ":material/help:",
 }
 VERDICT_COLOR = {"supports": "green", "contradicts": "red", "inconclusive": "orange"}
-STAGES = ("train", "landscapes", "flatness", "summary", "done")
+STAGES = ("train", "landscapes", "flatness", "generalization", "summary", "done")
 
 st.title(tr("overview.title"))
 
