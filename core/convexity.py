@@ -475,3 +475,124 @@ def convexity_task(
         return batch
 
     return run
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Claim 2 in `python -m core reproduce`: the convex area beside the slice's convex fraction
+
+# (RC-MAE measure, MAE measure, what): the two same-function comparisons of claim 2 (`core.reproduce.MEASURES`).
+CLAIM2_PAIRS = (
+    ("rcmae_mae", "mae_own", "pre-training loss"),
+    ("rcmae_probe", "mae_probe", "linear-probe loss"),
+)
+
+
+def reproduce_maps(spec: Any, seeds: tuple[int, ...], ckpts: dict, probes: dict, log: Callable[[str], None]) -> dict:
+    """Convexity maps of claim 2's objectives, every seed, on the slices of `core.reproduce.measure` at the coarser
+    grid `spec.convexity_grid` (2**k + 1: its points are points of the landscape's grid). Cached like any map.
+
+    Returns:
+        (measure key, seed) -> ConvexityMap; empty when `spec.convexity_grid` is 0.
+    """
+    if not spec.convexity_grid:
+        return {}
+    from core.reproduce import MEASURES, _quarters, surface_spec_of
+
+    wanted = {k for a, b, _ in CLAIM2_PAIRS for k in (a, b)}
+    out = {}
+    for seed in seeds:
+        for m in MEASURES:
+            if m.key not in wanted:
+                continue
+            sspec = replace(
+                surface_spec_of(m, ckpts[m.kind, seed], probes[m.kind, seed], spec), grid=spec.convexity_grid
+            )
+            what = f"convexity map {m.title}, seed {seed}"
+            log(f"{what} ({sspec.grid}x{sspec.grid}, at most {spec.convexity_iter} Lanczos steps per point)")
+            out[m.key, seed] = compute_convexity(
+                ConvexitySpec(sspec, max_iter=spec.convexity_iter), progress=_quarters(log, what)
+            )
+    return out
+
+
+def convexity_tables(r: Any) -> tuple:
+    """Claim 2's convex-area table (RC-MAE vs MAE, per seed), or () when no maps were measured."""
+    if not r.convexity:
+        return ()
+    from core.reproduce import Row, Table
+    from core.surface_metrics import surface_metrics
+
+    spec = r.spec
+    g = spec.convexity_grid
+    rows = []
+    for a, b, what in CLAIM2_PAIRS:
+        maps = {k: [r.convexity[k, s] for s in r.seeds] for k in (a, b)}
+        slices = {
+            k: [surface_metrics(r.measured[k, s].xs, r.measured[k, s].ys, r.measured[k, s].loss) for s in r.seeds]
+            for k in (a, b)
+        }
+        rows += [
+            Row(
+                f"convex area, {what} (share of the {g}x{g} points with |λmin/λmax| < {CONVEX_RATIO:g})",
+                tuple(m.convex_area() for m in maps[a]),
+                tuple(m.convex_area() for m in maps[b]),
+                "higher",
+            ),
+            Row(
+                f"convex fraction of the 2-D slice, {what} ({spec.grid}x{spec.grid}, as above)",
+                tuple(x.convex_fraction for x in slices[a]),
+                tuple(x.convex_fraction for x in slices[b]),
+                "higher",
+                counted=False,
+            ),
+            Row(
+                f"median |λmin/λmax|, {what}",
+                tuple(float(np.nanmedian(m.ratio)) for m in maps[a]),
+                tuple(float(np.nanmedian(m.ratio)) for m in maps[b]),
+                "lower",
+                counted=False,
+            ),
+            Row(
+                f"points whose Lanczos run did not converge in {spec.convexity_iter} steps, {what}",
+                tuple(float(m.meta.get("n_unconverged", 0)) for m in maps[a]),
+                tuple(float(m.meta.get("n_unconverged", 0)) for m in maps[b]),
+                counted=False,
+                fmt=".0f",
+            ),
+        ]
+    note = (
+        "Two different measures of convexity. The convex area is Li et al.'s (2018): at each of the "
+        f"{g}x{g} points of the same slice (the same directions; a sub-grid of the landscape's points), the extreme "
+        "eigenvalues of the Hessian in every moving parameter (one Lanczos run, at most "
+        f"{spec.convexity_iter} steps, start vector seed 0), and the share of points where |λmin/λmax| < "
+        f"{CONVEX_RATIO:g}: negative curvature under a tenth of the positive one, a threshold fixed before measuring. "
+        "The convex fraction (shown, already counted above) asks only whether the plotted 2-D surface curves up "
+        "(finite differences within the slice), blind to the other directions. Where a Lanczos run stops before "
+        "converging, its |λmin| is a lower bound (Ritz values lie inside the spectrum), so the convex area is an "
+        "upper bound there. Measured on the default regime only (the regime grid below does not repeat it)."
+    )
+    return (Table("Convex region of the full Hessian (counted)", "RC-MAE", "MAE", tuple(rows), note),)
+
+
+def convexity_figures(r: Any) -> list[tuple[Any, str, str]]:
+    """(figure, file stem, caption) of claim 2's convexity maps for the first seed (loss contours from the
+    landscape of the same slice), or [] when none were measured."""
+    if not r.convexity:
+        return []
+    from core.convexity_plot import ConvexityPanel, plot_convexity
+
+    s0 = r.seeds[0]
+    out = []
+    for a, b, what in CLAIM2_PAIRS:
+        panels = []
+        for key, label in ((b, "MAE"), (a, "RC-MAE")):
+            m, s = r.convexity[key, s0], r.measured[key, s0]
+            cap = (
+                f"{len(m.xs)}x{len(m.xs)} points, at most {r.spec.convexity_iter} Lanczos steps each, "
+                f"{m.meta.get('n_unconverged', 0)} not converged; contours: the {len(s.xs)}x{len(s.xs)} landscape"
+            )
+            panels.append(ConvexityPanel(f"{label}, {what}", m.xs, m.ys, m.ratio, s.xs, s.ys, s.loss, caption=cap))
+        stem = "claim2_convexity_" + ("pretrain" if a == "rcmae_mae" else "probe")
+        caption = f"Convexity maps, {what}: |λmin/λmax| of the Hessian with the loss contours, seed {s0}"
+        out.append((plot_convexity(panels, CONVEX_RATIO), stem, caption))
+    return out

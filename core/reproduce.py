@@ -404,6 +404,10 @@ class ReproduceSpec:
     mask_seed: int = 0
     hessian_iter: int = 40  # Lanczos steps for the top eigenvalue
     trace_probes: int = 32  # Hutchinson probes
+    # Claim 2's convex area (core.convexity): a coarser grid nested in `grid` (each point is a Lanczos run, not one
+    # forward), 0 skips it; Lanczos steps per point.
+    convexity_grid: int = 9
+    convexity_iter: int = 20
     device: str = "auto"
     quick: bool = False
     note: str = ""  # a paragraph shown at the top of the report (e.g. why fewer seeds were used)
@@ -441,6 +445,8 @@ def quick_spec(seeds: int = 2, **overrides) -> ReproduceSpec:
         samples=32,
         hessian_iter=8,
         trace_probes=4,
+        convexity_grid=3,
+        convexity_iter=6,
         quick=True,
     )
     return replace(base, **overrides)
@@ -667,17 +673,29 @@ def number_defs(spec: ReproduceSpec, relative: bool, threshold_text: str = "") -
 
 def measure(measure_def: Measure, model_ckpt: str, probe_ckpt: str | None, spec: ReproduceSpec, log: LogFn) -> Measured:
     """The landscape and Hessian numbers of one objective of one trained model (both cached)."""
-    from core.surfaces import SurfaceSpec, compute_surface
+    from core.surfaces import compute_surface
 
     path = probe_ckpt if measure_def.is_probe else model_ckpt
     exclude = PROBE_EXCLUDE if measure_def.is_probe else ()
-    sspec = SurfaceSpec(
-        checkpoint=str(path),
-        loss="own" if measure_def.is_probe else measure_def.loss,
+    sspec = surface_spec_of(measure_def, model_ckpt, probe_ckpt, spec)
+    s = compute_surface(sspec, progress=_quarters(log, f"landscape {measure_def.title}"))
+    log(f"Hessian {measure_def.title}")
+    h = hessian_numbers(path, sspec.loss, spec, rcmae_terms=measure_def.rcmae_terms, exclude=exclude)
+    return Measured(np.asarray(s.xs), np.asarray(s.ys), np.asarray(s.loss), h)
+
+
+def surface_spec_of(measure_def: Measure, model_ckpt: str, probe_ckpt: str | None, spec: ReproduceSpec):
+    """The slice one objective is measured on (landscape and convexity map share it)."""
+    from core.surfaces import SurfaceSpec
+
+    is_probe = measure_def.is_probe
+    return SurfaceSpec(
+        checkpoint=str(probe_ckpt if is_probe else model_ckpt),
+        loss="own" if is_probe else measure_def.loss,
         dim=2,
         grid=spec.grid,
         span=spec.span,
-        exclude=exclude,
+        exclude=PROBE_EXCLUDE if is_probe else (),
         seed=spec.direction_seed,
         samples=spec.samples,
         data_seed=spec.data_seed,
@@ -685,10 +703,6 @@ def measure(measure_def: Measure, model_ckpt: str, probe_ckpt: str | None, spec:
         rcmae_terms=measure_def.rcmae_terms,
         device=spec.device,
     )
-    s = compute_surface(sspec, progress=_quarters(log, f"landscape {measure_def.title}"))
-    log(f"Hessian {measure_def.title}")
-    h = hessian_numbers(path, sspec.loss, spec, rcmae_terms=measure_def.rcmae_terms, exclude=exclude)
-    return Measured(np.asarray(s.xs), np.asarray(s.ys), np.asarray(s.loss), h)
 
 
 @dataclass
@@ -704,6 +718,7 @@ class RunResults:
     classifier_acc: dict[int, float]  # Sup-ViT's own classifier, by seed
     measured: dict[tuple[str, int], Measured]  # (measure key, seed) -> numbers
     setup_facts: dict[str, str]
+    convexity: dict = field(default_factory=dict)  # (measure key, seed) -> core.convexity.ConvexityMap (claim 2)
 
 
 def run_measurements(spec: ReproduceSpec, log: LogFn) -> RunResults:
@@ -751,7 +766,10 @@ def run_measurements(spec: ReproduceSpec, log: LogFn) -> RunResults:
         "data": _data_fact(first.meta.get("data") or {}),
         "ema": _ema_fact(load_checkpoint(ckpts["rcmae", seeds[0]]).meta.get("train") or {}),
     }
-    return RunResults(spec, seeds, ckpts, probes, hist, pacc, cacc, measured, facts)
+    from core.convexity import reproduce_maps
+
+    convexity = reproduce_maps(spec, seeds, ckpts, probes, log)
+    return RunResults(spec, seeds, ckpts, probes, hist, pacc, cacc, measured, facts, convexity)
 
 
 def _ema_fact(train: dict) -> str:
@@ -922,6 +940,8 @@ def generalization_claim(r: RunResults, figures: tuple[tuple[str, str], ...]) ->
 
 def build_findings(r: RunResults, figures: dict[str, tuple[tuple[str, str], ...]], command: str) -> Findings:
     """The report's content from the measurements."""
+    from core.convexity import convexity_tables
+
     rel = (
         "MAE's pixel MSE and cross-entropy live on different scales, so every number is relative: the threshold is "
         "a fraction of each surface's centre loss, and increases, curvatures and Hessian numbers are divided by the "
@@ -1006,6 +1026,7 @@ def build_findings(r: RunResults, figures: dict[str, tuple[tuple[str, str], ...]
                 note="RC-MAE's training objective adds the consistency term to the fixed teacher: a different "
                 "function from MAE's loss, hence relative numbers.",
             ),
+            *convexity_tables(r),
         ),
         figures=figures.get("claim2", ()),
     )
@@ -1147,6 +1168,7 @@ def _surface_figure(r: RunResults, keys: Sequence[tuple[str, str]], title: str):
 
 def make_figures(r: RunResults, folder: Path, link_prefix: str) -> dict[str, tuple[tuple[str, str], ...]]:
     """Every figure of the report, written to `folder`; returns claim -> ((caption, link), ...)."""
+    from core.convexity import convexity_figures
     from core.plots import plot_flatness_vs_accuracy, plot_training_curves
 
     out: dict[str, list[tuple[str, str]]] = {"claim1": [], "claim2": [], "generalization": []}
@@ -1183,6 +1205,8 @@ def make_figures(r: RunResults, folder: Path, link_prefix: str) -> dict[str, tup
     )
     for claim, stem, title, keys in surfaces:
         add(claim, _surface_figure(r, keys, title), stem, f"{title}: relative loss increase, seed {s0}")
+    for fig, stem, caption in convexity_figures(r):
+        add("claim2", fig, stem, caption)
     hist = {f"{LABEL[k]} seed {s}": r.histories[k, s] for k in ("mae", "rcmae") for s in r.seeds}
     for metric, cap in (("val_loss", "validation pre-training loss"), ("probe_acc", "ridge-probe accuracy")):
         fig = plot_training_curves(hist, metric, f"Convergence: {cap}", caption="per epoch, from the training history")
