@@ -38,6 +38,7 @@ from core.objectives import Objective, build_objective
 from core.params import select_parameters
 from core.store import Store, atomic_write_bytes
 from core.surfaces import (
+    RESULT_FIXED_BYTES,
     Estimate,
     SurfaceSpec,
     _assemble,
@@ -186,6 +187,12 @@ def estimate_convexity(
     return ConvexityEstimate(points, seconds, need, available_memory(objective.device), hvp_per_point=spec.max_iter)
 
 
+def disk_bytes(new_points: int, total_points: int) -> int:
+    """What a map writes at its peak: a log line per new point (six values, ~200 B of JSON) and the result (seven
+    float64 / int64 arrays per point, plus the meta and headers)."""
+    return new_points * 200 + total_points * 7 * 8 + RESULT_FIXED_BYTES
+
+
 def _to_map(arrays: dict[str, np.ndarray], meta: dict, path: str) -> ConvexityMap:
     return ConvexityMap(
         arrays["xs"],
@@ -273,6 +280,7 @@ def compute_convexity(
         names = hessian_names(sspec, module)
         if n_reused < total:
             est = estimate_convexity(spec, objective, names, total - n_reused, world)
+            est = est.with_disk(disk_bytes(total - n_reused, total), store.root)
             if est.available is not None and est.bytes > est.available:
                 raise LandscapeError(f"this convexity map cannot fit in memory: {est.describe()}; use fewer samples")
             if confirm is not None and not confirm(est):
@@ -456,7 +464,7 @@ def convexity_task(
                     i / n,
                     msg("job.cvx_estimate", model=label, grid=grid, points=est.points, seconds=round(est.seconds)),
                 )
-                return max_seconds is None or est.seconds <= max_seconds
+                return not est.disk_short and (max_seconds is None or est.seconds <= max_seconds)
 
             try:
                 if spec.surface.loss == "probe":
