@@ -64,6 +64,7 @@ class Job:
         error: one line once failed (a LandscapeError's text as is; other exceptions "internal error: ...").
         partial: the latest partial result the function published (e.g. a coarse surface).
         created, started, finished: `time.time()` stamps (None until reached).
+        partial_version: how many partial results were published (a cheap "has it changed" for pollers).
     """
 
     key: str
@@ -77,6 +78,7 @@ class Job:
     created: float = field(default_factory=time.time)
     started: float | None = None
     finished: float | None = None
+    partial_version: int = 0  # bumped by each published partial: pages key what they draw from it by this
     _fn: Callable[[JobContext], Any] | None = field(default=None, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -125,9 +127,10 @@ class JobContext:
                 self._job.message = str(message)
 
     def set_partial(self, obj: Any) -> None:
-        """Publish a partial result (readers get the latest one)."""
+        """Publish a partial result (readers get the latest one; `Job.partial_version` counts them)."""
         with self._lock:
             self._job.partial = obj
+            self._job.partial_version += 1
 
     def should_stop(self) -> bool:
         """True once the job was cancelled: the function should return or raise soon."""

@@ -117,13 +117,20 @@ def briefing_block(res: DefaultsResult, job_id: str) -> None:
         )
 
 
-def more_block(res: DefaultsResult) -> None:
-    """The figures (the same as the export's) and the flatness numbers per model."""
+@st.cache_data(show_spinner=False, max_entries=16)
+def _figures(snapshot: str, code: str, _res: DefaultsResult) -> tuple[dict, dict]:
+    """The figures and flatness rows of one published result, built once per snapshot and language instead of on
+    every poll of every session (building them is ~0.2-0.7 s; twenty viewers polling each second starved the job)."""
     from core.briefing_html import briefing_figures, flatness_rows
 
+    return dict(briefing_figures(_res, code)), flatness_rows(_res, code)
+
+
+def more_block(res: DefaultsResult, snapshot: str) -> None:
+    """The figures (the same as the export's) and the flatness numbers per model."""
     st.subheader(tr("overview.more"))
     st.caption(tr("overview.intro"))
-    figs = dict(briefing_figures(res, lang()))
+    figs, rows = _figures(snapshot, lang(), res)
     if "landscapes" in figs:
         st.plotly_chart(figs["landscapes"], key="overview-landscapes", width="stretch")
         st.caption(tr("overview.landscape_note"))
@@ -134,7 +141,6 @@ def more_block(res: DefaultsResult) -> None:
     with right:
         if "robustness" in figs:
             st.plotly_chart(figs["robustness"], key="overview-robust", width="stretch")
-    rows = flatness_rows(res, lang())
     if rows:
         st.markdown(f"**{tr('overview.flatness')}**")
         st.dataframe(pd.DataFrame.from_dict(rows, orient="index").T, width="stretch")
@@ -142,6 +148,7 @@ def more_block(res: DefaultsResult) -> None:
 
 
 def render(j) -> None:
+    version = "done" if j.ok else str(j.partial_version)  # read before the partial: it may be newer, never older
     res: DefaultsResult | None = j.result if j.ok else j.partial
     if j.active:
         st.caption(tr("overview.intro"))
@@ -153,7 +160,7 @@ def render(j) -> None:
         error_box(f"{where}: {err}")
     if j.ok:
         briefing_block(res, f"{j.key}:{j.created}")
-    more_block(res)
+    more_block(res, f"{j.key}:{j.created}:{version}")
 
 
 if job is not None:
