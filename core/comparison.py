@@ -156,8 +156,10 @@ def overrides(function_key: str) -> dict[str, Any]:
 
 def needs_extra(kind: str) -> str | None:
     """The function key to measure in addition to a kind's own objective for its comparison, or None."""
+    if kind not in OWN_FUNCTION:
+        return None  # e.g. a probe checkpoint: not part of the comparisons
     f = compared_function(kind)
-    return f if f != OWN_FUNCTION.get(kind) else None
+    return f if f != OWN_FUNCTION[kind] else None
 
 
 def variant_label(label: str, function_key: str, lang: str = "en") -> str:
@@ -195,3 +197,84 @@ def same_function_specs(paths: dict[str, str], labels: dict[str, str], make_spec
         if extra:
             out[variant_label(labels.get(kind, kind), extra)] = make_spec(path, **(fields | overrides(extra)))
     return out
+
+
+_TITLES = {
+    "same": ("{A} vs {B} on one function, MAE's loss (counted)", "{A}と{B}: 同じ関数(MAEの損失)で比較(判定に数える)"),
+    "relative": (
+        "{A} vs {B}, each on its own objective, relative numbers (counted)",
+        "{A}と{B}: それぞれの学習目的関数、相対値で比較(判定に数える)",
+    ),
+    "full": (
+        "RC-MAE's full objective vs MAE's loss (shown, not counted)",
+        "RC-MAEの学習目的関数とMAEの損失(参考、判定に数えない)",
+    ),
+}
+_NAMES = {
+    "en": {"mae": "MAE", "rcmae": "RC-MAE", "sup": "Sup-ViT"},
+    "ja": {"mae": "MAE", "rcmae": "RC-MAE", "sup": "教師ありViT"},
+}
+
+
+def title_text(c: Comparison, lang: str = "en") -> str:
+    """A short heading for a comparison."""
+    key = "same" if c.counted and c.same_function else "relative" if c.counted else "full"
+    en, ja = _TITLES[key]
+    names = _NAMES["ja" if lang == "ja" else "en"]
+    return (ja if lang == "ja" else en).format(A=names[c.a], B=names[c.b])
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The flatness numbers of one model on one function, as `core.summary.stability_comparisons` reads them."""
+
+    label: str
+    kind: str
+    function: str
+    top_eigenvalue: float | None = None
+    trace: float | None = None
+    sharpness: float | None = None
+    robustness: dict | None = None
+    basin_width: float | None = None
+    centre_loss: float | None = None
+
+
+def from_report(label: str, kind: str, function: str, report: Any, robustness: dict | None = None) -> Measured:
+    """A `core.flatness_run.FlatnessReport` as `Measured`; the centre loss is the sharpness stage's loss at the
+    trained weights (the scale of the relative comparisons), the robustness curve the report's or `robustness`."""
+    sharp = report.sharpness or {}
+    return Measured(
+        label=label,
+        kind=kind,
+        function=function,
+        top_eigenvalue=float(report.top_eigenvalues[0]) if report.top_eigenvalues else None,
+        trace=report.trace,
+        sharpness=sharp.get("average"),
+        robustness=report.robustness or robustness,
+        centre_loss=sharp.get("base_loss"),
+    )
+
+
+def compare_measured(items: list[Measured], lang: str = "en", tolerance: float = 0.05) -> list[tuple]:
+    """Every comparison (counted first, then the secondary lines) over models measured on their functions:
+    [(Comparison, text, verdict or None)] from `core.summary.stability_comparisons`, the summary's own rule."""
+    from core.summary import stability_comparisons
+
+    groups: dict[str, list] = {}
+    fn: dict[str, list] = {}
+    for m in items:
+        fn.setdefault(m.function, []).append(m)
+        if m.function == OWN_FUNCTION.get(m.kind):
+            groups.setdefault(m.kind, []).append(m)
+    found, _ = stability_comparisons(groups, fn, lang, tolerance)
+    return found
+
+
+def function_of_spec(kind: str, spec: Any) -> str | None:
+    """The function key a FlatnessSpec / SurfaceSpec of a model of `kind` measures (None: not one of the compared
+    functions, e.g. a probe loss)."""
+    if kind not in OWN_FUNCTION or spec.loss not in ("own", "pretrain" if kind in ("mae", "rcmae") else "supervised"):
+        return None
+    if kind == "rcmae":
+        return "rcmae_mae" if spec.rcmae_terms == "mae" else "rcmae_full"
+    return OWN_FUNCTION[kind]

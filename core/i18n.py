@@ -274,6 +274,10 @@ EN: dict[str, str] = {
     "flat.density_title": "Hessian eigenvalue density",
     "flat.block_title": "Curvature per block",
     "flat.block_metric": "Per-block number",
+    "flat.same": "Same-function comparisons",
+    "flat.same_help": "RC-MAE is compared with MAE on MAE's masked-patch MSE (its MAE term, computed here too); MAE "
+    "with the supervised ViT on numbers divided by each model's loss at the centre (the sharpness stage's), as "
+    "docs/FINDINGS.md does; RC-MAE's full objective is shown, not counted. Models of one kind are pooled.",
     "flat.scatter": "Flatness vs accuracy, every cached result",
     "flat.scatter_help": "Does a flatter model generalize better here? One point per model with cached flatness "
     "numbers.",
@@ -594,6 +598,10 @@ JA: dict[str, str] = {
     "flat.density_title": "ヘッセ行列の固有値密度",
     "flat.block_title": "ブロックごとの曲率",
     "flat.block_metric": "ブロックごとの指標",
+    "flat.same": "同じ関数での比較",
+    "flat.same_help": "RC-MAEはMAEのマスクパッチ二乗誤差(MAE項、ここで併せて計算)でMAEと比較し、MAEと教師ありViTは"
+    "各モデルの中心での損失(シャープネスの段階で計算)で割った数値で比較します(docs/FINDINGS.mdと同じ)。"
+    "RC-MAEの学習目的関数は参考として表示し、判定には数えません。同じ種類のモデルはまとめて扱います。",
     "flat.scatter": "平坦さと精度(キャッシュ済みの全結果)",
     "flat.scatter_help": "ここでは平坦なモデルほど汎化するでしょうか。"
     "平坦さの数値がキャッシュされたモデルごとに1点です。",

@@ -30,6 +30,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -617,35 +618,53 @@ def _values(models: list[ModelFacts], key: str, across_losses: bool) -> list[flo
     return out
 
 
-def _stability_point(
-    groups: dict[str, list[ModelFacts]], fn: dict[str, list[ModelFacts]], lang: str, tol: float
-) -> tuple[Point, dict]:
-    """Flatness: the counted comparisons of `core.comparison`, each on its function, then the secondary lines."""
+def stability_comparisons(
+    groups: dict[str, list[ModelFacts]], fn: dict[str, list[ModelFacts]], lang: str = "en", tolerance: float = 0.05
+) -> tuple[list[tuple[Any, str, str | None]], dict[str, float | str]]:
+    """Every comparison of `core.comparison` (counted ones first, then the secondary lines), each on its function.
+
+    Args:
+        groups: kind -> models loaded (as `group_facts` returns).
+        fn: function key -> models measured on it; any objects with the flatness attributes of `ModelFacts` do.
+        lang: "en" or "ja".
+        tolerance: the relative difference that counts when no spread is known.
+
+    Returns:
+        ([(comparison, text, verdict or None when not measured)], numbers).
+    """
     from core.comparison import comparisons, moving_text, reason_text
 
     t, kn = T[lang], _KIND[lang]
     numbers: dict[str, float | str] = {}
-    parts, verdicts, measured = [], [], []
+    out: list[tuple[Any, str, str | None]] = []
     for c in comparisons(counted=True):
         lacking = [k for k, f in ((c.a, c.fa), (c.b, c.fb)) if groups.get(k) and not fn.get(f)]
         if lacking:  # the model is loaded but not measured on the compared function: never ranked on another one
             numbers[f"{c.a}_vs_{c.b}_verdict"] = "not measured"
-            parts.append(t["pair_nofunction"].format(A=kn[c.a], B=kn[c.b], C=kn[lacking[0]]))
+            out.append((c, t["pair_nofunction"].format(A=kn[c.a], B=kn[c.b], C=kn[lacking[0]]), None))
             continue
-        s, v = _compare_pair(c.a, c.b, fn.get(c.fa, []), fn.get(c.fb, []), lang, tol, numbers, c.relative)
+        s, v = _compare_pair(c.a, c.b, fn.get(c.fa, []), fn.get(c.fb, []), lang, tolerance, numbers, c.relative)
         if c.same_function:
             s = t["cmp_same"].format(moving=moving_text(c.fa, lang)) + s
-        parts.append(s)
-        if v is not None:
-            verdicts.append(v)
-            measured.append((c.a, c.b))
+        out.append((c, s, v))
     for c in comparisons(counted=False):
         if not fn.get(c.fa) or not fn.get(c.fb):
-            parts.append(t["cmp_full_missing"].strip())
+            out.append((c, t["cmp_full_missing"].strip(), None))
             continue
-        s, v = _compare_pair(c.a, c.b, fn[c.fa], fn[c.fb], lang, tol, numbers, c.relative, tag="full_")
-        parts.append(t["cmp_full"].format(pair=s, reason=reason_text(c, lang)).strip())
-    sentence = ("" if lang == "ja" else " ").join(parts)
+        s, v = _compare_pair(c.a, c.b, fn[c.fa], fn[c.fb], lang, tolerance, numbers, c.relative, tag="full_")
+        out.append((c, t["cmp_full"].format(pair=s, reason=reason_text(c, lang)).strip(), v))
+    return out, numbers
+
+
+def _stability_point(
+    groups: dict[str, list[ModelFacts]], fn: dict[str, list[ModelFacts]], lang: str, tol: float
+) -> tuple[Point, dict]:
+    """Flatness: the counted comparisons of `core.comparison`, each on its function, then the secondary lines."""
+    t, kn = T[lang], _KIND[lang]
+    found, numbers = stability_comparisons(groups, fn, lang, tol)
+    sentence = ("" if lang == "ja" else " ").join(text for _, text, _ in found)
+    counted = [(c, v) for c, _, v in found if c.counted and v is not None]
+    verdicts = [v for _, v in counted]
     if not verdicts:
         state, verdict = "missing", "inconclusive"
     elif all(v == "supports" for v in verdicts):
@@ -655,7 +674,7 @@ def _stability_point(
     else:
         state = verdict = "inconclusive"
     first, later, sep = t["k_stab_who"]
-    who = sep.join((later if i else first).format(A=kn[a], B=kn[b]) for i, (a, b) in enumerate(measured))
+    who = sep.join((later if i else first).format(A=kn[c.a], B=kn[c.b]) for i, (c, _) in enumerate(counted))
     return Point(t["t_stab"], sentence, numbers, verdict), {"state": state, "who": who}
 
 

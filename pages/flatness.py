@@ -8,6 +8,15 @@ from dataclasses import asdict
 import pandas as pd
 import streamlit as st
 
+from core.comparison import (
+    compare_measured,
+    from_report,
+    function_of_spec,
+    needs_extra,
+    overrides,
+    title_text,
+    variant_label,
+)
 from core.errors import LandscapeError
 from core.i18n import msg
 from core.jobs import FlatnessBatch, default_flatness_spec, flatness_points, flatness_task, task_key
@@ -18,6 +27,7 @@ from core.plots import (
     plot_per_block,
     plot_robustness,
 )
+from core.zoo import checkpoint_info
 from pages._ui import (
     LONG_JOB_SECONDS,
     chart,
@@ -25,6 +35,7 @@ from pages._ui import (
     error_box,
     fmt_num,
     labeller,
+    lang,
     model_choices,
     submit,
     tr,
@@ -64,20 +75,26 @@ if go or "flat.job" not in st.session_state:
         st.warning(tr("land.pick"))
     else:
         try:
+            settings = dict(
+                samples=int(samples),
+                top_k=int(top_k),
+                sharpness_rho=float(rho) or None,
+                seed=int(seed),
+                trace=bool(trace),
+                density=bool(density),
+                per_block=bool(per_block),
+            )
             specs = {
-                label: default_flatness_spec(
-                    choices[label],
-                    samples=int(samples),
-                    top_k=int(top_k),
-                    sharpness_rho=float(rho) or None,
-                    seed=int(seed),
-                    trace=bool(trace),
-                    density=bool(density),
-                    per_block=bool(per_block),
-                    robustness=bool(robust),
-                )
-                for label in models
+                label: default_flatness_spec(choices[label], robustness=bool(robust), **settings) for label in models
             }
+            # RC-MAE also on MAE's loss (its MAE term), so that it is compared with MAE on one function; the
+            # accuracy under weight noise reads the probe (the same for every loss) and is not computed twice.
+            for label in models:
+                extra = needs_extra(checkpoint_info(choices[label]).kind)
+                if extra:
+                    specs[variant_label(label, extra)] = default_flatness_spec(
+                        choices[label], robustness=False, **settings, **overrides(extra)
+                    )
         except LandscapeError as e:
             error_box(e)
         else:
@@ -120,6 +137,34 @@ def numbers_table(batch: FlatnessBatch) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+VERDICT_ICON = {"supports": ":material/check_circle:", "contradicts": ":material/cancel:", None: ":material/remove:"}
+
+
+def same_function(batch: FlatnessBatch) -> None:
+    """RC-MAE vs MAE on one function (MAE's loss), MAE vs Sup-ViT on relative numbers, RC-MAE's full objective as a
+    secondary line: `core.comparison` decides which function, `core.summary` the verdict (the Overview's rule)."""
+    items = []
+    for label, r in batch.reports.items():
+        spec = batch.specs.get(label)
+        if spec is None:
+            continue
+        kind = checkpoint_info(spec.checkpoint).kind
+        fn = function_of_spec(kind, spec)
+        if fn is None:
+            continue
+        base = next((b for lb, b in batch.reports.items() if batch.specs[lb].checkpoint == spec.checkpoint), None)
+        items.append(from_report(label, kind, fn, r, robustness=base.robustness if base is not None else None))
+    found = [x for x in compare_measured(items, lang()) if x[2] is not None]
+    if not found:
+        return
+    st.subheader(tr("flat.same"))
+    st.caption(tr("flat.same_help"))
+    for c, text, verdict in found:
+        icon = VERDICT_ICON.get(verdict, ":material/help:")
+        st.markdown(f"{icon} **{title_text(c, lang())}**: {tr('verdict.' + verdict)}")
+        st.write(text)
+
+
 def render(job) -> None:
     batch: FlatnessBatch | None = job.result if job.ok else job.partial
     if batch is None:
@@ -130,6 +175,7 @@ def render(job) -> None:
         return
     st.subheader(tr("flat.numbers"))
     st.dataframe(numbers_table(batch), width="stretch")
+    same_function(batch)
     reps = batch.reports
     resumed = {k: sum(r.meta.get("reused_steps", {}).values()) for k, r in reps.items()}
     if any(resumed.values()):

@@ -280,8 +280,10 @@ def test_overview_prepared(prepared: Path):
     from core.briefing import T as BRIEF
 
     assert BRIEF["en"]["question"] in texts(at)
-    # no fine-tuning in these facts: the second point is flatness, and it says fine-tuning is not measured yet
-    assert BRIEF["en"]["t_stab"] in texts(at) and BRIEF["en"]["gen_missing"] in texts(at)
+    # the first-run job measured fine-tuning (core.generalization_jobs): the second point is generalization
+    assert BRIEF["en"]["t_general"] in texts(at) and BRIEF["en"]["gen_missing"] not in texts(at)
+    # the stability details compare RC-MAE with MAE on one function, the full objective as a secondary line
+    assert "On one function, MAE's masked-patch MSE" in texts(at) and "Secondary line, not counted" in texts(at)
     assert len(at.metric) == 3, [m.label for m in at.metric]
     verdicts = [EN[f"verdict.{v}"] for v in ("supports", "contradicts", "inconclusive")]
     badges = [m.value for m in at.markdown if "badge[" in m.value]  # st.badge is markdown ":color-badge[...]"
@@ -316,6 +318,16 @@ def test_overview_uses_fine_tuning_when_the_facts_carry_it(prepared: Path, monke
     from core.briefing import T as BRIEF
 
     real = jobs.gather_facts
+
+    def without(res, profile=None):
+        return {k: v for k, v in real(res, profile).items() if k != "generalization"}
+
+    monkeypatch.setattr(jobs, "gather_facts", without)
+    at = wait_idle(open_page("overview"))
+    assert BRIEF["en"]["t_stab"] in texts(at) and BRIEF["en"]["gen_missing"] in texts(at)
+    assert BRIEF["en"]["t_general"] not in texts(at)
+    st.cache_data.clear()
+    st.cache_resource.clear()  # a fresh registry: the first-run job replays from the cache with other facts
     gen = {
         "labels_per_class": 10,
         "seeds": [0, 1, 2],
@@ -326,7 +338,7 @@ def test_overview_uses_fine_tuning_when_the_facts_carry_it(prepared: Path, monke
         "data": "synthetic",
         "note": "pre-training used all training images without labels",
     }
-    monkeypatch.setattr(jobs, "gather_facts", lambda res, profile=None: real(res, profile) | {"generalization": gen})
+    monkeypatch.setattr(jobs, "gather_facts", lambda res, profile=None: without(res, profile) | {"generalization": gen})
     at = wait_idle(open_page("overview"))  # a fresh registry: the first-run job replays with the new facts
     assert BRIEF["en"]["t_general"] in texts(at) and BRIEF["en"]["gen_missing"] not in texts(at)
     head = [m for m in at.metric if m.value.startswith("74.0%")]
@@ -438,6 +450,13 @@ def test_flatness_prepared(prepared: Path):
     assert {"bar"} in kinds, kinds  # top eigenvalues
     assert at.dataframe
     assert EN["num.lambda_max"] in at.dataframe[0].value.columns
+    # Same function: RC-MAE also on its MAE term (cached by the first-run job), compared with MAE on MAE's loss; MAE
+    # vs Sup-ViT on relative numbers; RC-MAE's full objective a secondary line with its reason.
+    assert any(str(x).endswith(" · MAE term") for x in at.dataframe[0].value.index)
+    assert EN["flat.same"] in texts(at)
+    body = texts(at)
+    assert "On one function, MAE's masked-patch MSE (RC-MAE's student" in body
+    assert "/ L(centre)" in body and "Secondary line, not counted" in body and "positive semi-definite" in body
     # The flatness-vs-accuracy scatter over every cached result, and its x axis follows the control.
     scatter = figs[-1]
     assert "probe accuracy" in scatter["layout"]["yaxis"]["title"]["text"]
