@@ -87,6 +87,19 @@ class LoadedCheckpoint:
             lines.append(f"  EMA teacher momentum: {ema}" + (f"; {rule}" if rule else ""))
         if self.meta.get("recipe"):
             lines.append(f"  recipe: {self.meta['recipe']}")
+        ft = self.meta.get("finetune")
+        if isinstance(ft, dict):  # core.finetune
+            b, s = ft.get("base") or {}, ft.get("subset") or {}
+            start = (
+                f"trained from scratch ({ft.get('family')} architecture)"
+                if ft.get("from_scratch")
+                else f"fine-tuned from {b.get('kind')} {str(b.get('sha256'))[:12]}"
+                + (f" ({b['use']})" if b.get("use") else "")
+            )
+            lines.append(
+                f"  {start}; {s.get('n_labels')} labeled images ({s.get('labels_per_class') or 'all'} per class, "
+                f"seed {s.get('seed')}), {ft.get('steps')} steps"
+            )
         hist = self.meta.get("history") or []
         if hist:
             last = hist[-1]

@@ -155,6 +155,9 @@ def test_history_and_summary(trained_ckpts, cache):
         assert h["gap_acc"] == pytest.approx(h["train_acc"] - h["val_acc"])
         assert h["gap_loss"] == pytest.approx(h["train_loss"] - h["val_loss"])
         assert 0.0 <= h["val_acc"] <= 1.0
+    assert (
+        "fine-tuned from sup" in ck.describe() and "16 labeled images (4 per class, seed 0), 6 steps" in ck.describe()
+    )
     s = finetune_summary(ck)
     assert s["n_labels"] == 16 and s["steps"] == 6 and s["val_acc"] == hist[-1]["val_acc"]
     with pytest.raises(LandscapeError, match="not a fine-tuned"):
