@@ -375,8 +375,7 @@ def cmd_cache(a: argparse.Namespace) -> str:
 
 
 def _when(ts: float) -> str:
-    import time
-
+    """A timestamp as local `YYYY-MM-DD HH:MM` ("-" for none)."""
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
 
 
