@@ -425,7 +425,8 @@ def cmd_reproduce(a: argparse.Namespace) -> str:
     from core.reproduce import ReproduceSpec, quick_spec, reproduce
 
     spec = quick_spec(seeds=a.seeds or 2) if a.quick else ReproduceSpec(seeds=a.seeds or 3)
-    changes = {k: v for k, v in (("grid", a.grid), ("span", a.span), ("samples", a.samples)) if v is not None}
+    opts = (("grid", a.grid), ("span", a.span), ("samples", a.samples), ("convexity_grid", a.convexity_grid))
+    changes = {k: v for k, v in opts if v is not None}
     spec = replace(spec, device=a.device, note=a.note or "", regimes=not a.no_regimes, **changes)
     return str(reproduce(spec, a.out, extend=add_to_findings))  # + the premise claim (core/generalization.py)
 
@@ -615,6 +616,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--grid", type=int, default=None, help="points per axis (default 33; 5 with --quick)")
     rp.add_argument("--span", type=float, default=None, help="coordinates over [-span, span] (default 0.5)")
     rp.add_argument("--samples", type=int, default=None, help="evaluation images (default 128; 32 with --quick)")
+    rp.add_argument(
+        "--convexity-grid",
+        type=int,
+        default=None,
+        help="claim 2's convexity maps: points per axis (default 5; 3 with --quick; 0 skips them)",
+    )
     rp.add_argument("--note", default=None, help="a paragraph to put at the top of the report")
     rp.add_argument(
         "--no-regimes",
