@@ -38,15 +38,17 @@ class Headline:
 
     Attributes:
         label: what it is.
-        value: the number with its spread, formatted.
+        value: the number, formatted (short: it is drawn large).
         delta: the comparison, formatted with a sign ("" when there is none).
         color: "normal" (up is good), "inverse" (up is bad) or "off".
+        spread: its spread ("± 0.42"), or why it is unknown.
     """
 
     label: str
     value: str
     delta: str = ""
     color: str = "off"
+    spread: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,9 +128,13 @@ T: dict[str, dict[str, Any]] = {
         "pair_missing": "{A} vs {B} is not measured",
         "stab_short": "Flatness on one function: {pairs}.",
         "stab_missing": "Stability (flatness) is not measured yet.",
-        "h_stab": "Top Hessian eigenvalue, RC-MAE / MAE",
+        "h_stab": "Top eigenvalue, RC-MAE / MAE",
         "h_stab_sub": "on MAE's loss",
         "one_model": "one model: spread unknown",
+        "one_seed": "one seed: spread unknown",
+        "sp_interval": "95% interval ± {e}",
+        "sp_seeds": "± {e} (std over seeds)",
+        "sp_repeats": "± {e} (std over repeats)",
         # inference
         "inf_supports": "RC-MAE deploys an encoder the same size as MAE's ({p} parameters): no extra inference cost.",
         "inf_contradicts": "RC-MAE's deployed encoder has {r} MAE's parameters: it costs more to run.",
@@ -201,14 +207,14 @@ T: dict[str, dict[str, Any]] = {
         "cost_inconclusive": "RC-MAEの1エポックの時間はMAEとの差{sx}で、ばらつきの範囲内。",
         "cost_missing": "学習コストはまだ測定されていません。",
         "h_cost": "1エポックの時間 RC-MAE / MAE",
-        "vs_mae": "MAE比 {d}",
+        "vs_mae": "{d}(MAE比)",
         "spread_unknown": "ばらつき不明",
         "gen_supports": "1クラス{n}枚で事前学習が精度を向上: {accs}、スクラッチ{s}。",
         "gen_contradicts": "1クラス{n}枚ではスクラッチの方が高精度: {s}対{accs}。",
         "gen_inconclusive": "1クラス{n}枚で事前学習の効果は不明確: {accs}、スクラッチ{s}。",
         "gen_acc": "{k} {a}",
-        "h_gen": "ファインチューニング後の精度 {k}",
-        "vs_scratch": "スクラッチ比 {d}ポイント",
+        "h_gen": "微調整後の精度 {k}",
+        "vs_scratch": "{d}ポイント(スクラッチ比)",
         "gen_detail": "1クラス{n}枚のラベルでファインチューニング({data}、{epochs}エポック、{steps}ステップ、"
         "シード{seeds}): "
         "検証精度 {rows}。学習精度と検証精度の差: {gaps}。{note}",
@@ -223,9 +229,13 @@ T: dict[str, dict[str, Any]] = {
         "pair_missing": "{A}と{B}は未測定",
         "stab_short": "同じ関数での平坦さ: {pairs}。",
         "stab_missing": "安定性(平坦さ)はまだ測定されていません。",
-        "h_stab": "ヘッセ行列の最大固有値 RC-MAE / MAE",
+        "h_stab": "最大固有値 RC-MAE / MAE",
         "h_stab_sub": "MAEの損失",
         "one_model": "モデル1つ: ばらつき不明",
+        "one_seed": "シード1つ: ばらつき不明",
+        "sp_interval": "95%区間 ± {e}",
+        "sp_seeds": "± {e}(シード間の標準偏差)",
+        "sp_repeats": "± {e}(繰り返しの標準偏差)",
         "inf_supports": "RC-MAEの配備モデルはMAEと同じ大きさ({p}パラメータ)で推論コスト増なし。",
         "inf_contradicts": "RC-MAEの配備モデルはMAEの{r}のパラメータで、推論コストが増える。",
         "inf_inconclusive": "構造はMAEと同じだが推論時間はMAEの{r}。結論の前に再測定を。",
@@ -376,8 +386,8 @@ def _cost_point(p: Point, lang: str) -> BriefPoint:
         short = t["cost_contradicts"].format(x=_pct(extra))
     else:
         short = t["cost_inconclusive"].format(sx=_signed_pct(extra))
-    value = _ratio(ratio, lang) + (f" ± {2 * err:.2f}" if _finite(err) else f" ({t['spread_unknown']})")
-    head = Headline(t["h_cost"], value, t["vs_mae"].format(d=_signed_pct(extra)), "inverse")
+    spread = t["sp_interval"].format(e=f"{2 * err:.2f}") if _finite(err) else t["spread_unknown"]
+    head = Headline(t["h_cost"], _ratio(ratio, lang), t["vs_mae"].format(d=_signed_pct(extra)), "inverse", spread)
     why = ""
     if p.verdict == "inconclusive":
         k = int(min(n["n_epochs_rcmae"], n["n_epochs_mae"]))
@@ -412,21 +422,20 @@ def _stab_headline(facts: dict, lang: str) -> Headline:
     t = T[lang]
     c = comparison_of("rcmae", "mae")
     _, by_fn = group_facts(facts)
-    label = f"{t['h_stab']} ({t['h_stab_sub']})"
+    label = t["h_stab"]
     va = [float(f.top_eigenvalue) for f in by_fn.get(c.fa, []) if _finite(f.top_eigenvalue)]
     vb = [float(f.top_eigenvalue) for f in by_fn.get(c.fb, []) if _finite(f.top_eigenvalue)]
     if not va or not vb:
-        return Headline(label, "n/a")
+        return Headline(label, "n/a", spread=t["h_stab_sub"])
     ma, mb = float(np.mean(va)), float(np.mean(vb))
     ratio = ma / mb if mb else math.nan
     if len(va) > 1 and len(vb) > 1:
         sa, sb = np.std(va, ddof=1), np.std(vb, ddof=1)
-        spread = f" ± {abs(ratio) * math.hypot(sa / ma, sb / mb):.2f}"
+        spread = t["sp_seeds"].format(e=f"{abs(ratio) * math.hypot(sa / ma, sb / mb):.2f}")
     else:
-        spread = f" ({t['one_model']})"
-    return Headline(
-        label, _ratio(ratio, lang) + spread, t["vs_mae"].format(d=_signed_pct((ratio - 1) * 100)), "inverse"
-    )
+        spread = t["one_model"]
+    spread = f"{t['h_stab_sub']}; {spread}"
+    return Headline(label, _ratio(ratio, lang), t["vs_mae"].format(d=_signed_pct((ratio - 1) * 100)), "inverse", spread)
 
 
 def _stab_point(p: Point, facts: dict, lang: str, context: dict) -> BriefPoint:
@@ -520,11 +529,10 @@ def _gen_point(gen: dict, stab: BriefPoint, lang: str, context: dict, tolerance:
     else:
         m, s, _ = stats[lead]
         scale = 100.0 if m <= 1.0 else 1.0
-        spread = f" ± {s * scale:.1f}" if _finite(s) else f" ({t['one_model']})"
+        spread = t["sp_seeds"].format(e=f"{s * scale:.1f}") if _finite(s) else t["one_seed"]
         d = float(n[f"{lead}_vs_scratch_pts"])
-        head = Headline(
-            t["h_gen"].format(k=kn[lead]), _acc(m) + spread, t["vs_scratch"].format(d=f"{d:+.1f}"), "normal"
-        )
+        delta = t["vs_scratch"].format(d=f"{d:+.1f}")
+        head = Headline(t["h_gen"].format(k=kn[lead]), _acc(m), delta, "normal", spread)
     scale = 100.0 if stats and max(v[0] for v in stats.values()) <= 1.0 else 1.0
     names = {**kn, "scratch": _SCRATCH[lang]}
     rows = t["sep"].join(
@@ -596,9 +604,8 @@ def _inf_point(p: Point, lang: str) -> BriefPoint:
         short = t["inf_inconclusive"].format(r=_ratio(float(n.get("latency_ratio", math.nan)), lang))
     if _finite(n.get("rcmae_latency_ms")):
         la, sa, lr = float(n["rcmae_latency_ms"]), float(n["rcmae_latency_std_ms"]), float(n["latency_ratio"])
-        head = Headline(
-            t["h_inf"], f"{fmt(la)} ± {fmt(sa)} ms", t["vs_mae"].format(d=_signed_pct((lr - 1) * 100)), "inverse"
-        )
+        delta = t["vs_mae"].format(d=_signed_pct((lr - 1) * 100))
+        head = Headline(t["h_inf"], f"{fmt(la)} ms", delta, "inverse", t["sp_repeats"].format(e=f"{fmt(sa)} ms"))
     else:
         head = Headline(
             t["h_inf_params"],

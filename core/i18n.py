@@ -61,7 +61,7 @@ EN: dict[str, str] = {
     "label.convexity": "Convexity maps of {n} model(s)",
     "label.whatif": "What-if: {model}",
     # overview
-    "overview.title": "MAE vs RC-MAE vs supervised ViT: what the loss landscape says",
+    "overview.title": "MAE vs RC-MAE vs supervised ViT",
     "overview.intro": "Three small Vision Transformers trained here on handwritten digits: a masked autoencoder "
     "(MAE), RC-MAE (MAE plus a slowly-moving EMA teacher) and a supervised ViT. The numbers below are measured on "
     "them, not copied from the paper.",
@@ -392,7 +392,7 @@ JA: dict[str, str] = {
     "label.flatness": "{n}モデルの平坦さ",
     "label.convexity": "{n}モデルの凸性マップ",
     "label.whatif": "もしも分析: {model}",
-    "overview.title": "MAE・RC-MAE・教師ありViTの比較: 損失地形が示すこと",
+    "overview.title": "MAE・RC-MAE・教師ありViTの比較",
     "overview.intro": "手書き数字でここで学習した3つの小さなVision Transformer(マスク付きオートエンコーダMAE、"
     "ゆっくり追従するEMA教師を加えたRC-MAE、教師ありViT)を比べます。以下の数値は論文からの引用ではなく、"
     "これらのモデルで実測したものです。",

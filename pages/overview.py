@@ -22,6 +22,8 @@ VERDICT_COLOR = {"supports": "green", "contradicts": "red", "inconclusive": "ora
 STAGES = ("train", "landscapes", "flatness", "generalization", "summary", "done")
 
 st.title(tr("overview.title"))
+# The briefing is read at a glance: less padding above the title keeps the verdicts and the meeting sentence in view.
+st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.5rem}</style>")
 
 profile = dashboard_profile()
 key = task_key("prepare-defaults", asdict(profile), [c.key() for c in default_trio(profile).values()])
@@ -70,6 +72,8 @@ def point_card(p) -> None:
         st.markdown(p.short)
         h = p.headline
         st.metric(h.label, h.value, h.delta or None, delta_color=h.color if h.delta else "off")
+        if h.spread:
+            st.caption(h.spread)
         with st.expander(tr("overview.details")):
             if p.why:
                 st.markdown(f"**{tr('overview.why')}:** {p.why}")
@@ -94,27 +98,24 @@ def briefing_block(res: DefaultsResult, job_id: str) -> None:
     for col, p in zip(st.columns(len(b.points)), b.points, strict=True):
         with col:
             point_card(p)
-    left, right = st.columns([4, 1], vertical_alignment="bottom")
-    with left:
-        st.markdown(f"**{tr('overview.meeting')}**", help=tr("overview.meeting_help"))
-        st.code(b.meeting, language=None, wrap_lines=True)
-    with right:
+    st.markdown(f"**{tr('overview.meeting')}**", help=tr("overview.meeting_help"))
+    st.code(b.meeting, language=None, wrap_lines=True)
 
-        def export() -> str:
-            from core.briefing_html import briefing_html
+    def export() -> str:
+        from core.briefing_html import briefing_html
 
-            return briefing_html(res, code, briefing=b)
+        return briefing_html(res, code, briefing=b)
 
-        st.download_button(
-            tr("overview.export"),
-            data=export,
-            file_name=f"briefing_{code}.html",
-            mime="text/html",
-            icon=":material/download:",
-            help=tr("overview.export_help"),
-            on_click="ignore",
-            key="overview.export",
-        )
+    st.download_button(
+        tr("overview.export"),
+        data=export,
+        file_name=f"briefing_{code}.html",
+        mime="text/html",
+        icon=":material/download:",
+        help=tr("overview.export_help"),
+        on_click="ignore",
+        key="overview.export",
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

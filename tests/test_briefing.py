@@ -101,7 +101,8 @@ def test_short_sentences_and_headlines_follow_the_measurements():
     assert "20.0% slower" in slower.short and "2.00x the parameters" in slower.short
     assert "faster" in faster.short and "no extra training cost" in faster.short
     assert "within the measurement spread" in same.short
-    assert slower.headline.value.startswith("1.20x ±") and slower.headline.delta == "+20.0% vs MAE"
+    assert slower.headline.value == "1.20x" and slower.headline.spread.startswith("95% interval ± 0.")
+    assert slower.headline.delta == "+20.0% vs MAE"
     # a different measurement, a different number in the sentence
     other = compose(_facts(cost=(2.6, 2.55, 2.65)), "en", CONTEXT).points[0]
     assert other.short != slower.short and "30.0% slower" in other.short
@@ -136,7 +137,8 @@ def test_generalization_uses_fine_tuning_when_present_and_says_when_absent():
     present = compose(_facts(gen=_gen()), "en", CONTEXT).points[1]
     assert present.title == "Generalization" and present.verdict == "supports"
     assert present.numbers["rcmae_vs_scratch_pts"] == pytest.approx(13.0)
-    assert present.headline.value.startswith("84.0% ±") and present.headline.delta == "+13.0 pts vs scratch"
+    assert present.headline.value == "84.0%" and present.headline.spread == "± 1.0 (std over seeds)"
+    assert present.headline.delta == "+13.0 pts vs scratch"
     assert "10 labels per class" in present.short and "84.0%" in present.short
     assert any("Flatness on one function" in d for d in present.details)  # the flatness verdict stays one click away
     assert any("pre-training used all training images" in d for d in present.details)

@@ -1,6 +1,6 @@
 """The real dashboard in a real browser: `streamlit run app.py` on a free port with a prepared cache, every page
 opened in headless chromium via Playwright; no exception box or error alert may appear. One screenshot per page
-goes to test-artifacts/.
+goes to test-artifacts/, plus the Overview's briefing at 1280x800 as a reader sees it (overview_fold_en/ja.png).
 
 Skipped (with the reason) where /usr/bin/chromium or the playwright package is missing.
 """
@@ -210,7 +210,7 @@ def test_overview_shows_summary_and_side_by_side(server: str, browser):
     page.goto(server, wait_until="domcontentloaded")
     _settle(page, ".js-plotly-plot")
     body = page.locator('[data-testid="stMain"]').inner_text()
-    assert "Executive summary" in body
+    assert "Say it in the meeting" in body
     # Three landscape panels (one contour subplot each) in the first chart.
     fig = page.evaluate(
         "() => { const d = document.querySelector('.js-plotly-plot');"
@@ -219,6 +219,56 @@ def test_overview_shows_summary_and_side_by_side(server: str, browser):
     assert [t for t in fig["types"] if t == "contour"] == ["contour"] * 3, fig["types"]
     assert any("MAE" in t for t in fig["notes"]) and any("Sup-ViT" in t for t in fig["notes"]), fig["notes"]
     assert any("grid" in t and "direction seed" in t for t in fig["notes"]), fig["notes"]  # the approximation
+
+
+FOLD = {"width": 1280, "height": 800}
+VERDICTS = {
+    "en": ("Supports the claim", "Contradicts the claim", "Inconclusive"),
+    "ja": ("主張を支持", "主張と矛盾", "結論は出ていません"),
+}
+
+
+def _visible_boxes(page, selector: str) -> list[dict]:
+    loc = page.locator(selector)
+    boxes = [loc.nth(i).bounding_box() for i in range(loc.count())]
+    return [b for b in boxes if b and b["width"] > 0 and b["height"] > 0]
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_briefing_above_the_fold(server: str, browser, lang: str):
+    """At 1280x800 the three verdicts and the meeting sentence are on screen without scrolling, in English and in
+    Japanese; the screenshot of exactly that view goes to test-artifacts/overview_fold_<lang>.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport=FOLD)
+    page.goto(server, wait_until="domcontentloaded")
+    _settle(page, '[data-testid="stCode"]')
+    if lang == "ja":
+        page.locator('[data-testid="stSidebar"]').get_by_text("日本語").click()
+        page.wait_for_function(
+            "document.querySelector('h1') && document.querySelector('h1').innerText.includes('比較')"
+        )
+        _settle(page, '[data-testid="stCode"]')
+    page.evaluate("() => document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })")
+    time.sleep(0.5)
+    page.screenshot(path=str(ARTIFACTS / f"overview_fold_{lang}.png"), full_page=False)
+    assert not _problems(page), _problems(page)
+    main = page.locator('[data-testid="stMain"]')
+    found = []
+    for text in VERDICTS[lang]:
+        loc = main.get_by_text(text)  # the badge: its icon and its text
+        for i in range(loc.count()):
+            box = loc.nth(i).bounding_box()
+            if box and box["height"] > 0:
+                found.append((text, box))
+    on_screen = [(t, b) for t, b in found if b["y"] >= 0 and b["y"] + b["height"] <= FOLD["height"]]
+    assert len(on_screen) >= 3, (found, "three verdict badges above the fold")
+    code = _visible_boxes(page, '[data-testid="stCode"]')
+    assert code, "the meeting sentence"
+    assert code[0]["y"] >= 0 and code[0]["y"] + code[0]["height"] <= FOLD["height"], code[0]
+    text = page.locator('[data-testid="stCode"]').first.inner_text()
+    assert text.startswith("私たちのモデルでは" if lang == "ja" else "On our models, RC-MAE means"), text
+    metrics = _visible_boxes(page, '[data-testid="stMetric"]')
+    assert len(metrics) == 3 and all(b["y"] + b["height"] <= FOLD["height"] for b in metrics), metrics
 
 
 def test_language_switch_in_the_browser(server: str, browser):
