@@ -25,7 +25,7 @@ import io
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -418,74 +418,6 @@ def describe_map(m: ConvexityMap) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# The dashboard's background job
-
-
-@dataclass
-class ConvexityBatch:
-    """Convexity maps of several models on one spec: label -> map (partial while running), spec, one-line error."""
-
-    maps: dict[str, ConvexityMap] = field(default_factory=dict)
-    specs: dict[str, ConvexitySpec] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-
-    def copy(self) -> ConvexityBatch:
-        return ConvexityBatch(dict(self.maps), dict(self.specs), dict(self.errors))
-
-
-def convexity_task(
-    specs: dict[str, ConvexitySpec], max_seconds: float | None = None
-) -> Callable[[Any], ConvexityBatch]:
-    """A `core.jobs` job computing one convexity map per model (label -> ConvexitySpec); partial: a batch.
-
-    A model whose estimate exceeds `max_seconds` is not started (its error says so); None: no limit."""
-    from core.i18n import msg
-    from core.jobs import error_line
-    from core.surfaces import prepare_checkpoint
-
-    def run(ctx: Any) -> ConvexityBatch:
-        batch = ConvexityBatch()
-        n = max(1, len(specs))
-        for i, (label, spec) in enumerate(specs.items()):
-            batch.specs[label] = spec
-            if ctx.should_stop():
-                raise LandscapeError("stopped")
-            grid = spec.surface.grid
-
-            def prog(d: int, t: int, i=i, label=label, grid=grid) -> None:
-                ctx.progress((i + d / max(1, t)) / n, msg("job.convexity", model=label, grid=grid, done=d, total=t))
-
-            def partial(m: ConvexityMap, label=label) -> None:
-                batch.maps[label] = m
-                ctx.set_partial(batch.copy())
-
-            def estimate(est: Any, i=i, label=label, grid=grid) -> bool:
-                ctx.progress(
-                    i / n,
-                    msg("job.cvx_estimate", model=label, grid=grid, points=est.points, seconds=round(est.seconds)),
-                )
-                return not est.disk_short and (max_seconds is None or est.seconds <= max_seconds)
-
-            try:
-                if spec.surface.loss == "probe":
-                    ctx.progress(i / n, msg("job.probe", model=label))
-                    ck = prepare_checkpoint(spec.surface.checkpoint, "probe")
-                    spec = replace(spec, surface=replace(spec.surface, checkpoint=ck))
-                batch.maps[label] = compute_convexity(
-                    spec, progress=prog, on_partial=partial, check_stop=ctx.should_stop, confirm=estimate
-                )
-            except LandscapeError as e:
-                if ctx.should_stop():
-                    raise
-                batch.errors[label] = error_line(e)
-            ctx.set_partial(batch.copy())
-        ctx.progress(1.0, msg("job.convexity_done"))
-        return batch
-
-    return run
-
-
-# --------------------------------------------------------------------------------------------------------------------
 # Claim 2 in `python -m core reproduce`: the convex area beside the slice's convex fraction
 
 # (RC-MAE measure, MAE measure, what): the two same-function comparisons of claim 2 (`core.reproduce.MEASURES`).
@@ -495,39 +427,44 @@ CLAIM2_PAIRS = (
 )
 
 
-def reproduce_maps(spec: Any, seeds: tuple[int, ...], ckpts: dict, probes: dict, log: Callable[[str], None]) -> dict:
-    """Convexity maps of claim 2's objectives, every seed, on the slices of `core.reproduce.measure` at the coarser
-    grid `spec.convexity_grid` (2**k + 1: its points are points of the landscape's grid). Cached like any map.
+def reproduce_maps(slices: dict, spec: Any, log: Callable[[str], None]) -> dict:
+    """Convexity maps of claim 2's objectives (`CLAIM2_PAIRS`), every seed, on the slices the landscapes of
+    `core.reproduce` are measured on, at the coarser grid `spec.convexity_grid` (2**k + 1: the lattice is shared).
+
+    Args:
+        slices: (measure key, seed) -> the landscape's SurfaceSpec (other measures are skipped).
+        spec: the ReproduceSpec (`convexity_grid`, 0 skips; `convexity_iter`).
+        log: progress lines.
 
     Returns:
-        (measure key, seed) -> ConvexityMap; empty when `spec.convexity_grid` is 0.
+        (measure key, seed) -> ConvexityMap (cached like any map).
     """
     if not spec.convexity_grid:
         return {}
-    from core.reproduce import MEASURES, _quarters, surface_spec_of
-
     wanted = {k for a, b, _ in CLAIM2_PAIRS for k in (a, b)}
     out = {}
-    for seed in seeds:
-        for m in MEASURES:
-            if m.key not in wanted:
-                continue
-            sspec = replace(
-                surface_spec_of(m, ckpts[m.kind, seed], probes[m.kind, seed], spec), grid=spec.convexity_grid
-            )
-            what = f"convexity map {m.title}, seed {seed}"
-            log(f"{what} ({sspec.grid}x{sspec.grid}, at most {spec.convexity_iter} Lanczos steps per point)")
-            out[m.key, seed] = compute_convexity(
-                ConvexitySpec(sspec, max_iter=spec.convexity_iter), progress=_quarters(log, what)
-            )
+    for (key, seed), sspec in slices.items():
+        if key not in wanted:
+            continue
+        sspec = replace(sspec, grid=spec.convexity_grid)
+        what = f"convexity map {key}, seed {seed}"
+        log(f"{what} ({sspec.grid}x{sspec.grid}, at most {spec.convexity_iter} Lanczos steps per point)")
+        quarters = [-1]
+
+        def progress(done: int, total: int, what=what, quarters=quarters) -> None:
+            if done * 4 // max(1, total) != quarters[0]:
+                quarters[0] = done * 4 // max(1, total)
+                log(f"{what}: {done}/{total} points")
+
+        out[key, seed] = compute_convexity(ConvexitySpec(sspec, max_iter=spec.convexity_iter), progress=progress)
     return out
 
 
-def convexity_tables(r: Any) -> tuple:
-    """Claim 2's convex-area table (RC-MAE vs MAE, per seed), or () when no maps were measured."""
+def convexity_rows(r: Any) -> tuple[str, list[dict], str] | None:
+    """Claim 2's convex-area table as plain values: (title, rows as `core.reproduce.Row` fields, note), RC-MAE as A
+    and MAE as B, per seed; None when no maps were measured."""
     if not r.convexity:
-        return ()
-    from core.reproduce import Row, Table
+        return None
     from core.surface_metrics import surface_metrics
 
     spec = r.spec
@@ -540,30 +477,30 @@ def convexity_tables(r: Any) -> tuple:
             for k in (a, b)
         }
         rows += [
-            Row(
-                f"convex area, {what} (share of the {g}x{g} points with |λmin/λmax| < {CONVEX_RATIO:g})",
-                tuple(m.convex_area() for m in maps[a]),
-                tuple(m.convex_area() for m in maps[b]),
-                "higher",
+            dict(
+                name=f"convex area, {what} (share of the {g}x{g} points with |λmin/λmax| < {CONVEX_RATIO:g})",
+                a=tuple(m.convex_area() for m in maps[a]),
+                b=tuple(m.convex_area() for m in maps[b]),
+                better="higher",
             ),
-            Row(
-                f"convex fraction of the 2-D slice, {what} ({spec.grid}x{spec.grid}, as above)",
-                tuple(x.convex_fraction for x in slices[a]),
-                tuple(x.convex_fraction for x in slices[b]),
-                "higher",
+            dict(
+                name=f"convex fraction of the 2-D slice, {what} ({spec.grid}x{spec.grid}, as above)",
+                a=tuple(x.convex_fraction for x in slices[a]),
+                b=tuple(x.convex_fraction for x in slices[b]),
+                better="higher",
                 counted=False,
             ),
-            Row(
-                f"median |λmin/λmax|, {what}",
-                tuple(float(np.nanmedian(m.ratio)) for m in maps[a]),
-                tuple(float(np.nanmedian(m.ratio)) for m in maps[b]),
-                "lower",
+            dict(
+                name=f"median |λmin/λmax|, {what}",
+                a=tuple(float(np.nanmedian(m.ratio)) for m in maps[a]),
+                b=tuple(float(np.nanmedian(m.ratio)) for m in maps[b]),
+                better="lower",
                 counted=False,
             ),
-            Row(
-                f"points whose Lanczos run did not converge in {spec.convexity_iter} steps, {what}",
-                tuple(float(m.meta.get("n_unconverged", 0)) for m in maps[a]),
-                tuple(float(m.meta.get("n_unconverged", 0)) for m in maps[b]),
+            dict(
+                name=f"points whose Lanczos run did not converge in {spec.convexity_iter} steps, {what}",
+                a=tuple(float(m.meta.get("n_unconverged", 0)) for m in maps[a]),
+                b=tuple(float(m.meta.get("n_unconverged", 0)) for m in maps[b]),
                 counted=False,
                 fmt=".0f",
             ),
@@ -579,7 +516,7 @@ def convexity_tables(r: Any) -> tuple:
         "converging, its |λmin| is a lower bound (Ritz values lie inside the spectrum), so the convex area is an "
         "upper bound there. Measured on the default regime only (the regime grid below does not repeat it)."
     )
-    return (Table("Convex region of the full Hessian (counted)", "RC-MAE", "MAE", tuple(rows), note),)
+    return "Convex region of the full Hessian (counted)", rows, note
 
 
 def convexity_figures(r: Any) -> list[tuple[Any, str, str]]:

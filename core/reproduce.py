@@ -769,7 +769,10 @@ def run_measurements(spec: ReproduceSpec, log: LogFn) -> RunResults:
     }
     from core.convexity import reproduce_maps
 
-    convexity = reproduce_maps(spec, seeds, ckpts, probes, log)
+    slices = {
+        (m.key, s): surface_spec_of(m, ckpts[m.kind, s], probes[m.kind, s], spec) for s in seeds for m in MEASURES
+    }
+    convexity = reproduce_maps(slices, spec, log)
     return RunResults(spec, seeds, ckpts, probes, hist, pacc, cacc, measured, facts, convexity)
 
 
@@ -939,10 +942,16 @@ def generalization_claim(r: RunResults, figures: tuple[tuple[str, str], ...]) ->
     )
 
 
+def convexity_table(r: RunResults) -> tuple[Table, ...]:
+    """Claim 2's convex area of the full Hessian beside the slice's convex fraction (core.convexity), if measured."""
+    from core.convexity import convexity_rows
+
+    parts = convexity_rows(r)
+    return () if parts is None else (Table(parts[0], "RC-MAE", "MAE", tuple(Row(**d) for d in parts[1]), parts[2]),)
+
+
 def build_findings(r: RunResults, figures: dict[str, tuple[tuple[str, str], ...]], command: str) -> Findings:
     """The report's content from the measurements."""
-    from core.convexity import convexity_tables
-
     rel = (
         "MAE's pixel MSE and cross-entropy live on different scales, so every number is relative: the threshold is "
         "a fraction of each surface's centre loss, and increases, curvatures and Hessian numbers are divided by the "
@@ -1027,7 +1036,7 @@ def build_findings(r: RunResults, figures: dict[str, tuple[tuple[str, str], ...]
                 note="RC-MAE's training objective adds the consistency term to the fixed teacher: a different "
                 "function from MAE's loss, hence relative numbers.",
             ),
-            *convexity_tables(r),
+            *convexity_table(r),
         ),
         figures=figures.get("claim2", ()),
     )

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.convexity import CONVEX_RATIO, ConvexitySpec, convexity_task
+from core.convexity import CONVEX_RATIO, ConvexitySpec
+from core.convexity_jobs import convexity_task
 from core.errors import LandscapeError
 from core.i18n import msg
 from core.jobs import SurfaceBatch, dashboard_profile, surfaces_task, task_key

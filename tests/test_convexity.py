@@ -300,3 +300,47 @@ def test_cli_writes_the_npz_and_json(ckpt, capsys, tmp_path):
     again = compute_convexity(cspec(ckpt, grid=3))
     export_convexity(again, tmp_path / "b.npz")
     assert np.array_equal(np.load(tmp_path / "b.npz")["ratio"], data["ratio"])
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Claim 2 in reproduce
+
+
+def test_reproduce_table_counts_the_convex_area_beside_convex_fraction():
+    from types import SimpleNamespace
+
+    from core.convexity import ConvexityMap, convexity_figures
+    from core.reproduce import Measured, ReproduceSpec, convexity_table
+
+    xs = np.linspace(-0.5, 0.5, 5)
+    gx, gy = np.meshgrid(xs, xs)
+
+    def cmap(ratio: np.ndarray) -> ConvexityMap:
+        ones = np.ones_like(ratio)
+        meta = {"n_unconverged": 1, "complete": True}
+        return ConvexityMap(xs, xs, ratio, -ratio, ones, ones, ones, meta)
+
+    wide, narrow = np.where(gx**2 + gy**2 < 0.1, 0.01, 0.5), np.where(gx**2 + gy**2 < 0.01, 0.01, 0.5)
+    seeds = (0, 1)
+    convexity, measured = {}, {}
+    for s in seeds:
+        for key, ratio in (("rcmae_mae", wide), ("mae_own", narrow), ("rcmae_probe", wide), ("mae_probe", narrow)):
+            convexity[key, s] = cmap(ratio + 0.001 * s)
+            measured[key, s] = Measured(xs, xs, 1.0 + gx**2 + gy**2, {})
+    r = SimpleNamespace(
+        spec=ReproduceSpec(grid=5, convexity_grid=5), seeds=seeds, convexity=convexity, measured=measured
+    )
+    (table,) = convexity_table(r)
+    assert table.a_label == "RC-MAE" and table.b_label == "MAE" and "convex fraction" in table.note
+    rows = {row.name.split(",")[0] + "," + row.name.split(",")[1].split("(")[0].strip(): row for row in table.rows}
+    area = rows["convex area,pre-training loss"]
+    assert area.counted and area.better == "higher"
+    assert area.a == (convex_area(wide), convex_area(wide + 0.001)) and area.a[0] == 5 / 25
+    assert area.b[0] == 1 / 25 and area.reading == "supports"
+    frac = rows["convex fraction of the 2-D slice,pre-training loss"]
+    assert not frac.counted and frac.a == (1.0, 1.0)  # a bowl: every interior point curves up
+    assert "linear-probe loss" in " ".join(row.name for row in table.rows)
+    figs = convexity_figures(r)
+    assert [stem for _, stem, _ in figs] == ["claim2_convexity_pretrain", "claim2_convexity_probe"]
+    assert [t.type for t in figs[0][0].data].count("heatmap") == 2
+    assert convexity_table(SimpleNamespace(convexity={})) == ()
