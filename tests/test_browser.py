@@ -339,3 +339,68 @@ def test_server_memory_stays_flat_across_reruns(server: str, browser):
     grown = _rss_mib(SERVER_PID["pid"]) - before
     print(f"server RSS {before:.0f} MiB, grown {grown:.1f} MiB over 12 reloads")
     assert grown < 100, f"server memory grew {grown:.0f} MiB over 12 reloads"
+
+
+SLOW_S = 300.0  # a fresh server replays the first-run job from the cache first; on a shared machine that takes a while
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_generalization_page_renders_its_charts(server: str, browser, lang: str):
+    """The Generalization page, opened from the navigation as a reader does, shows the first-run job's fine-tuned
+    and from-scratch runs at once: the label-efficiency chart (log x) draws without an error, in English and in
+    Japanese (figure text included)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport=VIEWPORT)
+    console_errors: list[str] = []
+    page.on("pageerror", lambda e: console_errors.append(str(e)))
+    page.goto(server, wait_until="domcontentloaded")
+    _settle(page, ".js-plotly-plot", timeout_s=SLOW_S)
+    if lang == "ja":
+        page.locator('[data-testid="stSidebar"]').get_by_text("日本語").click()
+        page.wait_for_function(
+            "document.querySelector('h1') && document.querySelector('h1').innerText.includes('比較')"
+        )
+    title = "汎化" if lang == "ja" else "Generalization"
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+    page.wait_for_function(
+        f"document.querySelector('h1') && document.querySelector('h1').innerText.includes('{title}')"
+    )
+    _settle(page, ".js-plotly-plot", timeout_s=SLOW_S)
+    assert not _problems(page), _problems(page)
+    fig = page.evaluate(
+        "() => { const d = document.querySelector('.js-plotly-plot');"
+        " return {type: d.layout.xaxis.type, x: d.layout.xaxis.title.text, lines: d.data.filter("
+        "t => t.mode === 'lines+markers').map(t => t.name)}; }"
+    )
+    assert fig["type"] == "log" and fig["lines"] == ["MAE-FT", "RC-MAE-FT", "scratch"], fig
+    assert ("ラベル数" if lang == "ja" else "labels per class") in fig["x"], fig
+    page.screenshot(path=str(ARTIFACTS / f"generalization_{lang}.png"), full_page=True)
+    assert not console_errors, console_errors
+
+
+def test_briefing_download_works_offline_and_prints(server: str, browser, tmp_path: Path):
+    """The Overview's download button gives one HTML file that renders every figure with the network off (nothing
+    is requested but the file itself) and prints to PDF."""
+    page = browser.new_page(viewport=FOLD)
+    page.goto(server, wait_until="domcontentloaded")
+    _settle(page, '[data-testid="stCode"]')
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name="Download the briefing (HTML)").click()
+    path = tmp_path / "briefing.html"
+    info.value.save_as(str(path))
+    ctx = browser.new_context(offline=True, viewport={"width": 1100, "height": 900})
+    try:
+        view = ctx.new_page()
+        requests: list[str] = []
+        view.on("request", lambda r: requests.append(r.url))
+        view.goto(path.as_uri(), wait_until="load")
+        view.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3", timeout=30_000)
+        n = view.evaluate("() => document.querySelectorAll('.js-plotly-plot').length")
+        assert n == 3, n  # the landscapes, RC-MAE vs MAE on one function, accuracy under weight noise
+        assert [u for u in requests if not u.startswith("file://")] == [], requests
+        assert "Say it in the meeting" in view.locator("body").inner_text()
+        pdf = view.pdf(format="A4", print_background=True)
+        assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") >= 2
+        view.screenshot(path=str(ARTIFACTS / "briefing_export.png"), full_page=False)
+    finally:
+        ctx.close()
