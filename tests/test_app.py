@@ -581,3 +581,82 @@ def test_flatness_page_says_when_a_report_resumed(dashboard_cache: Path, tmp_pat
     at = wait_idle(at)
     shown = [c.value for c in at.caption]
     assert any(c.startswith("Resumed an interrupted computation") and f"{label}: " in c for c in shown), shown
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Generalization page
+
+
+def test_generalization_empty_cache_says_what_to_do(empty_cache: Path):
+    at = open_page("generalization")
+    assert at.title[0].value == EN["gen.title"]
+    assert EN["gen.setting"] in texts(at)  # the setting is stated before any number
+    assert EN["gen.none_yet"].split("{")[0] in texts(at) and EN["gen.land_need"] in texts(at)
+    assert not charts(at) and not errors(at)
+    set_lang(at, "ja")
+    assert at.title[0].value == JA["gen.title"] and JA["gen.setting"] in texts(at)
+    assert not at.exception and not errors(at)
+
+
+def test_generalization_prepared_shows_the_first_run_cell_at_once(prepared: Path):
+    """The first-run job fine-tuned MAE / RC-MAE and trained scratch at the quick study's smallest budget (seed 0):
+    the page shows that cell without computing anything (no study job is submitted)."""
+    at = wait_idle(open_page("generalization"))
+    from pages._ui import registry
+
+    assert not [j for j in registry().jobs() if j.key.startswith("generalization:")]
+    assert not errors(at), errors(at)
+    body = texts(at)
+    from core.generalization_jobs import dashboard_study
+
+    spec = dashboard_study()
+    assert EN["gen.progress"].format(n=3, total=3 * spec.seeds * len(spec.budgets)) in body
+    assert "Regime: synthetic (" in body and "every model 16 optimizer steps (4 epochs of 4)" in body
+    figs = charts(at)
+    eff = figs[0]
+    assert eff["layout"]["xaxis"]["type"] == "log" and eff["layout"]["xaxis"]["ticktext"] == ["4"]
+    lines = [t for t in eff["data"] if t.get("mode") == "lines+markers"]
+    assert [t["name"] for t in lines] == ["MAE-FT", "RC-MAE-FT", "scratch"]
+    assert any("one seed: no spread" in a["text"] for a in eff["layout"]["annotations"])
+    assert "bar" in trace_types(figs[1])
+    verdicts = at.dataframe[1].value
+    assert verdicts[EN["gen.col_verdict"]].tolist() == [EN["gen.v_undecided"]]  # one seed: no spread, no verdict
+    at.radio(key="gen.gap").set_value("gap_loss").run()
+    assert "loss gap" in charts(at)[1]["layout"]["yaxis"]["title"]["text"]
+    set_lang(at, "ja")
+    assert at.title[0].value == JA["gen.title"] and not at.exception and not errors(at)
+    eff = charts(at)[0]
+    assert eff["layout"]["xaxis"]["title"]["text"] == "1クラスあたりのラベル数 (対数目盛)"
+    assert "条件: synthetic" in texts(at)
+
+
+def test_generalization_runs_the_study_then_landscapes_and_the_scatter(
+    dashboard_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    root = tmp_path / "copy"
+    shutil.copytree(dashboard_cache, root)  # the runs are written to the cache: a copy
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(root))
+    monkeypatch.setenv("LANDSCAPE_DASHBOARD_PROFILE", "quick")
+    at = wait_idle(open_page("generalization"))
+    at.multiselect(key="gen.budgets").set_value(["4"])
+    at.number_input(key="gen.seeds").set_value(1)
+    at.checkbox(key="gen.flat").check()
+    button(at, EN["gen.go"]).click().run()
+    at = wait_idle(at, timeout=120)
+    assert not errors(at), errors(at)
+    figs = charts(at)
+    scatter = figs[-1]
+    assert [t["name"] for t in scatter["data"]] == ["MAE-FT", "RC-MAE-FT", "from scratch"]
+    assert "n = 3" in scatter["layout"]["title"]["text"]
+    at.radio(key="gen.sc_x").set_value("trace").run()
+    assert EN["gen.num_trace"] in charts(at)[-1]["layout"]["xaxis"]["title"]["text"]
+    # Fine-tuned vs from scratch on the same directions: three contour panels, supervised loss.
+    button(at, EN["gen.land_go"]).click().run()
+    at = wait_idle(at)
+    land = [f for f in charts(at) if "contour" in trace_types(f)]
+    assert land and trace_types(land[0]).count("contour") == 3, [trace_types(f) for f in charts(at)]
+    notes = " ".join(a["text"] for a in land[0]["layout"]["annotations"])
+    assert "scratch" in notes and "supervised" in notes
+    set_lang(at, "ja")
+    assert not at.exception and not errors(at)
+    assert "スクラッチ" in [t["name"] for t in charts(at)[-1]["data"]]
