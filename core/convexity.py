@@ -34,6 +34,7 @@ import torch
 
 from core.checkpoints import LoadedCheckpoint, code_version, load_checkpoint
 from core.errors import LandscapeError
+from core.flatness import HvpOperator, convexity_point
 from core.objectives import Objective, build_objective
 from core.params import select_parameters
 from core.store import Store, atomic_write_bytes
@@ -160,8 +161,6 @@ def estimate_convexity(
     spec: ConvexitySpec, objective: Objective, names: list[str], points: int, world: int = 1
 ) -> ConvexityEstimate:
     """One timed gradient graph and Hessian-vector product at the centre, times `max_iter` products per point."""
-    from core.flatness import HvpOperator
-
     module = objective.module
     firsts, hvps = [], []  # the minimum of a few timings: the machine may be shared
     with HvpOperator(module, objective, names) as op:
@@ -300,8 +299,6 @@ def compute_convexity(
             progress(n_done[0], total)
         if on_partial and n_reused:
             on_partial(partial())
-        from core.flatness import convexity_point
-
         start = time.perf_counter()
         for p in mine:
             if check_stop is not None and check_stop():
