@@ -197,7 +197,7 @@ else:
         c1, c2, c3, c4 = st.columns(4)
         budgets_ok = list(dict.fromkeys(budget_label(b) for b, _ in full_cells))
         land_budget = c1.selectbox(tr("gen.land_budget"), budgets_ok, format_func=budget_text, key="gen.land_budget")
-        seeds_ok = sorted({s for b, s in full_cells if budget_label(b) == land_budget}) or [0]
+        seeds_ok = sorted({s for _, s in full_cells})  # a pair without all three models gets a one-line error
         land_seed = c2.selectbox(tr("gen.land_seed"), seeds_ok, key="gen.land_seed")
         split = c3.radio(
             tr("gen.land_split"), ["labeled", "val"], format_func=labeller("arg.split."), key="gen.land_split"
