@@ -959,3 +959,30 @@ def shutil_free(path: Path) -> int:
     import shutil
 
     return shutil.disk_usage(path).free
+
+
+def test_the_estimate_counts_the_disk_and_refuses_what_cannot_fit(trained_ckpts, tmp_path, monkeypatch, capsys):
+    """With 1000 bytes free in the cache, a landscape and a flatness report are refused before any work (the CLI
+    unless --yes, a dashboard job always); the estimate names both numbers; nothing is written but the key."""
+    import core.errors
+    from core.jobs import JobRegistry, default_surface_spec, surfaces_task
+
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(core.errors, "free_bytes", lambda path: 1000)
+    rc, out, err = _cli(["landscape", trained_ckpts["sup"], "--grid", "5", "--samples", "16"], capsys)
+    lines = err.strip().splitlines()
+    assert rc == 1 and "disk ~" in lines[0] and "of 1000 B free" in lines[0], err
+    assert lines[-1].startswith("error: not started: 25 points") and "of 1000 B free" in lines[-1], err
+    _report(capsys, f"estimate: {lines[0]} | {lines[-1]}")
+    rc, out, err = _cli(["flatness", trained_ckpts["sup"], *FLATNESS_ARGS], capsys)
+    assert rc == 1 and "error: not started" in err.strip().splitlines()[-1] and "of 1000 B free" in err, err
+    assert not [i for i in Store(tmp_path / "cache").list() if i.finished or i.n_points_logged]
+    reg = JobRegistry()
+    try:
+        spec = default_surface_spec(str(trained_ckpts["sup"]), grid=5, samples=16)
+        job = reg.submit("s", "surface", surfaces_task({"Sup": spec}))
+        assert job.wait(120) and job.ok and "not started" in job.result.errors["Sup"], job.result.errors
+    finally:
+        reg.shutdown()
+    rc, out, err = _cli(["landscape", trained_ckpts["sup"], "--grid", "5", "--samples", "16", "--yes"], capsys)
+    assert rc == 0, err  # --yes runs it (here the disk is not really full)
