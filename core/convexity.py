@@ -475,7 +475,7 @@ def convexity_rows(r: Any) -> tuple[str, list[dict], str] | None:
         }
         rows += [
             dict(
-                name=f"convex area, {what} (share of the {g}x{g} points with |λmin/λmax| < {CONVEX_RATIO:g})",
+                name=f"convex area, {what} (share of the {g}x{g} points with abs(λmin/λmax) < {CONVEX_RATIO:g})",
                 a=tuple(m.convex_area() for m in maps[a]),
                 b=tuple(m.convex_area() for m in maps[b]),
                 better="higher",
@@ -488,7 +488,7 @@ def convexity_rows(r: Any) -> tuple[str, list[dict], str] | None:
                 counted=False,
             ),
             dict(
-                name=f"median |λmin/λmax|, {what}",
+                name=f"median abs(λmin/λmax), {what}",
                 a=tuple(float(np.nanmedian(m.ratio)) for m in maps[a]),
                 b=tuple(float(np.nanmedian(m.ratio)) for m in maps[b]),
                 better="lower",
@@ -502,6 +502,7 @@ def convexity_rows(r: Any) -> tuple[str, list[dict], str] | None:
                 fmt=".0f",
             ),
         ]
+    # Row names go into markdown table cells: no "|" in them.
     note = (
         "Two different measures of convexity. The convex area is Li et al.'s (2018): at each of the "
         f"{g}x{g} points of the same slice (the same directions; a sub-grid of the landscape's points), the extreme "

@@ -332,6 +332,7 @@ def test_reproduce_table_counts_the_convex_area_beside_convex_fraction():
     )
     (table,) = convexity_table(r)
     assert table.a_label == "RC-MAE" and table.b_label == "MAE" and "convex fraction" in table.note
+    assert all("|" not in row.name for row in table.rows)  # the names are markdown table cells
     rows = {row.name.split(",")[0] + "," + row.name.split(",")[1].split("(")[0].strip(): row for row in table.rows}
     area = rows["convex area,pre-training loss"]
     assert area.counted and area.better == "higher"
