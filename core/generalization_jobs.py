@@ -54,16 +54,15 @@ _FLAT_MISS: dict[tuple[str, str, str], int] = {}  # same key -> flatness store s
 
 
 def dashboard_study(profile: Any = None, **overrides: Any) -> StudySpec:
-    """The page's study under a dashboard profile (`core.jobs.Profile`; default: the active one).
+    """The page's study under a dashboard profile (a `core.jobs.Profile` or its name; default: env
+    `LANDSCAPE_DASHBOARD_PROFILE`, else "full", as `core.jobs.dashboard_profile` reads it).
 
     "full": `StudySpec()` (digits, tiny, the TrainConfig defaults: its seed 0 is the default trio's MAE / RC-MAE);
     "quick": `quick_study()` (micro models on synthetic data, the tests' checkpoints). `DEFAULT_SEEDS` seeds unless
-    overridden.
+    overridden. (Not importing core.jobs, which imports this module.)
     """
-    from core.jobs import dashboard_profile
-
-    profile = profile or dashboard_profile()
-    base = quick_study(seeds=DEFAULT_SEEDS) if profile.name == "quick" else StudySpec(seeds=DEFAULT_SEEDS)
+    name = getattr(profile, "name", profile) or os.environ.get("LANDSCAPE_DASHBOARD_PROFILE") or "full"
+    base = quick_study(seeds=DEFAULT_SEEDS) if name == "quick" else StudySpec(seeds=DEFAULT_SEEDS)
     return replace(base, **overrides)
 
 
