@@ -196,6 +196,7 @@ FIGURE_PHRASES_JA: dict[str, str] = {
     "over the validation images": "検証画像上",
     "over the labeled training subset": "ラベル付き学習サブセット上",
     "from scratch": "スクラッチ",
+    "scratch": "スクラッチ",  # the legend name of core.generalization's LABEL (after "from scratch": longest first)
     "all labels": "全ラベル",
     "seed(s)": "シード",
     "Spearman rho": "スピアマン rho",

@@ -83,7 +83,7 @@ def test_japanese_figure_text():
     assert fig.layout.xaxis.title.text == "1クラスあたりのラベル数 (対数目盛)"
     assert "検証精度" in fig.layout.yaxis.title.text and "標準偏差" in fig.layout.yaxis.title.text
     assert fig.layout.title.text == "1クラスあたりのラベル数に対する検証精度"
-    assert [t.name for t in fig.data if t.mode == "lines+markers"] == ["MAE-FT", "scratch"]  # labels stay
+    assert [t.name for t in fig.data if t.mode == "lines+markers"] == ["MAE-FT", "スクラッチ"]  # model names stay
     gap = localize(plot_gap(series()), "ja")
     assert "精度のギャップ" in gap.layout.yaxis.title.text
     sc = localize(plot_flatness_vs_gap([{"kind": "scratch", "x": 1, "y": 2}] * 3, "x", "y", {"n": 3}), "ja")
