@@ -167,11 +167,14 @@ def test_gather_facts_says_nothing_when_fine_tuning_was_not_measured(tmp_path: P
 
 
 def test_series_points_and_landscape_specs(cache: Path):
-    spec = small_spec(flatness=True, budgets=(4, None))
+    spec = small_spec(budgets=(4, None))  # flatness only at 4 labels per class (below): cheaper
+    flat = small_spec(flatness=True)
     reg = JobRegistry()
     try:
         job = reg.submit("gen", "study", gj.generalization_task(spec))
         assert job.wait(300) and job.ok, job.error
+        with_flat = reg.submit("flat", "study", gj.generalization_task(flat))
+        assert with_flat.wait(300) and with_flat.ok, with_flat.error
     finally:
         reg.shutdown()
     res = job.result
@@ -183,9 +186,11 @@ def test_series_points_and_landscape_specs(cache: Path):
     assert mae["x"][1] == pytest.approx(n_all / res.facts["num_classes"]) and mae["tick"][1].startswith("alle (~")
     assert all(math.isnan(v) for v in mae["std"])  # one seed: no spread, never a made-up one
     assert mae["mean"] == list(res.values("mae", 4, "val_acc")) + list(res.values("mae", None, "val_acc"))
-    pts, stat = gj.gap_points(res, "lambda_max", "labeled", "gap_acc")
-    assert len(pts) == 6 and stat["n"] == 6 and 0 < stat["p_spearman"] <= 1
+    pts, stat = gj.gap_points(with_flat.result, "lambda_max", "labeled", "gap_acc")
+    assert len(pts) == 3 and stat["n"] == 3 and 0 < stat["p_spearman"] <= 1
     assert {p["kind"] for p in pts} == set(KINDS)
+    assert [p["y"] for p in pts] == [r.summary["gap_acc"] for r in with_flat.result.runs]
+    assert [p["x"] for p in pts] == [r.flatness["labeled"]["lambda_max"] for r in with_flat.result.runs]
     specs = gj.landscape_specs(res, 4, 0, "val", grid=5)
     assert len(specs) == 3 and len({s.seed for s in specs.values()}) == 1
     assert {(s.loss, s.split, s.grid, s.dim) for s in specs.values()} == {("supervised", "val", 5, 2)}
