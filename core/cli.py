@@ -427,7 +427,8 @@ def cmd_reproduce(a: argparse.Namespace) -> str:
     spec = quick_spec(seeds=a.seeds or 2) if a.quick else ReproduceSpec(seeds=a.seeds or 3)
     opts = (("grid", a.grid), ("span", a.span), ("samples", a.samples), ("convexity_grid", a.convexity_grid))
     changes = {k: v for k, v in opts if v is not None}
-    spec = replace(spec, device=a.device, note=a.note or "", regimes=not a.no_regimes, **changes)
+    regimes = {"regimes": not a.no_regimes, "regime_grid": a.regime_grid}
+    spec = replace(spec, device=a.device, note=a.note or "", **regimes, **changes)
     return str(reproduce(spec, a.out, extend=add_to_findings))  # + the premise claim (core/generalization.py)
 
 
@@ -627,6 +628,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-regimes",
         action="store_true",
         help="skip claim 2 over teacher momentum {auto, 0.99, 0.996} x training length {epochs, 3x} (core.regimes)",
+    )
+    rp.add_argument(
+        "--regime-grid",
+        type=int,
+        default=0,
+        help="landscape grid of the regime cells, 2**k + 1 nested in --grid (default 0: --grid itself)",
     )
     rp.add_argument("--device", default="auto", help="auto, cpu or cuda")
     rp.set_defaults(func=cmd_reproduce)

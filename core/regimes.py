@@ -89,6 +89,11 @@ class RegimeResults:
     lengths: tuple[int, ...]
     cells: list[Cell]
 
+    @property
+    def grid(self) -> int:
+        """The cells' landscape grid (points per axis)."""
+        return self.spec.regime_grid or self.spec.grid
+
     def cell(self, momentum: float | str, epochs: int) -> Cell:
         for c in self.cells:
             if c.momentum == momentum and c.epochs == epochs:
@@ -99,6 +104,12 @@ class RegimeResults:
 def lengths(spec: ReproduceSpec, factors: Sequence[int] = LENGTH_FACTORS) -> tuple[int, ...]:
     """The training lengths of the grid (epochs): the report's epochs times each factor."""
     return tuple(spec.epochs * f for f in factors)
+
+
+def cell_spec(spec: ReproduceSpec, epochs: int) -> ReproduceSpec:
+    """The spec of the cells of one training length: `epochs`, and the landscape grid `spec.regime_grid` when set
+    (a coarser 2**k + 1 grid nested in the report's reuses its points: cheaper, but coarser numbers)."""
+    return replace(spec, epochs=epochs, grid=spec.regime_grid or spec.grid)
 
 
 def _train(cfg, spec: ReproduceSpec, name: str, log: LogFn) -> tuple[str, str, list[dict], float]:
@@ -149,7 +160,7 @@ def run_regimes(
     by_key = {m.key: m for m in MEASURES}
     cells = []
     for epochs in lengths(spec, factors):
-        s_len = replace(spec, epochs=epochs)
+        s_len = cell_spec(spec, epochs)
         mae = {s: _train(s_len.train_config("mae", s), spec, f"MAE seed {s}", log) for s in seeds}
         mae_measured: dict[tuple[str, int], Measured] = {}
         for m in momenta:
@@ -230,7 +241,8 @@ def regime_markdown(rr: RegimeResults, figures: Sequence[tuple[str, str]] = ()) 
         "each length as the baseline. Each cell is judged as claim 2 is, with the same verdict rule, on claim 2's "
         "counted numbers from the pre-training landscape on the MAE reconstruction loss (the same function for both; "
         "RC-MAE's student moves), the linear-probe landscape and convergence; the convex-area maps are left out "
-        "(a Lanczos run per point is too costly for every cell). `auto` is m = 0.996 ** (312 / S) "
+        f"(a Lanczos run per point is too costly for every cell). Landscapes on a {rr.grid}x{rr.grid} grid. "
+        "`auto` is m = 0.996 ** (312 / S) "
         "(S = optimizer steps per epoch; 312 is ImageNet-1k at batch 4096): the paper's teacher horizon in epochs, "
         "by the EMA scaling rule of Busbridge et al. 2023; 0.996 is the paper's value taken as it is, a horizon of "
         "~250 steps, which here is most of the run. Numbers are mean ± sample standard deviation over seeds "
@@ -318,7 +330,7 @@ def regime_figure(rr: RegimeResults):
         fig,
         [
             f"mean ± sample std over {len(rr.seeds)} seeds; pre-training numbers on the MAE reconstruction loss "
-            f"(RC-MAE: its MAE term, the student moving); {rr.spec.grid}x{rr.spec.grid} grid over "
+            f"(RC-MAE: its MAE term, the student moving); {rr.grid}x{rr.grid} grid over "
             f"[-{rr.spec.span:g}, {rr.spec.span:g}]^2",
             f"auto = 0.996 ** (312 / steps per epoch) = {auto[0]:.4g} here" if auto else "",
         ],

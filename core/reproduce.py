@@ -413,6 +413,7 @@ class ReproduceSpec:
     quick: bool = False
     note: str = ""  # a paragraph shown at the top of the report (e.g. why fewer seeds were used)
     regimes: bool = True  # claim 2 again over teacher momentum x training length (core.regimes)
+    regime_grid: int = 0  # the regime cells' landscape grid; 0: `grid` (then the default cell equals claim 2's table)
 
     def __post_init__(self):
         if self.seeds < 1:
@@ -1255,6 +1256,8 @@ def command_line(spec: ReproduceSpec) -> str:
             parts.append(f"--{name} {getattr(spec, name)}")
     if not spec.regimes:
         parts.append("--no-regimes")
+    elif spec.regime_grid:
+        parts.append(f"--regime-grid {spec.regime_grid}")
     return " ".join(parts)
 
 

@@ -111,9 +111,19 @@ def test_the_table_and_the_figure(grid, tmp_path):
         a, b = key_numbers(cell)["final validation MAE loss"]
         assert len(a) == len(b) == 2 and " ± " in row  # two seeds: a spread
     assert "Busbridge et al. 2023" in md and "MAE reconstruction loss" in md and "Across the grid:" in md
+    assert "Landscapes on a 3x3 grid" in md and rr.grid == 3
     fig = regime_figure(rr)
     assert len(fig.data) == 4 * len(rr.lengths)  # 4 numbers, one trace per length
     assert all(len(t.x) == 1 + len(rr.momenta) and t.error_y.array is not None for t in fig.data)
+
+
+def test_a_coarser_regime_grid_is_an_option():
+    from core.regimes import cell_spec
+
+    assert (cell_spec(SPEC, 2).epochs, cell_spec(SPEC, 2).grid) == (2, SPEC.grid)
+    coarse = replace(quick_spec(), grid=9, regime_grid=5)
+    assert (cell_spec(coarse, 6).grid, cell_spec(coarse, 6).epochs, cell_spec(coarse, 6).seeds) == (5, 6, 2)
+    assert "--regime-grid 5" in command_line(coarse)
 
 
 def test_the_report_hook():
