@@ -556,11 +556,12 @@ def test_prepare_defaults_second_run_is_cached(dashboard_cache, monkeypatch):
     assert all(s.complete and s.meta.get("cached") for s in res.surfaces.surfaces.values())
     assert set(res.flatness.reports) == labels and not res.flatness.errors
     assert all(all(r.meta["cached"].values()) for r in res.flatness.reports.values())
-    assert set(res.facts) == {"mae", "rcmae", "sup", "rcmae@rcmae_mae"}
+    assert set(res.facts) == {"mae", "rcmae", "sup", "rcmae@rcmae_mae", "generalization"}  # fine-tuning: cached too
     assert res.facts["rcmae"].top_eigenvalue == pytest.approx(res.flatness.reports["RC-MAE"].top_eigenvalues[0])
     term = res.facts["rcmae@rcmae_mae"]
     assert term.function == "rcmae_mae" and term.robustness == res.facts["rcmae"].robustness
     assert term.top_eigenvalue == pytest.approx(res.flatness.reports["RC-MAE · MAE term"].top_eigenvalues[0])
     assert term.top_eigenvalue != pytest.approx(res.facts["rcmae"].top_eigenvalue)  # another function
     stages = [b.stage for b in seen]
-    assert stages.index("landscapes") < stages.index("flatness") < stages.index("summary")
+    assert stages.index("landscapes") < stages.index("flatness") < stages.index("generalization")
+    assert stages.index("generalization") < stages.index("summary")
