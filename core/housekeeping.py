@@ -6,7 +6,8 @@ while (`--older-than`), and never touches:
 - an item in use: a store entry whose lock is held (a job computing it, in this process or another), a checkpoint
   whose training is under way (its `.resume` state written in the last `TRAINING_GRACE_S`), a file being written;
 - the default models the Overview needs (the default trio of `core.zoo` / `core.jobs` profiles, their probes,
-  their default landscapes, flatness numbers and latency measurements), unless `include_defaults`.
+  their default landscapes, flatness numbers and latency measurements, and the first-run job's fine-tuned runs of
+  them with whatever is keyed by those), unless `include_defaults`.
 
 Items: a store entry (`<root>/<kind>/<hash20>/`, see `core.store`) or, in the other folders (`checkpoints/`,
 `finetune/`, `briefing/`, ...), a group of files sharing a stem (`mae_..._bf80be38c0.pt` with its probes
@@ -201,7 +202,37 @@ class _Defaults:
             for cfg in default_trio(p).values():
                 self.stems.add(checkpoint_path(cfg).name.split(".")[0])
         self._root = root
+        self._profiles = list(profiles.values())
         self._shas: set[str] | None = None
+        self.derived: set[Path] = set()  # files made from the defaults that the Overview reads (fine-tuned runs)
+        self.derived_shas: set[str] = set()
+        self._find_derived()
+
+    def _find_derived(self) -> None:
+        """The first-run job's fine-tuned runs of the default models (the Overview's generalization sentence), as
+        `core.generalization_jobs` finds them in the cache; nothing if that measurement is absent or changed."""
+        from core.paths import cache_root
+        from core.train import checkpoint_path
+
+        if self._root != cache_root():
+            return
+        try:
+            from core.generalization_jobs import cached_study, first_run_spec
+            from core.jobs import default_trio
+            from core.store import file_hash
+
+            for p in self._profiles:
+                trio = {k: checkpoint_path(c) for k, c in default_trio(p).items()}
+                ckpts = {(k, 0): str(trio[k]) for k in ("mae", "rcmae") if trio.get(k) and trio[k].exists()}
+                if len(ckpts) < 2:
+                    continue
+                for run in cached_study(first_run_spec(p), ckpts).runs:
+                    path = Path(run.path)
+                    if path.exists():
+                        self.derived.add(path.resolve())
+                        self.derived_shas.add(file_hash(path))
+        except Exception:  # noqa: BLE001 - an optional measurement must never break housekeeping
+            return
 
     @property
     def shas(self) -> set[str]:
@@ -224,6 +255,8 @@ class _Defaults:
             return False
         obj = key.get("objective") if isinstance(key.get("objective"), dict) else {}
         sha = obj.get("checkpoint", key.get("checkpoint"))
+        if isinstance(sha, str) and sha in self.derived_shas:
+            return True
         if not isinstance(sha, str) or sha not in self.shas:
             return False
         if kind == "landscape":
@@ -316,7 +349,11 @@ def _file_items(folder: Path, defaults: _Defaults | None, now: float) -> list[Ca
                 size_bytes=sum(st.st_size for _, st in stats),
                 last_used=max(max(st.st_atime, st.st_mtime) for _, st in stats),
                 in_use=in_use,
-                default=defaults is not None and folder.name == "checkpoints" and stem in defaults.stems,
+                default=defaults is not None
+                and (
+                    (folder.name == "checkpoints" and stem in defaults.stems)
+                    or any(f.resolve() in defaults.derived for f, _ in stats)
+                ),
                 finished=finished,
                 label=main,
             )
