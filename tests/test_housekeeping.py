@@ -55,17 +55,17 @@ def test_lru_order_max_size_and_dry_run(tmp_path):
     items = list_items(tmp_path)
     assert [i.name for i in items] == [e.path.name for e in reversed(entries)]  # least recently used first
     total = sum(i.size_bytes for i in items)
-    one = items[0].size_bytes
+    fit = total - items[0].size_bytes - items[1].size_bytes  # room for all but the two least recently used
 
     before = sorted(p for p in tmp_path.rglob("*"))
-    plan = prune(tmp_path, max_size=total - 2 * one, dry_run=True)
+    plan = prune(tmp_path, max_size=fit, dry_run=True)
     assert [i.name for i in plan.removed] == [entries[4].path.name, entries[3].path.name]
     assert sorted(p for p in tmp_path.rglob("*")) == before  # --dry-run deletes nothing
     assert "would remove 2 items" in plan.describe()
 
-    done = prune(tmp_path, max_size=total - 2 * one)
+    done = prune(tmp_path, max_size=fit)
     assert [i.name for i in done.removed] == [i.name for i in plan.removed]
-    assert done.size_after <= total - 2 * one and not done.failed
+    assert done.size_after <= fit and not done.failed
     assert [e.path.exists() for e in entries] == [True, True, True, False, False]
     assert not list(tmp_path.glob("landscape/.trash-*"))
 
