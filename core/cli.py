@@ -383,8 +383,9 @@ def _cache_list_all(a: argparse.Namespace, store) -> str:
     """Every item (store entries, checkpoints and the other folders), least recently used first, and the total."""
     from core.errors import human_bytes
     from core.housekeeping import cache_size, list_items
+    from core.jobs import overview_defaults
 
-    for i in list_items(store.root):
+    for i in list_items(store.root, overview_defaults()):
         if a.kind and i.kind != a.kind:
             continue
         flags = ",".join(f for f, on in (("in use", i.in_use), ("default", i.default)) if on)
@@ -401,6 +402,7 @@ def _cache_list_all(a: argparse.Namespace, store) -> str:
 def _cache_prune(a: argparse.Namespace, store) -> str:
     from core.errors import human_bytes
     from core.housekeeping import parse_age, parse_size, prune
+    from core.jobs import overview_defaults
 
     res = prune(
         store.root,
@@ -408,6 +410,7 @@ def _cache_prune(a: argparse.Namespace, store) -> str:
         older_than=parse_age(a.older_than) if a.older_than else None,
         dry_run=a.dry_run,
         include_defaults=a.include_defaults,
+        overview=overview_defaults(),
     )
     verb = "would remove" if a.dry_run else "removed"
     for i in res.removed:
@@ -674,8 +677,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if a.command != "cache" and os.environ.get("LANDSCAPE_CACHE_MAX"):  # the size cap, after each job
         from core.housekeeping import apply_cache_cap
+        from core.jobs import overview_defaults
 
-        capped = apply_cache_cap(job_started=started)  # what this command used is kept
+        capped = apply_cache_cap(job_started=started, overview=overview_defaults())  # what this command used is kept
         if capped is not None and capped.removed:
             print(f"cache cap LANDSCAPE_CACHE_MAX: {capped.describe()}", file=sys.stderr)
     if out is not None:

@@ -185,24 +185,18 @@ def _lock_free(lock_path: Path) -> bool:
 
 
 class _Defaults:
-    """What the Overview needs: the default checkpoints' file stems and content hashes, and the default specs."""
+    """What the Overview needs: the default checkpoints' file stems and content hashes, and the default specs.
 
-    def __init__(self, root: Path) -> None:
-        from core.jobs import PROFILES, dashboard_profile, default_flatness_spec, default_surface_spec, default_trio
-        from core.train import checkpoint_path
+    Built from `core.jobs.overview_defaults()` (passed in by the callers: housekeeping does not import `core.jobs`,
+    which runs the size cap after each job)."""
 
-        try:
-            profiles = {PROFILES["full"].name: PROFILES["full"], dashboard_profile().name: dashboard_profile()}
-        except LandscapeError:
-            profiles = {"full": PROFILES["full"]}
-        self.stems: set[str] = set()
-        self.surfaces = [default_surface_spec("-", **p.surface) for p in profiles.values()]
-        self.flatness = [default_flatness_spec("-", **p.flatness) for p in profiles.values()]
-        for p in profiles.values():
-            for cfg in default_trio(p).values():
-                self.stems.add(checkpoint_path(cfg).name.split(".")[0])
+    def __init__(self, root: Path, overview: dict[str, Any]) -> None:
+        self.stems: set[str] = {Path(p).name.split(".")[0] for trio in overview["trios"] for p in trio.values()}
+        self.surfaces = list(overview["surfaces"])
+        self.flatness = list(overview["flatness"])
+        self._trios = list(overview["trios"])
         self._root = root
-        self._profiles = list(profiles.values())
+        self._profiles = list(overview["profiles"])
         self._shas: set[str] | None = None
         self.derived: set[Path] = set()  # files made from the defaults that the Overview reads (fine-tuned runs)
         self.derived_shas: set[str] = set()
@@ -212,17 +206,15 @@ class _Defaults:
         """The first-run job's fine-tuned runs of the default models (the Overview's generalization sentence), as
         `core.generalization_jobs` finds them in the cache; nothing if that measurement is absent or changed."""
         from core.paths import cache_root
-        from core.train import checkpoint_path
 
         if self._root != cache_root():
             return
         try:
             from core.generalization_jobs import cached_study, first_run_spec
-            from core.jobs import default_trio
             from core.store import file_hash
 
-            for p in self._profiles:
-                trio = {k: checkpoint_path(c) for k, c in default_trio(p).items()}
+            for p, trio in zip(self._profiles, self._trios, strict=True):
+                trio = {k: Path(v) for k, v in trio.items()}
                 ckpts = {(k, 0): str(trio[k]) for k in ("mae", "rcmae") if trio.get(k) and trio[k].exists()}
                 if len(ckpts) < 2:
                     continue
@@ -361,18 +353,18 @@ def _file_items(folder: Path, defaults: _Defaults | None, now: float) -> list[Ca
     return items
 
 
-def list_items(root: str | os.PathLike[str] | None = None, with_defaults: bool = True) -> list[CacheItem]:
+def list_items(root: str | os.PathLike[str] | None = None, overview: dict[str, Any] | None = None) -> list[CacheItem]:
     """Every removable item of the cache, least recently used first.
 
     Args:
         root: the cache folder (default `core.paths.cache_root()`).
-        with_defaults: mark the Overview's defaults (loads nothing but the default specs; hashes the default
-            checkpoints once per process).
+        overview: `core.jobs.overview_defaults()`, to mark the Overview's defaults (hashes the default checkpoints
+            once per process); None marks nothing.
     """
     from core.paths import cache_root
 
     root = Path(root).resolve() if root is not None else cache_root()
-    defaults = _Defaults(root) if with_defaults else None
+    defaults = _Defaults(root, overview) if overview is not None else None
     now = time.time()
     items: list[CacheItem] = []
     if not root.is_dir():
@@ -443,17 +435,22 @@ def prune(
     dry_run: bool = False,
     include_defaults: bool = False,
     keep_used_since: float | None = None,
+    overview: dict[str, Any] | None = None,
 ) -> PruneResult:
     """Remove least recently used items until the cache is at most `max_size` bytes, and every item unused for
     more than `older_than` seconds. In-use items are never removed; the Overview's defaults only if
-    `include_defaults`; items used at or after `keep_used_since` (a job's start) are kept.
+    `include_defaults`; items used at or after `keep_used_since` (a job's start) are kept. `overview` is
+    `core.jobs.overview_defaults()` (what the defaults are); it is required unless `include_defaults`.
 
     Raises:
         LandscapeError: neither a size nor an age given.
+        ValueError: no `overview` while the defaults are to be kept.
     """
     if max_size is None and older_than is None:
         raise LandscapeError("cache prune needs --max-size and/or --older-than (e.g. --max-size 5GB --older-than 30d)")
-    items = list_items(root)
+    if overview is None and not include_defaults:
+        raise ValueError("prune needs overview=core.jobs.overview_defaults() to keep the Overview's defaults")
+    items = list_items(root, overview)
     result = PruneResult(size_before=sum(i.size_bytes for i in items), dry_run=dry_run)
     now = time.time()
     size = result.size_before
@@ -492,7 +489,7 @@ def cache_cap() -> int | None:
     return parse_size(text) if text else None
 
 
-def apply_cache_cap(job_started: float | None = None) -> PruneResult | None:
+def apply_cache_cap(job_started: float | None = None, overview: dict[str, Any] | None = None) -> PruneResult | None:
     """Prune to `LANDSCAPE_CACHE_MAX` if it is set (after a job: what the job used since `job_started` is kept).
 
     Returns None when no cap is set. Never raises for a bad cap or a vanished folder: a job's own result matters
@@ -502,6 +499,8 @@ def apply_cache_cap(job_started: float | None = None) -> PruneResult | None:
         cap = cache_cap()
         if cap is None:
             return None
-        return prune(max_size=cap, keep_used_since=job_started)
+        if overview is None:  # the callers pass `core.jobs.overview_defaults()`: never prune the defaults blind
+            return None
+        return prune(max_size=cap, keep_used_since=job_started, overview=overview)
     except (LandscapeError, OSError):
         return None

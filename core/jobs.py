@@ -297,7 +297,7 @@ def _apply_cache_cap(job: Job) -> None:
     from core.housekeeping import apply_cache_cap
 
     try:
-        res = apply_cache_cap(job_started=job.started)
+        res = apply_cache_cap(job_started=job.started, overview=overview_defaults())
     except Exception:  # noqa: BLE001 - housekeeping must never kill a worker
         log.error("cache cap after job %s failed:\n%s", job.key, traceback.format_exc())
         return
@@ -385,6 +385,25 @@ def default_trio(profile: Profile | None = None) -> dict[str, Any]:
 
     profile = profile or dashboard_profile()
     return {kind: replace(cfg, **profile.train) for kind, cfg in default_configs().items()}
+
+
+def overview_defaults() -> dict[str, Any]:
+    """What the Overview needs, for `core.housekeeping` (which never prunes it unless asked): the profiles ("full"
+    and the one the dashboard runs), their default trios' checkpoint paths, the default surface and flatness specs."""
+    from core.train import checkpoint_path
+
+    profiles = {"full": PROFILES["full"]}
+    try:
+        current = dashboard_profile()
+        profiles[current.name] = current
+    except LandscapeError:
+        pass
+    return {
+        "profiles": list(profiles.values()),
+        "trios": [{k: checkpoint_path(c) for k, c in default_trio(p).items()} for p in profiles.values()],
+        "surfaces": [default_surface_spec("-", **p.surface) for p in profiles.values()],
+        "flatness": [default_flatness_spec("-", **p.flatness) for p in profiles.values()],
+    }
 
 
 def task_key(kind: str, *parts: Any) -> str:

@@ -13,6 +13,7 @@ import streamlit as st
 
 from core.errors import LandscapeError, free_bytes, human_bytes
 from core.housekeeping import cache_size, parse_age, parse_size, prune
+from core.jobs import overview_defaults
 from core.paths import cache_root
 from core.plots import (
     Panel,
@@ -50,7 +51,7 @@ def housekeeping() -> None:
                 older_than=parse_age(older) if older.strip() else None,
                 include_defaults=defaults,
             )
-            plan = prune(root, dry_run=True, **opts)  # the preview: nothing is deleted
+            plan = prune(root, dry_run=True, overview=overview_defaults(), **opts)  # the preview: nothing is deleted
         except LandscapeError as err:
             error_box(err)
             return
@@ -67,7 +68,7 @@ def housekeeping() -> None:
             st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
         ok = st.checkbox(tr("runs.prune_confirm", n=len(plan.removed)), key="runs.prune_confirm")
         if st.button(tr("runs.prune_now"), disabled=not (ok and plan.removed), key="runs.prune_now"):
-            done = prune(root, **opts)
+            done = prune(root, overview=overview_defaults(), **opts)
             forget_finished_jobs()
             st.success(done.describe())
 

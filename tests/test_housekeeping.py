@@ -17,10 +17,21 @@ import pytest
 from core.cli import main as cli_main
 from core.errors import LandscapeError
 from core.housekeeping import apply_cache_cap, list_items, parse_age, parse_size, prune
+from core.jobs import overview_defaults
 from core.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = 86400.0
+
+
+def items_of(root) -> list:
+    """`list_items` with the Overview's defaults marked (as the CLI and the Runs page call it)."""
+    return list_items(root, overview_defaults())
+
+
+def prune_(root, **kw):
+    """`prune` as the CLI and the Runs page call it (knowing what the Overview's defaults are)."""
+    return prune(root, overview=overview_defaults(), **kw)
 
 
 def test_parse_size_and_age():
@@ -52,29 +63,31 @@ def _entries(root: Path, n: int, size: int = 10_000) -> list:
 
 def test_lru_order_max_size_and_dry_run(tmp_path):
     entries = _entries(tmp_path, 5)
-    items = list_items(tmp_path)
+    items = items_of(tmp_path)
     assert [i.name for i in items] == [e.path.name for e in reversed(entries)]  # least recently used first
     total = sum(i.size_bytes for i in items)
     fit = total - items[0].size_bytes - items[1].size_bytes  # room for all but the two least recently used
 
     before = sorted(p for p in tmp_path.rglob("*"))
-    plan = prune(tmp_path, max_size=fit, dry_run=True)
+    plan = prune_(tmp_path, max_size=fit, dry_run=True)
     assert [i.name for i in plan.removed] == [entries[4].path.name, entries[3].path.name]
     assert sorted(p for p in tmp_path.rglob("*")) == before  # --dry-run deletes nothing
     assert "would remove 2 items" in plan.describe()
 
-    done = prune(tmp_path, max_size=fit)
+    done = prune_(tmp_path, max_size=fit)
     assert [i.name for i in done.removed] == [i.name for i in plan.removed]
     assert done.size_after <= fit and not done.failed
     assert [e.path.exists() for e in entries] == [True, True, True, False, False]
     assert not list(tmp_path.glob("landscape/.trash-*"))
 
     # By age: everything unused for over 1.5 days (entry 2); entries 0 and 1 stay.
-    res = prune(tmp_path, older_than=1.5 * DAY)
+    res = prune_(tmp_path, older_than=1.5 * DAY)
     assert [i.name for i in res.removed] == [entries[2].path.name]
     assert Store(tmp_path).entry("landscape", {"i": 0}).result() is not None
     with pytest.raises(LandscapeError, match="needs --max-size"):
-        prune(tmp_path)
+        prune_(tmp_path)
+    with pytest.raises(ValueError, match="overview"):
+        prune(tmp_path, max_size=0)  # never blind to the defaults
 
 
 def test_a_read_marks_the_entry_used(tmp_path):
@@ -82,8 +95,8 @@ def test_a_read_marks_the_entry_used(tmp_path):
     os.utime(old.path, (time.time() - 9 * DAY,) * 2)
     os.utime(new.path, (time.time() - 5 * DAY,) * 2)
     assert Store(tmp_path).entry("landscape", {"i": 0}).result() is not None  # a read of the older one
-    assert [i.name for i in list_items(tmp_path)] == [new.path.name, old.path.name]
-    assert prune(tmp_path, max_size=1).removed[0].name == new.path.name
+    assert [i.name for i in items_of(tmp_path)] == [new.path.name, old.path.name]
+    assert prune_(tmp_path, max_size=1).removed[0].name == new.path.name
 
 
 _HOLDER = """
@@ -103,7 +116,7 @@ def test_prune_never_removes_a_locked_entry(tmp_path):
     )
     try:
         assert proc.stdout.readline().strip() == "locked"  # held by another process
-        res = prune(tmp_path, max_size=0, older_than=0)
+        res = prune_(tmp_path, max_size=0, older_than=0)
         assert [i.name for i in res.removed] == [entries[0].path.name]
         assert {i.name for i in res.kept_in_use} == {entries[1].path.name, entries[2].path.name}
         assert entries[1].path.exists() and entries[2].path.exists()
@@ -112,7 +125,7 @@ def test_prune_never_removes_a_locked_entry(tmp_path):
         proc.kill()
         proc.wait()
         here.release()
-    assert [i.name for i in prune(tmp_path, max_size=0).removed] == [entries[2].path.name, entries[1].path.name]
+    assert [i.name for i in prune_(tmp_path, max_size=0).removed] == [entries[2].path.name, entries[1].path.name]
 
 
 def test_defaults_are_kept_unless_asked(dashboard_cache, trained_ckpts, tmp_path, monkeypatch, capsys):
@@ -131,7 +144,7 @@ def test_defaults_are_kept_unless_asked(dashboard_cache, trained_ckpts, tmp_path
     stale.append_points([(0, {"loss": 1.0})])  # an unfinished entry of a job killed long ago
     capsys.readouterr()
 
-    items = list_items(cache)
+    items = items_of(cache)
     defaults = {(i.kind, i.name) for i in items if i.default}
     kinds = {k for k, _ in defaults}
     assert {"checkpoints", "landscape", "flatness", "inference"} <= kinds, kinds
@@ -140,10 +153,10 @@ def test_defaults_are_kept_unless_asked(dashboard_cache, trained_ckpts, tmp_path
     assert cli_main(["cache", "prune", "--max-size", "0", "--dry-run"]) == 0
     err = capsys.readouterr().err
     assert f"would remove checkpoints {other.stem}" in err and "defaults" in err, err
-    assert {(i.kind, i.name) for i in list_items(cache)} == {(i.kind, i.name) for i in items}
+    assert {(i.kind, i.name) for i in items_of(cache)} == {(i.kind, i.name) for i in items}
 
-    res = prune(cache, max_size=0)
-    assert {(i.kind, i.name) for i in list_items(cache)} == defaults
+    res = prune_(cache, max_size=0)
+    assert {(i.kind, i.name) for i in items_of(cache)} == defaults
     assert not other.exists() and not stale.path.exists() and res.freed_bytes > 0
 
     n_dirs = sum(1 for _ in cache.rglob("*"))
@@ -156,8 +169,8 @@ def test_defaults_are_kept_unless_asked(dashboard_cache, trained_ckpts, tmp_path
         reg.shutdown()
     assert sum(1 for _ in cache.rglob("*")) == n_dirs  # nothing was recomputed: the Overview had all it needs
 
-    res = prune(cache, max_size=0, include_defaults=True)
-    assert not list_items(cache) and len(res.removed) == len(defaults)
+    res = prune_(cache, max_size=0, include_defaults=True)
+    assert not items_of(cache) and len(res.removed) == len(defaults)
 
 
 def test_cli_list_all_and_prune_errors(tmp_path, monkeypatch, capsys):
@@ -189,7 +202,7 @@ def test_cache_cap_after_each_job(tmp_path, monkeypatch):
 
     monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(tmp_path))
     entries = _entries(tmp_path, 3)
-    assert apply_cache_cap() is None  # no cap set: nothing happens
+    assert apply_cache_cap(overview=overview_defaults()) is None  # no cap set: nothing happens
     monkeypatch.setenv("LANDSCAPE_CACHE_MAX", "15KB")  # room for about one entry
 
     def job(ctx):
@@ -207,7 +220,7 @@ def test_cache_cap_after_each_job(tmp_path, monkeypatch):
     assert Path(j.result).exists()  # what the job made is kept even though it alone nearly fills the cap
     assert [e.path.exists() for e in entries] == [False, False, False]
     monkeypatch.setenv("LANDSCAPE_CACHE_MAX", "a lot")
-    assert apply_cache_cap() is None  # a bad cap never fails a job
+    assert apply_cache_cap(overview=overview_defaults()) is None  # a bad cap never fails a job
 
 
 def test_runs_page_shows_the_size_and_prunes_after_a_preview(dashboard_cache, tmp_path, monkeypatch):
@@ -221,7 +234,7 @@ def test_runs_page_shows_the_size_and_prunes_after_a_preview(dashboard_cache, tm
     monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
     monkeypatch.setenv("LANDSCAPE_DASHBOARD_PROFILE", "quick")
     stale = _entries(cache, 2)[1]  # not a default, last used a day ago
-    defaults_before = {(i.kind, i.name) for i in list_items(cache) if i.default}
+    defaults_before = {(i.kind, i.name) for i in items_of(cache) if i.default}
     st.cache_data.clear()
     st.cache_resource.clear()
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
@@ -238,7 +251,7 @@ def test_runs_page_shows_the_size_and_prunes_after_a_preview(dashboard_cache, tm
     assert not at.exception and not at.error
     assert any("removed 2 items" in s.value for s in at.success), [s.value for s in at.success]
     assert not stale.path.exists()
-    assert {(i.kind, i.name) for i in list_items(cache)} == defaults_before
+    assert {(i.kind, i.name) for i in items_of(cache)} == defaults_before
     assert t("runs.prune_now", "ja") != t("runs.prune_now", "en")
     st.cache_data.clear()
     st.cache_resource.clear()
