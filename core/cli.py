@@ -424,15 +424,16 @@ def _cache_prune(a: argparse.Namespace, store) -> str:
 def cmd_reproduce(a: argparse.Namespace) -> str:
     from dataclasses import replace
 
-    from core.generalization import add_to_findings
+    from core import generalization, regimes
     from core.reproduce import ReproduceSpec, quick_spec, reproduce
 
     spec = quick_spec(seeds=a.seeds or 2) if a.quick else ReproduceSpec(seeds=a.seeds or 3)
     opts = (("grid", a.grid), ("span", a.span), ("samples", a.samples), ("convexity_grid", a.convexity_grid))
     changes = {k: v for k, v in opts if v is not None}
-    regimes = {"regimes": not a.no_regimes, "regime_grid": a.regime_grid}
-    spec = replace(spec, device=a.device, note=a.note or "", **regimes, **changes)
-    return str(reproduce(spec, a.out, extend=add_to_findings))  # + the premise claim (core/generalization.py)
+    grid_opts = {"regimes": not a.no_regimes, "regime_grid": a.regime_grid}
+    spec = replace(spec, device=a.device, note=a.note or "", **grid_opts, **changes)
+    # claim 2 across regimes (a section; skipped by --no-regimes), then the premise claim and its follow-up
+    return str(reproduce(spec, a.out, extend=(regimes.add_to_findings, generalization.add_to_findings)))
 
 
 def cmd_briefing(a: argparse.Namespace) -> str:

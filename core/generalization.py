@@ -526,7 +526,7 @@ def study_spec_for(rspec) -> StudySpec:
     )
 
 
-def add_to_findings(findings, results, log: LogFn = _stderr_log):
+def add_to_findings(findings, results, out_dir: Path | None = None, log: LogFn = _stderr_log):
     """`core.reproduce`'s hook: run the study on the report's own MAE / RC-MAE checkpoints and return the findings
     with the premise claim first and the flatness-gap follow-up last."""
     spec = study_spec_for(results.spec)

@@ -31,6 +31,7 @@ from core.reproduce import (
     MEASURES,
     SUPPORTS,
     Claim,
+    Findings,
     LogFn,
     Measured,
     ReproduceSpec,
@@ -352,6 +353,13 @@ def cell_numbers(cell: Cell) -> dict[str, dict[str, str]]:
 
 
 REGIME_TITLE = "Claim 2 across regimes: teacher momentum x training length"
+
+
+def add_to_findings(findings: Findings, results: RunResults, out_dir: Path, log: LogFn) -> Findings:
+    """`core.reproduce`'s extension: the findings with claim 2 across regimes as a section after the claims."""
+    if not results.spec.regimes:
+        return findings
+    return replace(findings, sections=findings.sections + (regime_section(results.spec, out_dir, log),))
 
 
 def regime_section(spec: ReproduceSpec, out_dir: Path, log: LogFn) -> tuple[str, str]:

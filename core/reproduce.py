@@ -46,6 +46,8 @@ SUPPORTS, CONTRADICTS, INCONCLUSIVE = "supports", "contradicts", "inconclusive"
 REPRODUCED, NOT_REPRODUCED, UNDECIDED = "reproduced", "not reproduced", "inconclusive at this scale"
 
 LogFn = Callable[[str], None]
+# An extension of the report (see `reproduce`): (findings, results, report folder, log) -> findings
+Extension = Callable[["Findings", "RunResults", Path, LogFn], "Findings"]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -1266,7 +1268,7 @@ def reproduce(
     out: str | Path | None = None,
     *,
     log: LogFn = _stderr_log,
-    extend: Callable[[Findings, RunResults, LogFn], Findings] | None = None,
+    extend: Sequence[Extension] = (),
 ) -> Path:
     """Train, measure, judge and write the report (figures go to `figures/` next to it).
 
@@ -1274,8 +1276,10 @@ def reproduce(
         spec: what to run.
         out: the report's path (default `default_out()`); must end in .md.
         log: receives progress lines (default: stderr).
-        extend: adds claims measured elsewhere on the same models (the CLI passes
-            `core.generalization.add_to_findings`: the premise claim and its flatness follow-up).
+        extend: add claims or sections measured elsewhere on the same models, in order. They live in modules
+            above this one (no import circle), so the CLI passes them: `core.regimes.add_to_findings` (claim 2
+            across regimes, when `spec.regimes`) and `core.generalization.add_to_findings` (the premise claim and
+            its flatness follow-up). See `core.cli.cmd_reproduce`.
 
     Returns:
         The report's path.
@@ -1290,12 +1294,8 @@ def reproduce(
     clock("figures")
     figures = make_figures(results, out.parent / "figures", "figures/")
     findings = build_findings(results, figures, command_line(spec))
-    if spec.regimes:
-        from core.regimes import regime_section
-
-        findings = replace(findings, sections=findings.sections + (regime_section(spec, out.parent, clock),))
-    if extend is not None:
-        findings = extend(findings, results, clock)
+    for add in extend:
+        findings = add(findings, results, out.parent, clock)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, render_markdown(findings).encode())
     for c in findings.claims:
