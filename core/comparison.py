@@ -255,21 +255,6 @@ def from_report(label: str, kind: str, function: str, report: Any, robustness: d
     )
 
 
-def compare_measured(items: list[Measured], lang: str = "en", tolerance: float = 0.05) -> list[tuple]:
-    """Every comparison (counted first, then the secondary lines) over models measured on their functions:
-    [(Comparison, text, verdict or None)] from `core.summary.stability_comparisons`, the summary's own rule."""
-    from core.summary import stability_comparisons
-
-    groups: dict[str, list] = {}
-    fn: dict[str, list] = {}
-    for m in items:
-        fn.setdefault(m.function, []).append(m)
-        if m.function == OWN_FUNCTION.get(m.kind):
-            groups.setdefault(m.kind, []).append(m)
-    found, _ = stability_comparisons(groups, fn, lang, tolerance)
-    return found
-
-
 def function_of_spec(kind: str, spec: Any) -> str | None:
     """The function key a FlatnessSpec / SurfaceSpec of a model of `kind` measures (None: not one of the compared
     functions, e.g. a probe loss)."""

@@ -9,7 +9,6 @@ import pandas as pd
 import streamlit as st
 
 from core.comparison import (
-    compare_measured,
     from_report,
     function_of_spec,
     needs_extra,
@@ -27,6 +26,7 @@ from core.plots import (
     plot_per_block,
     plot_robustness,
 )
+from core.summary import compare_measured
 from core.zoo import checkpoint_info
 from pages._ui import (
     LONG_JOB_SECONDS,

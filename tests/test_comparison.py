@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from core import comparison, reproduce
+from core import comparison, reproduce, summary
 from core.comparison import (
     COMPARISONS,
     Comparison,
@@ -105,7 +105,7 @@ def test_compare_measured_follows_the_rule(swapped):
         comparison.Measured("rc · MAE term", "rcmae", "rcmae_mae", 5.0, 50.0, 0.01, None, None, 1.0),
         comparison.Measured("mae", "mae", "mae_own", 10.0, 100.0, 0.02, None, None, 1.0),
     ]
-    first = comparison.compare_measured(items)[0]
+    first = summary.compare_measured(items)[0]
     assert first[0].fa == "rcmae_full" and first[2] == "contradicts"
 
 
