@@ -177,15 +177,13 @@ class Estimate:
         mem = f"~{self.bytes / 2**30:.2f} GiB"
         if self.available is not None:
             mem += f" of {self.available / 2**30:.1f} GiB available"
-        return f"{self.points} points, ~{_human_seconds(self.seconds)}, {mem}"
-
         if self.disk_bytes:
             mem += f", disk ~{human_bytes(self.disk_bytes)}"
             if self.disk_free is not None:
                 mem += f" of {human_bytes(self.disk_free)} free"
+        return f"{self.points} points, ~{_human_seconds(self.seconds)}, {mem}"
 
-def _human_seconds(s: float) -> str:
-    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
+
 # Bytes on disk per point: its line in a progress log (~60 B of JSON) and its values in the result (loss, acc, id
 # as float64 / int64) plus the result's fixed part (key, meta with the spec and metrics, npz headers).
 POINT_LOG_BYTES, POINT_RESULT_BYTES, RESULT_FIXED_BYTES = 64, 24, 16 << 10
@@ -196,6 +194,8 @@ def surface_disk_bytes(new_points: int, total_points: int) -> int:
     return new_points * POINT_LOG_BYTES + total_points * POINT_RESULT_BYTES + RESULT_FIXED_BYTES
 
 
+def _human_seconds(s: float) -> str:
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
 
 
 def available_memory(device: torch.device) -> int | None:

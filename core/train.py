@@ -275,9 +275,7 @@ def _val_supervised(model: nn.Module, ds: Dataset, device: torch.device) -> tupl
 
 
 @torch.no_grad()
-def supervised_metrics(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device
-) -> tuple[float, float]:
+def supervised_metrics(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> tuple[float, float]:
     """(cross-entropy, accuracy) of a classifier on images `x` with labels `y`, in eval mode, in batches of 512."""
     was = model.training
     model.eval()

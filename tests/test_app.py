@@ -312,8 +312,8 @@ def test_overview_prepared(prepared: Path):
 
 
 def test_overview_uses_fine_tuning_when_the_facts_carry_it(prepared: Path, monkeypatch: pytest.MonkeyPatch):
-    """The generalization point reads the fine-tuning measurement when the first-run job gathered it (its absence:
-    test_overview_prepared)."""
+    """The generalization point reads the fine-tuning measurement when the first-run job gathered it, and says that
+    fine-tuning is not measured yet when it did not."""
     from core import jobs
     from core.briefing import T as BRIEF
 
