@@ -98,4 +98,13 @@ def dashboard_cache(trained_ckpts: dict[str, Path], tmp_path_factory: pytest.Tem
         reg.shutdown()
         assert finished, "preparing the dashboard's quick profile took more than 5 minutes"
         assert job.ok, job.error
+    # Some pages' tests compute on demand (a convexity map, a study, a what-if) into this folder, and so do the
+    # browser tests' servers: a copy made now keeps the prepared state for tests that count what is there.
+    shutil.copytree(root, root.parent / (root.name + "_pristine"))
     return root
+
+
+@pytest.fixture(scope="session")
+def dashboard_cache_pristine(dashboard_cache: Path) -> Path:
+    """`dashboard_cache` exactly as prepared, before any test computed more into it. Copy it before writing."""
+    return dashboard_cache.parent / (dashboard_cache.name + "_pristine")

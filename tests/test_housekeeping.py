@@ -128,13 +128,13 @@ def test_prune_never_removes_a_locked_entry(tmp_path):
     assert [i.name for i in prune_(tmp_path, max_size=0).removed] == [entries[2].path.name, entries[1].path.name]
 
 
-def test_defaults_are_kept_unless_asked(dashboard_cache, trained_ckpts, tmp_path, monkeypatch, capsys):
+def test_defaults_are_kept_unless_asked(dashboard_cache_pristine, trained_ckpts, tmp_path, monkeypatch, capsys):
     """On a copy of the prepared quick-profile cache plus unrelated work: pruning everything leaves exactly what
     the Overview needs, proven by replaying the first-run job, which then computes nothing new."""
     from core.jobs import JobRegistry, dashboard_profile, prepare_defaults_task
 
     cache = tmp_path / "cache"
-    shutil.copytree(dashboard_cache, cache)
+    shutil.copytree(dashboard_cache_pristine, cache)
     monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
     monkeypatch.setenv("LANDSCAPE_DASHBOARD_PROFILE", "quick")
     other = cache / "checkpoints" / "mae_other_run_0123456789.pt"  # a model of someone's what-if
@@ -223,14 +223,14 @@ def test_cache_cap_after_each_job(tmp_path, monkeypatch):
     assert apply_cache_cap(overview=overview_defaults()) is None  # a bad cap never fails a job
 
 
-def test_runs_page_shows_the_size_and_prunes_after_a_preview(dashboard_cache, tmp_path, monkeypatch):
+def test_runs_page_shows_the_size_and_prunes_after_a_preview(dashboard_cache_pristine, tmp_path, monkeypatch):
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     from core.i18n import t
 
     cache = tmp_path / "cache"
-    shutil.copytree(dashboard_cache, cache)
+    shutil.copytree(dashboard_cache_pristine, cache)
     monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
     monkeypatch.setenv("LANDSCAPE_DASHBOARD_PROFILE", "quick")
     stale = _entries(cache, 2)[1]  # not a default, last used a day ago

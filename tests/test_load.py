@@ -136,12 +136,12 @@ class Session:
 
 
 @pytest.fixture
-def seeded_cache(dashboard_cache: Path, tmp_path: Path) -> Path:
+def seeded_cache(dashboard_cache_pristine: Path, tmp_path: Path) -> Path:
     """The prepared quick-profile cache without its Sup-ViT: the first-run job trains the Sup-ViT again and computes
     its landscape, flatness numbers and summary facts (a new checkpoint is a new content hash) while the viewers
     arrive; the MAE and RC-MAE results are served from the cache."""
     cache = tmp_path / "cache"
-    shutil.copytree(dashboard_cache, cache)
+    shutil.copytree(dashboard_cache_pristine, cache)
     sup = [p for p in (cache / "checkpoints").glob("sup_*.pt")]
     assert len(sup) == 1, sup
     sup[0].unlink()
