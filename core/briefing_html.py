@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from core.briefing import Briefing, compose
-from core.i18n import t
+from core.i18n import surface_caption, t
 
 VERDICT_MARK = {"supports": "✔", "contradicts": "✘", "inconclusive": "?"}
 VERDICT_COLOR = {"supports": "#1a7f37", "contradicts": "#cf222e", "inconclusive": "#9a6700"}
@@ -94,21 +94,6 @@ def briefing_of(res: Any, lang: str) -> Briefing:
 # Figures (the Overview draws the same ones)
 
 
-def _surface_caption(spec: Any, lang: str) -> str:
-    grid = f"{spec.grid}x{spec.grid}" if spec.dim == 2 else f"{spec.grid}"
-    return t("cap.surface", lang).format(
-        grid=grid,
-        span=f"{spec.span:g}",
-        samples=spec.samples,
-        seed=spec.seed,
-        mask_seed=spec.mask_seed,
-        norm=spec.norm,
-        ignore=spec.ignore,
-        scope=spec.scope,
-        loss=spec.loss,
-    )
-
-
 def _panels(batch: Any, labels: list[str], lang: str) -> list:
     from core.jobs import coarse_view
     from core.plots import Panel
@@ -120,7 +105,7 @@ def _panels(batch: Any, labels: list[str], lang: str) -> list:
             continue
         xs, ys, loss = coarse_view(s)  # while it is still filling in: the finest complete sub-grid
         spec = batch.specs.get(label)
-        cap = _surface_caption(spec, lang) if spec is not None else ""
+        cap = surface_caption(spec, lang) if spec is not None else ""
         if not s.complete:
             cap += " " + t("cap.partial", lang)
             if loss.shape != s.loss.shape:

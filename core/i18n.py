@@ -885,3 +885,19 @@ def surface_metric_name(key: str, lang: str = "en") -> str:
     else:
         return key
     return f"{name} ({key})"
+
+
+def surface_caption(spec: Any, lang: str = "en") -> str:
+    """How a landscape was made (grid, span, images, seeds, normalization, scope, loss) for a `SurfaceSpec`."""
+    grid = f"{spec.grid}x{spec.grid}" if spec.dim == 2 else f"{spec.grid}"
+    return t("cap.surface", lang).format(
+        grid=grid,
+        span=f"{spec.span:g}",
+        samples=spec.samples,
+        seed=spec.seed,
+        mask_seed=spec.mask_seed,
+        norm=spec.norm,
+        ignore=spec.ignore,
+        scope=spec.scope,
+        loss=spec.loss,
+    )

@@ -17,6 +17,7 @@ import streamlit as st
 
 from core.errors import LandscapeError
 from core.i18n import render_message, surface_metric_name, t
+from core.i18n import surface_caption as core_surface_caption
 from core.jobs import Job, JobContext, JobRegistry, coarse_view
 from core.plots import Panel, localize, wrap_captions
 
@@ -166,19 +167,7 @@ def default_selection(choices: dict[str, str], n: int = 3) -> list[str]:
 
 def surface_caption(spec: Any, partial: bool = False) -> str:
     """How a landscape was made: grid, span, images, seeds, normalization (in the session's language)."""
-    grid = f"{spec.grid}x{spec.grid}" if spec.dim == 2 else f"{spec.grid}"
-    text = tr(
-        "cap.surface",
-        grid=grid,
-        span=f"{spec.span:g}",
-        samples=spec.samples,
-        seed=spec.seed,
-        mask_seed=spec.mask_seed,
-        norm=spec.norm,
-        ignore=spec.ignore,
-        scope=spec.scope,
-        loss=spec.loss,
-    )
+    text = core_surface_caption(spec, lang())
     return text + (" " + tr("cap.partial") if partial else "")
 
 
