@@ -32,8 +32,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from core.errors import LandscapeError
-from core.finetune import SETTING_NOTE, FinetuneConfig, finetune, finetune_path, finetune_summary
-from core.reproduce import (
+from core.findings import (
     CONTRADICTS,
     SUPPORTS,
     Claim,
@@ -46,6 +45,7 @@ from core.reproduce import (
     mean_std,
     number_reading,
 )
+from core.finetune import SETTING_NOTE, FinetuneConfig, finetune, finetune_path, finetune_summary
 from core.train import TrainConfig, checkpoint_path, train_model
 
 KINDS = ("mae", "rcmae", "scratch")

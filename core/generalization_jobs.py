@@ -550,7 +550,7 @@ def study_series(result: StudyResult, metric: str, all_label: str = "all") -> di
     x is the budget (labels per class); for every training image ("all") the mean number of labeled images per
     class of those runs, its tick `all_label (~N)`. std is the sample standard deviation over seeds (NaN with one).
     """
-    from core.reproduce import mean_std
+    from core.findings import mean_std
 
     budgets = [b for b in result.spec.budgets if any(r.budget == b for r in result.runs)]
     classes = (result.facts or {}).get("num_classes") or 0
@@ -578,7 +578,7 @@ def study_series(result: StudyResult, metric: str, all_label: str = "all") -> di
 def gap_points(result: StudyResult, number: str, split: str, gap: str) -> tuple[list[dict], dict]:
     """(points, correlation) of one flatness number on one split against one gap over the result's runs that have
     it: points {"kind", "x", "y", "label"}; `core.reproduce.correlation` (Spearman rho, permutation p)."""
-    from core.reproduce import correlation
+    from core.findings import correlation
 
     pts = []
     for r in result.runs:

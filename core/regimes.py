@@ -26,20 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
+from core.findings import CONTRADICTS, SUPPORTS, Claim, Findings, Table, format_mean_std
 from core.reproduce import (
-    CONTRADICTS,
     MEASURES,
-    SUPPORTS,
-    Claim,
-    Findings,
     LogFn,
     Measured,
     ReproduceSpec,
     RunResults,
-    Table,
     comparison_table,
     convergence_table,
-    format_mean_std,
     measure,
     write_figure,
 )
@@ -297,8 +292,8 @@ def regime_figure(rr: RegimeResults):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    from core.findings import mean_std
     from core.plots import COLORS, _captions
-    from core.reproduce import mean_std
 
     fig = make_subplots(rows=1, cols=len(FIGURE_NUMBERS), subplot_titles=FIGURE_NUMBERS, horizontal_spacing=0.07)
     cats = ["MAE"] + [f"RC-MAE m {momentum_label(m)}" for m in rr.momenta]

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import LandscapeError
+from core.findings import format_mean_std
 from core.generalization import KINDS, LABEL, budget_label
 from core.generalization_jobs import (
     DEFAULT_SEEDS,
@@ -32,7 +33,6 @@ from core.i18n import msg
 from core.jobs import dashboard_profile, surfaces_task, task_key
 from core.plots import plot_surfaces
 from core.plots_generalization import plot_flatness_vs_gap, plot_gap, plot_label_efficiency
-from core.reproduce import format_mean_std
 from pages._ui import (
     LONG_JOB_SECONDS,
     chart,

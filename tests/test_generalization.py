@@ -15,6 +15,7 @@ from conftest import tiny_train_config
 from core.checkpoints import load_checkpoint
 from core.cli import main
 from core.errors import LandscapeError
+from core.findings import Findings, claim_verdict, number_reading, render_markdown
 from core.finetune import FinetuneConfig
 from core.generalization import (
     KINDS,
@@ -25,7 +26,6 @@ from core.generalization import (
     run_study,
 )
 from core.objectives import ObjectiveSpec, build_objective
-from core.reproduce import Findings, claim_verdict, number_reading, render_markdown
 from core.train import checkpoint_path, train_model
 
 SPEC = quick_study(

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from core.checkpoints import load_checkpoint
+from core.findings import REPRODUCED, SUPPORTS, Findings, claim_verdict, number_reading, render_markdown
 from core.objectives import ObjectiveSpec, build_objective
 from core.regimes import (
     REGIME_TITLE,
@@ -16,16 +17,7 @@ from core.regimes import (
     regime_markdown,
     run_regimes,
 )
-from core.reproduce import (
-    REPRODUCED,
-    SUPPORTS,
-    Findings,
-    claim_verdict,
-    command_line,
-    number_reading,
-    quick_spec,
-    render_markdown,
-)
+from core.reproduce import command_line, quick_spec
 from core.train import ProbeConfig
 
 # The smallest grid that still has every part: 2 seeds (a spread), 2 momenta, 2 lengths (1 and 2 epochs).
