@@ -7,16 +7,13 @@ Skipped (with the reason) where /usr/bin/chromium or the playwright package is m
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from streamlit_server import rss_mib, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -60,78 +57,16 @@ pytestmark = [
 SERVER_PID: dict[str, int] = {}
 
 
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(dashboard_cache: Path, tmp_path_factory: pytest.TempPathFactory):
     """A streamlit server over a copy of the prepared cache; yields its base URL."""
     cache = tmp_path_factory.mktemp("browser") / "cache"
     shutil.copytree(dashboard_cache, cache)
-    port = _free_port()
-    env = os.environ | {
-        "LANDSCAPE_CACHE_DIR": str(cache),
-        "LANDSCAPE_DASHBOARD_PROFILE": "quick",
-        "PYTHONUNBUFFERED": "1",
-    }
-    log = open(cache.parent / "streamlit.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    SERVER_PID["pid"] = proc.pid
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(f"streamlit did not start:\n{(cache.parent / 'streamlit.log').read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield url
-        log.flush()
-        text = (cache.parent / "streamlit.log").read_text()
+    with serve(cache, cache.parent / "streamlit.log") as srv:
+        SERVER_PID["pid"] = srv.proc.pid
+        yield srv.url
+        text = srv.log_path.read_text()
         assert "Traceback" not in text, text[-4000:]  # no exception reached the server log either
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -332,11 +267,11 @@ def test_server_memory_stays_flat_across_reruns(server: str, browser):
     for _ in range(3):  # warm-up: imports, caches, the first sessions
         page.goto(f"{server}/landscapes", wait_until="domcontentloaded")
         _settle(page, ".js-plotly-plot")
-    before = _rss_mib(SERVER_PID["pid"])
+    before = rss_mib(SERVER_PID["pid"])
     for _ in range(12):
         page.reload(wait_until="domcontentloaded")
         _settle(page, ".js-plotly-plot")
-    grown = _rss_mib(SERVER_PID["pid"]) - before
+    grown = rss_mib(SERVER_PID["pid"]) - before
     print(f"server RSS {before:.0f} MiB, grown {grown:.1f} MiB over 12 reloads")
     assert grown < 100, f"server memory grew {grown:.0f} MiB over 12 reloads"
 

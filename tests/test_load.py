@@ -12,11 +12,7 @@ Run alone and print the figures: `.venv/bin/python -m pytest tests/test_load.py 
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -24,26 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from streamlit_server import rss_mib, serve
 
-ROOT = Path(__file__).resolve().parent.parent
 N_SESSIONS = 20
 SETTLE_S = 240.0  # per session, from its connection (measured: ~30 s on 2 cores; 4x for a machine shared with others)
 PAGES = ("", "landscapes", "flatness", "models", "runs")  # most viewers land on the Overview
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 @dataclass
@@ -150,31 +133,11 @@ def seeded_cache(dashboard_cache_pristine: Path, tmp_path: Path) -> Path:
 
 def test_twenty_sessions_while_the_first_run_job_trains(seeded_cache: Path):
     pytest.importorskip("websockets.sync.client")
-    port = _free_port()
-    env = os.environ | {
-        "LANDSCAPE_CACHE_DIR": str(seeded_cache),
-        "LANDSCAPE_DASHBOARD_PROFILE": "quick",
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("LANDSCAPE_JOB_WORKERS", None)
-    log_path = seeded_cache.parent / "streamlit.log"
-    log = open(log_path, "w")  # noqa: SIM115 - closed below
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port)]
-    cmd += ["--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.3)
-        rss_idle = _rss_mib(proc.pid)
+    with serve(
+        seeded_cache, seeded_cache.parent / "streamlit.log", drop_env=("LANDSCAPE_JOB_WORKERS",), stop_wait=15
+    ) as srv:
+        proc, base, port, log_path = srv.proc, srv.url, srv.port, srv.log_path
+        rss_idle = rss_mib(proc.pid)
         ws_url = f"ws://127.0.0.1:{port}/_stcore/stream"
         # Half land on the Overview (which starts the first-run job), the rest spread over the other pages.
         sessions = [
@@ -188,7 +151,7 @@ def test_twenty_sessions_while_the_first_run_job_trains(seeded_cache: Path):
 
         def sample() -> None:
             while not stop.wait(0.25):
-                peak[0] = max(peak[0], _rss_mib(proc.pid))
+                peak[0] = max(peak[0], rss_mib(proc.pid))
                 for p in (seeded_cache / "checkpoints").glob("*.pt"):
                     try:
                         written.setdefault(p.name, set()).add(p.stat().st_ino)
@@ -211,7 +174,7 @@ def test_twenty_sessions_while_the_first_run_job_trains(seeded_cache: Path):
             t.join(SETTLE_S + 30)
         wall = time.monotonic() - t0
         stop.set()
-        rss_end = _rss_mib(proc.pid)
+        rss_end = rss_mib(proc.pid)
         settle = sorted(s.settled_after for s in sessions if s.settled_after is not None)
         polls = sum(s.fragment_runs for s in sessions)
         print(
@@ -234,12 +197,5 @@ def test_twenty_sessions_while_the_first_run_job_trains(seeded_cache: Path):
         twice = {name: len(inodes) for name, inodes in written.items() if len(inodes) > 1}
         assert not twice, f"written more than once (the job ran twice?): {twice}"
         assert peak[0] - rss_idle < 1500, f"server grew from {rss_idle:.0f} to {peak[0]:.0f} MiB"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
     text = log_path.read_text()
     assert "Traceback" not in text, text[-4000:]
