@@ -59,27 +59,19 @@ import torch.nn.functional as F
 from timm.layers import DropPath
 from torch import nn
 
-from core.checkpoints import (
-    LoadedCheckpoint,
-    atomic_torch_save,
-    cpu_state,
-    load_checkpoint,
-    save_checkpoint,
-)
-from core.data import Dataset, load_dataset
+from core.checkpoints import LoadedCheckpoint, load_checkpoint, save_checkpoint
+from core.data import Dataset
 from core.errors import LandscapeError
 from core.models import MAE, build_supervised, encoder_of
 from core.paths import cache_root
 from core.store import content_hash
 from core.subsets import check_budget, describe_subset, labeled_subset
 from core.train import (
-    RESUME_FORMAT,
-    Progress,
+    EpochRun,
     ProgressFn,
-    cosine_lr,
-    load_resume,
+    dataset_record,
+    encoder_dataset,
     pick_device,
-    resume_path,
     reusable_checkpoint,
     supervised_metrics,
 )
@@ -165,17 +157,7 @@ def finetune_dataset(base: LoadedCheckpoint, cfg: FinetuneConfig) -> Dataset:
     The labeled pool is the whole training split (a pre-training `max_train` cap limits only the unlabeled
     pre-training), so fine-tuned checkpoints are evaluated on the same images by `core.objectives`.
     """
-    dmeta = base.meta.get("data") or {}
-    spec = cfg.data or dmeta.get("spec") or "digits"
-    ds = load_dataset(
-        spec,
-        image_size=base.config.img_size,
-        val_fraction=dmeta.get("val_fraction", 0.2),
-        seed=dmeta.get("split_seed", 0),
-    )
-    if ds.in_chans != base.config.in_chans:
-        raise LandscapeError(f"data {spec} has {ds.in_chans} channels, the encoder expects {base.config.in_chans}")
-    return ds
+    return encoder_dataset(base, cfg.data or (base.meta.get("data") or {}).get("spec") or "digits")
 
 
 def finetune_key(base: LoadedCheckpoint, cfg: FinetuneConfig, ds: Dataset) -> dict:
@@ -368,6 +350,9 @@ def finetune(
     sub_x, sub_y = ds.train_x[idx].contiguous(), ds.train_y[idx].contiguous()
     n = len(idx)
     batch = min(cfg.batch_size, n)
+    run = EpochRun(
+        path, key, cfg.epochs, cfg.steps_per_epoch, dev, what="fine-tuning", progress=progress, check_stop=check_stop
+    )
     with torch.random.fork_rng(devices=[]):  # drop-path draws from the global generator: seeded, never leaked
         torch.manual_seed(cfg.seed)
         model, fixed = build_classifier(base, cfg, ds.num_classes)
@@ -375,29 +360,11 @@ def finetune(
         opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, betas=(0.9, 0.999))
         history: list[dict] = []
         seen = ""  # a running hash of the dataset indices of every batch: same images, same order, same steps
-        first = 1
-        state = load_resume(path, key) if not force else None
+        state = run.resume(model, opt, "step_loss") if not force else None
         if state is not None:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["opt"])
             torch.set_rng_state(state["rng"])
-            history, seen, first = list(state["history"]), str(state["seen"]), int(state["epoch"]) + 1
-            if progress is not None:
-                last = history[-1]["step_loss"] if history else math.nan
-                progress(
-                    Progress(
-                        first - 1,
-                        cfg.epochs,
-                        cfg.steps_per_epoch,
-                        cfg.steps_per_epoch,
-                        last,
-                        0.0,
-                        f"resumed after epoch {first - 1}",
-                    )
-                )
-        seen = _train_epochs(
-            model, opt, cfg, first, (sub_x, sub_y, idx, batch), ds, dev, history, seen, progress, check_stop, path, key
-        )
+            history, seen = list(state["history"]), str(state["seen"])
+        seen = _train_epochs(model, opt, cfg, run, (sub_x, sub_y, idx, batch), ds, history, seen)
     model.eval().cpu()
     for blk in model.blocks:  # the file describes the plain ViT (drop-path is a training-time regularizer)
         blk.drop_path1 = nn.Identity()
@@ -422,15 +389,7 @@ def finetune(
         "global_pool": _global_pool(base),
         "note": SETTING_NOTE,
     }
-    data = {
-        "spec": ds.spec,
-        "fingerprint": ds.fingerprint(),
-        "image_size": ds.image_size,
-        "in_chans": ds.in_chans,
-        "num_classes": ds.num_classes,
-        "classes": list(ds.classes),
-        "n_train": int(ds.train_x.shape[0]),
-        "n_val": int(ds.val_x.shape[0]),
+    data = dataset_record(ds) | {
         "n_labels": n,
         "val_fraction": key["data"]["val_fraction"],
         "split_seed": key["data"]["split_seed"],
@@ -439,43 +398,31 @@ def finetune(
     saved = save_checkpoint(
         path, model, "sup", arch, train=asdict(cfg), data=data, history=history, extra={"finetune": info}
     )
-    resume_path(path).unlink(missing_ok=True)
+    run.finish()
     return saved
 
 
-def _train_epochs(model, opt, cfg, first, subset, ds, dev, history, seen, progress, check_stop, path, key) -> str:
-    """Epochs `first..cfg.epochs` in place (history appended, resume state written); returns the seen-batches hash."""
+def _train_epochs(model, opt, cfg, run: EpochRun, subset, ds, history, seen) -> str:
+    """The epochs `run` has left, in place (history appended, resume state written); returns the seen-batches hash."""
     sub_x, sub_y, idx, batch = subset
-    total, per = cfg.steps, cfg.steps_per_epoch
-    warmup = cfg.warmup_epochs * per
-    use_amp = dev.type == "cuda"
-    t_start = time.perf_counter()
-    for epoch in range(first, cfg.epochs + 1):
+    per, dev = cfg.steps_per_epoch, run.dev
+    for epoch in run.epochs_left():
         model.train()
         t0 = time.perf_counter()
         losses = []
         for s in range(per):
-            if check_stop is not None and check_stop():
-                kept = f"{epoch - 1} finished epoch(s) are kept, ask again to continue" if epoch > 1 else "nothing kept"
-                raise LandscapeError(f"fine-tuning stopped before it finished; {kept}")
+            run.poll_stop(epoch)
             step = (epoch - 1) * per + s
-            lr = cosine_lr(step, total, warmup, cfg.lr)
-            for g in opt.param_groups:
-                g["lr"] = lr * g["lr_scale"]
+            lr = run.set_lr(opt, step, cfg.warmup_epochs, cfg.lr)
             pos = batch_indices(len(idx), batch, step, cfg.seed)
             seen = hashlib.sha256((seen + "," + ",".join(map(str, idx[pos].tolist()))).encode()).hexdigest()
             x, y = sub_x[pos].to(dev, non_blocking=True), sub_y[pos].to(dev)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+            with run.autocast():
                 logits = model(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-            if not torch.isfinite(loss):
-                raise LandscapeError(f"fine-tuning diverged at epoch {epoch} step {s + 1} (loss {float(loss)})")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            run.optimizer_step(opt, loss, epoch, s)
             losses.append(float(loss.detach()))
-            if progress is not None:
-                progress(Progress(epoch, cfg.epochs, s + 1, per, losses[-1], time.perf_counter() - t_start))
+            run.report(epoch, s, losses[-1])
         train_time = time.perf_counter() - t0
         m = cfg.train_eval_max  # the subset is interleaved by class: a prefix is balanced
         train_loss, train_acc = supervised_metrics(model, sub_x[:m], sub_y[:m], dev)
@@ -495,18 +442,7 @@ def _train_epochs(model, opt, cfg, first, subset, ds, dev, history, seen, progre
                 "time_s": train_time,
             }
         )
-        if epoch < cfg.epochs:
-            state = {
-                "format": RESUME_FORMAT,
-                "config": key,
-                "epoch": epoch,
-                "model": cpu_state(model),
-                "opt": opt.state_dict(),
-                "rng": torch.get_rng_state(),
-                "history": history,
-                "seen": seen,
-            }
-            atomic_torch_save(state, resume_path(path))
+        run.save_state(epoch, model, opt, rng=torch.get_rng_state(), history=history, seen=seen)
     return seen
 
 

@@ -166,11 +166,6 @@ def resume_path(path: Path) -> Path:
     return path.with_name(path.name + ".resume")
 
 
-def _load_resume(path: Path, cfg: TrainConfig) -> dict | None:
-    """The saved training state of this very run, or None (absent, unreadable, another run's)."""
-    return load_resume(path, cfg.key())
-
-
 def load_resume(path: Path, key: dict) -> dict | None:
     """The resume state saved next to `path` by the run whose key is `key`, or None (absent, unreadable, another
     run's). Shared by every trainer that writes `<checkpoint>.resume` (pre-training here, `core.finetune`)."""
@@ -194,7 +189,101 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def data_info(ds: Dataset, cfg: TrainConfig) -> dict:
+class EpochRun:
+    """The bookkeeping of a resumable run of `epochs` epochs of `steps` optimizer steps, shared by every trainer
+    that writes `<checkpoint>.resume` (`train_model` here, `core.finetune.finetune`).
+
+    It resumes (model and optimizer state, the "resumed after epoch N" report), polls `check_stop`, sets the
+    warm-up + cosine rate, takes the optimizer step (refusing a non-finite loss), reports progress, writes the
+    training state after every epoch but the last and deletes it once the checkpoint is saved. What differs
+    between trainers stays with them: the batches, the loss, the generator they restore, what an epoch records.
+    `what` names the run in the one-line errors ("training stopped before it finished; ...").
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        key: dict,
+        epochs: int,
+        steps: int,
+        dev: torch.device,
+        *,
+        what: str,
+        progress: ProgressFn | None,
+        check_stop: Callable[[], bool] | None,
+    ):
+        self.path, self.key, self.epochs, self.steps, self.dev, self.what = path, key, epochs, steps, dev, what
+        self.progress, self.check_stop = progress, check_stop
+        self.first = 1  # the first epoch still to train
+        self.t_start = time.perf_counter()
+
+    def resume(self, model: nn.Module, opt: torch.optim.Optimizer, loss_key: str) -> dict | None:
+        """Load this run's saved state into `model` and `opt` and report it (the last epoch's `loss_key`); returns
+        the state, for the trainer's own entries (its generator, history, ...), or None: start from epoch 1."""
+        state = load_resume(self.path, self.key)
+        if state is None:
+            return None
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        done = int(state["epoch"])
+        self.first = done + 1
+        if self.progress is not None:
+            last = state["history"][-1][loss_key] if state["history"] else math.nan
+            self.progress(Progress(done, self.epochs, self.steps, self.steps, last, 0.0, f"resumed after epoch {done}"))
+        return state
+
+    def epochs_left(self) -> range:
+        return range(self.first, self.epochs + 1)
+
+    def poll_stop(self, epoch: int) -> None:
+        """Raises LandscapeError when `check_stop` asks to stop (the finished epochs stay in the resume file)."""
+        if self.check_stop is not None and self.check_stop():
+            kept = f"{epoch - 1} finished epoch(s) are kept, ask again to continue" if epoch > 1 else "nothing kept"
+            raise LandscapeError(f"{self.what} stopped before it finished; {kept}")
+
+    def set_lr(self, opt: torch.optim.Optimizer, step: int, warmup_epochs: int, base: float) -> float:
+        """Give every group the rate of run step `step` (linear warm-up, then cosine to 0), times its `lr_scale`
+        when it has one (layer-wise decay); returns the unscaled rate."""
+        lr = cosine_lr(step, self.epochs * self.steps, warmup_epochs * self.steps, base)
+        for group in opt.param_groups:
+            group["lr"] = lr * group["lr_scale"] if "lr_scale" in group else lr
+        return lr
+
+    def autocast(self) -> torch.autocast:
+        """bfloat16 mixed precision on CUDA, full precision elsewhere."""
+        return torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=self.dev.type == "cuda")
+
+    def optimizer_step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, epoch: int, s: int) -> None:
+        """Backward and step on `loss` (step `s` of `epoch`, from 0); a non-finite loss is a LandscapeError."""
+        if not torch.isfinite(loss):
+            raise LandscapeError(f"{self.what} diverged at epoch {epoch} step {s + 1} (loss {float(loss.detach())})")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def report(self, epoch: int, s: int, loss: float) -> None:
+        if self.progress is not None:
+            self.progress(Progress(epoch, self.epochs, s + 1, self.steps, loss, time.perf_counter() - self.t_start))
+
+    def save_state(self, epoch: int, model: nn.Module, opt: torch.optim.Optimizer, **entries) -> None:
+        """After epoch `epoch` (but the last): the training state, with the trainer's own `entries`, atomically."""
+        if epoch < self.epochs:
+            state = {
+                "format": RESUME_FORMAT,
+                "config": self.key,
+                "epoch": epoch,
+                "model": cpu_state(model),
+                "opt": opt.state_dict(),
+            }
+            atomic_torch_save(state | entries, resume_path(self.path))
+
+    def finish(self) -> None:
+        """The checkpoint is saved: its resume state is no longer needed."""
+        resume_path(self.path).unlink(missing_ok=True)
+
+
+def dataset_record(ds: Dataset) -> dict:
+    """What a checkpoint records about its data (before the trainer's own entries: split, budget)."""
     return {
         "spec": ds.spec,
         "fingerprint": ds.fingerprint(),
@@ -204,6 +293,11 @@ def data_info(ds: Dataset, cfg: TrainConfig) -> dict:
         "classes": list(ds.classes),
         "n_train": int(ds.train_x.shape[0]),
         "n_val": int(ds.val_x.shape[0]),
+    }
+
+
+def data_info(ds: Dataset, cfg: TrainConfig) -> dict:
+    return dataset_record(ds) | {
         "val_fraction": cfg.val_fraction,
         "split_seed": cfg.split_seed,
         "max_train": cfg.max_train,
@@ -332,49 +426,32 @@ def train_model(
     snap_epochs = _snapshot_epochs(cfg.epochs, cfg.n_snapshots)
     snapshots = [(0, _clone_state(trained))] if 0 in snap_epochs else []
     history: list[dict] = []
-    use_amp = dev.type == "cuda"
-    t_start = time.perf_counter()
-    first = 1
-    state = _load_resume(path, cfg) if not force else None
+    run = EpochRun(path, cfg.key(), cfg.epochs, steps, dev, what="training", progress=progress, check_stop=check_stop)
+    state = run.resume(model, opt, "train_loss") if not force else None
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
         gen.set_state(state["gen"])
         history, snapshots = list(state["history"]), [(int(e), s) for e, s in state["snapshots"]]
-        first = int(state["epoch"]) + 1
-        if progress is not None:
-            last = history[-1]["train_loss"] if history else math.nan
-            progress(Progress(first - 1, cfg.epochs, steps, steps, last, 0.0, f"resumed after epoch {first - 1}"))
-    for epoch in range(first, cfg.epochs + 1):
+    for epoch in run.epochs_left():
         model.train()
         t0 = time.perf_counter()
         perm = torch.randperm(n, generator=gen)
         losses = []
         for step in range(steps):
-            if check_stop is not None and check_stop():
-                kept = f"{epoch - 1} finished epoch(s) are kept, ask again to continue" if epoch > 1 else "nothing kept"
-                raise LandscapeError(f"training stopped before it finished; {kept}")
-            lr = cosine_lr((epoch - 1) * steps + step, total, cfg.warmup_epochs * steps, cfg.lr)
-            for group in opt.param_groups:
-                group["lr"] = lr
+            run.poll_stop(epoch)
+            lr = run.set_lr(opt, (epoch - 1) * steps + step, cfg.warmup_epochs, cfg.lr)
             idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             x = ds.train_x[idx].to(dev, non_blocking=True)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+            with run.autocast():
                 if cfg.kind == "sup":
                     loss = F.cross_entropy(model(x), ds.train_y[idx].to(dev))
                 else:
                     noise = torch.rand(len(idx), arch.num_patches, generator=gen).to(dev)
                     loss, _, _ = model(x, cfg.mask_ratio, noise)
-            if not torch.isfinite(loss):
-                raise LandscapeError(f"training diverged at epoch {epoch} step {step + 1} (loss {float(loss)})")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            run.optimizer_step(opt, loss, epoch, step)
             if isinstance(model, RCMAE):
                 model.ema_update(ema_momentum_at(momentum, (epoch - 1) * steps + step, total, cfg.ema_schedule))
             losses.append(float(loss.detach()))
-            if progress is not None:
-                progress(Progress(epoch, cfg.epochs, step + 1, steps, losses[-1], time.perf_counter() - t_start))
+            run.report(epoch, step, losses[-1])
         train_time = time.perf_counter() - t0
         record = {"epoch": epoch, "train_loss": sum(losses) / len(losses), "time_s": train_time, "lr": lr}
         if cfg.kind == "sup":
@@ -385,18 +462,7 @@ def train_model(
         history.append(record)
         if epoch in snap_epochs:
             snapshots.append((epoch, _clone_state(trained)))
-        if epoch < cfg.epochs:
-            state = {
-                "format": RESUME_FORMAT,
-                "config": cfg.key(),
-                "epoch": epoch,
-                "model": cpu_state(model),
-                "opt": opt.state_dict(),
-                "gen": gen.get_state(),
-                "history": history,
-                "snapshots": snapshots,
-            }
-            atomic_torch_save(state, resume_path(path))
+        run.save_state(epoch, model, opt, gen=gen.get_state(), history=history, snapshots=snapshots)
     model.eval().cpu()
     saved = save_checkpoint(
         path,
@@ -408,7 +474,7 @@ def train_model(
         history=history,
         snapshots=snapshots,
     )
-    resume_path(path).unlink(missing_ok=True)
+    run.finish()
     return saved
 
 
@@ -514,14 +580,7 @@ def train_probe(
     if path.exists() and not force and reusable_checkpoint(path, same_probe):
         return path
     dev = pick_device(device)
-    ds = load_dataset(
-        spec,
-        image_size=base.config.img_size,
-        val_fraction=dmeta.get("val_fraction", 0.2),
-        seed=dmeta.get("split_seed", 0),
-    )
-    if ds.in_chans != base.config.in_chans:
-        raise LandscapeError(f"data {spec} has {ds.in_chans} channels, the encoder expects {base.config.in_chans}")
+    ds = encoder_dataset(base, spec)
     encoder = base.model.student if (base.kind == "rcmae" and cfg.use == "student") else encoder_of(base.model)
     encoder = encoder.to(dev).eval()
     with torch.random.fork_rng(devices=[]):
@@ -583,6 +642,26 @@ def train_probe(
     }
     atomic_torch_save(obj, path)
     return path
+
+
+def encoder_dataset(base: LoadedCheckpoint, spec: str) -> Dataset:
+    """Data `spec` for a new head on a checkpoint's encoder (probes, `core.finetune`): at the encoder's image size,
+    split as the checkpoint's own training data was (its validation fraction and split seed; 0.2 and 0 when it
+    does not say).
+
+    Raises:
+        LandscapeError: data whose channels are not the encoder's (or that cannot be read).
+    """
+    dmeta = base.meta.get("data") or {}
+    ds = load_dataset(
+        spec,
+        image_size=base.config.img_size,
+        val_fraction=dmeta.get("val_fraction", 0.2),
+        seed=dmeta.get("split_seed", 0),
+    )
+    if ds.in_chans != base.config.in_chans:
+        raise LandscapeError(f"data {spec} has {ds.in_chans} channels, the encoder expects {base.config.in_chans}")
+    return ds
 
 
 def _relative_or_absolute(target: Path, base: Path) -> str:

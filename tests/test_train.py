@@ -15,6 +15,7 @@ from core.errors import LandscapeError
 from core.models import RCMAE, build_model, preset
 from core.paths import cache_root
 from core.train import (
+    EpochRun,
     ProbeConfig,
     Progress,
     TrainConfig,
@@ -22,6 +23,7 @@ from core.train import (
     cosine_lr,
     ema_momentum_at,
     ema_record,
+    encoder_dataset,
     probe_accuracy,
     resolve_ema_momentum,
     resume_path,
@@ -396,6 +398,59 @@ def test_cosine_schedule():
     assert cosine_lr(10, 100, 10, 1.0) == pytest.approx(1.0)
     assert cosine_lr(55, 100, 10, 1.0) == pytest.approx(0.5)
     assert cosine_lr(100, 100, 10, 1.0, final=0.1) == pytest.approx(0.1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# EpochRun: the bookkeeping train_model and core.finetune share
+
+
+def _run(tmp_path, seen: list, **kw) -> EpochRun:
+    args = dict(what="fine-tuning", progress=seen.append, check_stop=None) | kw
+    return EpochRun(tmp_path / "run.pt", {"k": 1}, 3, 4, torch.device("cpu"), **args)
+
+
+def test_epoch_run_rates_scale_per_group_and_a_nan_loss_is_refused(tmp_path):
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = torch.optim.AdamW([{"params": [w], "lr_scale": 0.5}, {"params": [torch.nn.Parameter(torch.ones(1))]}])
+    run = _run(tmp_path, [])
+    lr = run.set_lr(opt, 7, 1, 2e-3)
+    assert lr == cosine_lr(7, 12, 4, 2e-3)
+    assert [g["lr"] for g in opt.param_groups] == [lr * 0.5, lr]
+    with pytest.raises(LandscapeError, match=r"^fine-tuning diverged at epoch 2 step 3 \(loss nan\)$"):
+        run.optimizer_step(opt, (w * math.nan).sum(), 2, 2)
+    assert w.grad is None and torch.equal(w.detach(), torch.ones(2))  # nothing stepped
+
+
+def test_epoch_run_state_round_trip(tmp_path):
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.AdamW(model.parameters())
+    seen: list[Progress] = []
+    run = _run(tmp_path, seen)
+    run.save_state(3, model, opt, gen="g", history=[])  # the last epoch: the checkpoint follows, no state
+    assert not resume_path(run.path).exists()
+    run.save_state(2, model, opt, gen="g", history=[{"step_loss": 0.25}])
+    state = torch.load(resume_path(run.path), weights_only=True)
+    assert list(state) == ["format", "config", "epoch", "model", "opt", "gen", "history"]
+    other = torch.nn.Linear(2, 1)
+    again = _run(tmp_path, seen)
+    assert again.resume(other, torch.optim.AdamW(other.parameters()), "step_loss")["gen"] == "g"
+    assert torch.equal(other.weight, model.weight) and list(again.epochs_left()) == [3]
+    assert (seen[0].epoch, seen[0].step, seen[0].loss, seen[0].message) == (2, 4, 0.25, "resumed after epoch 2")
+    foreign = EpochRun(run.path, {"k": 2}, 3, 4, torch.device("cpu"), what="x", progress=None, check_stop=None)
+    assert foreign.resume(other, torch.optim.AdamW(other.parameters()), "step_loss") is None
+    assert list(foreign.epochs_left()) == [1, 2, 3]
+    with pytest.raises(LandscapeError, match="^x stopped before it finished; nothing kept$"):
+        EpochRun(run.path, {}, 3, 4, torch.device("cpu"), what="x", progress=None, check_stop=lambda: True).poll_stop(1)
+    again.finish()
+    assert not resume_path(run.path).exists()
+
+
+def test_encoder_dataset_refuses_other_channels(trained_ckpts):
+    base = load_checkpoint(trained_ckpts["mae"])
+    assert encoder_dataset(base, "synthetic").fingerprint() == base.meta["data"]["fingerprint"]
+    wide = dataclasses.replace(base, config=dataclasses.replace(base.config, in_chans=3))
+    with pytest.raises(LandscapeError, match="^data synthetic has 1 channels, the encoder expects 3$"):
+        encoder_dataset(wide, "synthetic")
 
 
 # ---------------------------------------------------------------------------------------------------------------
