@@ -21,20 +21,22 @@ is `convexity`.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from core.checkpoints import LoadedCheckpoint, code_version, load_checkpoint
+from core.checkpoints import LoadedCheckpoint, load_checkpoint
 from core.errors import LandscapeError
 from core.flatness import HvpOperator, convexity_point
+from core.lattice import LatticeJob, compute_lattice, evaluate_one_by_one
 from core.objectives import Objective, build_objective
 from core.params import select_parameters
 from core.store import Store, atomic_write_bytes
@@ -42,16 +44,8 @@ from core.surfaces import (
     RESULT_FIXED_BYTES,
     Estimate,
     SurfaceSpec,
-    _assemble,
-    _barrier,
-    _dist,
-    _fill_known,
     _human_seconds,
-    _level_sizes,
-    _point_ids,
-    _sibling_points,
     available_memory,
-    family_hash,
     make_directions,
     surface_key,
     working_memory,
@@ -242,98 +236,22 @@ def compute_convexity(
     device = pick_device(sspec.device)
     objective = build_objective(ckpt, sspec.objective_spec(), device)
     module = objective.module
-    key = convexity_key(spec, objective)
-    entry = store.entry(KIND, key)
-    rank, world = _dist()
-    ids, flat, coords, xs = _point_ids(sspec)
-    total = len(ids)
-    shape = (sspec.grid, sspec.grid)
+    # The Hessian's parameters, selected (or refused) once the cache has no finished map: before the estimate, or
+    # before the directions when every point is known.
+    names = functools.cache(lambda: hessian_names(sspec, module))
 
-    def finished() -> ConvexityMap | None:
-        res = entry.result()
-        if res is None:
-            return None
-        meta = dict(res.meta)
-        meta["cached"] = True
-        meta["n_reused"] = meta.get("n_points", total)
-        return _to_map(res.arrays, meta, str(entry.path))
+    def estimate(points: int, world: int) -> ConvexityEstimate:
+        return estimate_convexity(spec, objective, names(), points, world)
 
-    done = finished()
-    if done is not None:
-        if progress:
-            progress(total, total)
-        return done
-    if cached_only:
-        return None
+    def directions() -> tuple[list[dict[str, torch.Tensor]], np.ndarray | None]:
+        names()
+        return make_directions(sspec, ckpt, objective)
 
-    lock = entry.lock() if rank == 0 else None
-    try:
-        if lock is not None:
-            lock.__enter__()
-        _barrier(world)  # rank 0 holds the lock before anyone reads the known points
-        done = finished()
-        if done is not None:
-            return done
-        known = {**_sibling_points(store, entry, key, kind=KIND, fields=FIELDS), **entry.load_points()}
-        n_reused = sum(1 for i in ids.tolist() if i in known)
-        names = hessian_names(sspec, module)
-        if n_reused < total:
-            est = estimate_convexity(spec, objective, names, total - n_reused, world)
-            est = est.with_disk(disk_bytes(total - n_reused, total), store.root)
-            if est.available is not None and est.bytes > est.available:
-                raise LandscapeError(f"this convexity map cannot fit in memory: {est.describe()}; use fewer samples")
-            if confirm is not None and not confirm(est):
-                raise LandscapeError(f"not started: {est.describe()} (confirm to run it)")
-        dirs, _ = make_directions(sspec, ckpt, objective)
-        mine = [p for p in range(total) if ids[p] % world == rank and int(ids[p]) not in known]
-        values = {f: np.full(total, np.nan) for f in FIELDS}
-        _fill_known(values, ids, known)
-        n_done = [n_reused]
-        levels = _level_sizes(sspec)
+    def point(dirs: list[dict[str, torch.Tensor]], coeffs: list[float]) -> dict[str, float]:
+        kw = dict(names=names(), max_iter=spec.max_iter, tol=spec.tol, seed=spec.lanczos_seed)
+        return convexity_point(module, objective, dirs, coeffs, **kw)
 
-        def partial() -> ConvexityMap:
-            meta = {"spec": asdict(spec), "complete": False, "n_points": total, "n_done": n_done[0]}
-            return _to_map(_assemble(values, flat, shape, xs, sspec, ids), meta, str(entry.path))
-
-        if progress:
-            progress(n_done[0], total)
-        if on_partial and n_reused:
-            on_partial(partial())
-        start = time.perf_counter()
-        for p in mine:
-            if check_stop is not None and check_stop():
-                entry.flush_points()
-                raise LandscapeError(f"stopped after {n_done[0]} of {total} points; rerun the same request to resume")
-            vals = convexity_point(
-                module,
-                objective,
-                dirs,
-                [float(c) for c in coords[p]],
-                names=names,
-                max_iter=spec.max_iter,
-                tol=spec.tol,
-                seed=spec.lanczos_seed,
-            )
-            entry.append_points([(int(ids[p]), vals)])
-            for k, v in vals.items():
-                values[k][p] = v
-            n_done[0] += 1
-            if progress:
-                progress(n_done[0], total)
-            if on_partial and (n_done[0] % partial_every == 0 or n_done[0] in levels):
-                on_partial(partial())
-        elapsed = time.perf_counter() - start
-        entry.flush_points()
-        _barrier(world)
-        if rank != 0:
-            _barrier(world)
-            done = finished()
-            if done is None:
-                raise LandscapeError("rank 0 did not save the convexity map")
-            return done
-        # Rank 0: take every rank's points from the logs (they are the source of truth), then save.
-        _fill_known(values, ids, entry.load_points())
-        arrays = _assemble(values, flat, shape, xs, sspec, ids)
+    def finish(arrays: dict[str, np.ndarray], path_coords: np.ndarray | None) -> dict[str, Any]:
         c = sspec.grid // 2
         if not np.isfinite(arrays["loss"][c, c]):
             raise LandscapeError(
@@ -341,39 +259,43 @@ def compute_convexity(
                 f"{ckpt.path.name} is broken or does not fit the data"
             )
         finite = np.isfinite(arrays["lambda_max"])
-        conv = arrays["converged"]
-        meta = {
-            "spec": asdict(spec),
-            "key": key,
-            "family": family_hash(key),
-            "objective": objective.key(),
-            "loss_kind": objective.loss_kind,
-            "model_kind": ckpt.kind,
-            "n_params": int(sum(module.get_parameter(n).numel() for n in names)),
-            "complete": True,
-            "n_points": total,
-            "n_reused": n_reused,
-            "n_done": total,
+        return {
+            "n_params": int(sum(module.get_parameter(n).numel() for n in names())),
             "n_nan": int(np.sum(~np.isfinite(arrays["ratio"]))),
-            "nan_ids": [
-                int(i) for i, v in zip(ids.tolist(), values["lambda_max"].tolist(), strict=True) if not np.isfinite(v)
-            ],
-            "n_unconverged": int(np.sum(finite & (conv == 0))),
+            "n_unconverged": int(np.sum(finite & (arrays["converged"] == 0))),
             "hvp": int(np.nansum(arrays["iterations"])),
             "threshold": CONVEX_RATIO,
             "convex_area": convex_area(arrays["ratio"]),
-            "seconds": elapsed,
-            "world_size": world,
-            "device": str(device),
         }
-        entry.save_result(arrays, meta, code_version=code_version())
-        entry.clear_points()
-        _barrier(world)
-        res = entry.result()
-        return _to_map(res.arrays, dict(res.meta), str(entry.path))
-    finally:
-        if lock is not None:
-            lock.__exit__(None, None, None)
+
+    job = LatticeJob(
+        kind=KIND,
+        fields=FIELDS,
+        what="convexity map",
+        unsaved="rank 0 did not save the convexity map",
+        to_result=_to_map,
+        estimate=estimate,
+        disk_bytes=disk_bytes,
+        directions=directions,
+        evaluate=evaluate_one_by_one(point),
+        finish=finish,
+    )
+    return compute_lattice(
+        job,
+        spec,
+        sspec,
+        convexity_key(spec, objective),
+        store=store,
+        objective=objective,
+        model_kind=ckpt.kind,
+        device=device,
+        progress=progress,
+        on_partial=on_partial,
+        partial_every=partial_every,
+        check_stop=check_stop,
+        cached_only=cached_only,
+        confirm=confirm,
+    )
 
 
 def export_convexity(m: ConvexityMap, out: str | Path) -> Path:

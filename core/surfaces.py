@@ -24,17 +24,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.checkpoints import LoadedCheckpoint, code_version, load_checkpoint
+from core.checkpoints import LoadedCheckpoint, load_checkpoint
 from core.directions import IGNORES, NORMS, orthogonalize, pca_directions, random_direction
 from core.errors import LandscapeError
-from core.landscape import evaluate_points, nested_order, plane_order
+from core.landscape import evaluate_points
+from core.lattice import LatticeJob, compute_lattice, lattice_size
+from core.lattice import family_hash as family_hash  # re-exported: the surface family (nested grid sizes)
+from core.lattice import lattice_coords as lattice_coords  # re-exported: a grid's lattice coordinates
 from core.objectives import Objective, ObjectiveSpec, build_objective
 from core.params import SCOPES
-from core.store import Entry, Store, atomic_write_bytes, content_hash, ensure_folder, file_hash
+from core.store import Store, atomic_write_bytes, ensure_folder, file_hash
 from core.surface_metrics import line_metrics, surface_metrics
 from core.train import pick_device
 
-LATTICE = 1024  # nested grids (2**k + 1 points, k <= 10) share this lattice
 MAX_GRID = {1: 1025, 2: 129}  # beyond this a grid is refused: 129**2 = 16,641 points is hours for ViT-B
 DIRECTION_METHODS = ("random", "pca", "hessian", "interpolate", "plane")
 SECOND_AXIS_OFFSET = 7919  # the second random axis uses seed + this: a different, equally fixed stream
@@ -242,38 +244,6 @@ def working_memory(objective: Objective) -> tuple[int, int, int]:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Grid bookkeeping: lattice ids shared by nested grids
-
-
-def lattice_size(n: int) -> int:
-    """Lattice intervals per axis: 1024 for nested grids (2**k + 1 points), else the grid's own n - 1."""
-    return LATTICE if LATTICE % (n - 1) == 0 else n - 1
-
-
-def lattice_coords(n: int, span: float) -> tuple[np.ndarray, np.ndarray]:
-    """Lattice indices of an n-point axis and their coordinates (computed from the index, identical across n)."""
-    m = lattice_size(n)
-    idx = np.arange(n) * (m // (n - 1))
-    return idx, span * (2.0 * idx / m - 1.0)
-
-
-def _point_ids(spec: SurfaceSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """For every grid point in coarse-to-fine order: lattice id, flat index into the result, coordinates.
-
-    Returns (ids (P,), flat (P,), coords (P, dim), xs)."""
-    lat, xs = lattice_coords(spec.grid, spec.span)
-    m1 = lattice_size(spec.grid) + 1
-    if spec.dim == 1:
-        order = nested_order(spec.grid)
-        return lat[order], order, xs[order][:, None], xs
-    ij = plane_order(spec.grid, spec.grid)  # (P, 2): i over ys, j over xs
-    ids = lat[ij[:, 0]] * m1 + lat[ij[:, 1]]
-    flat = ij[:, 0] * spec.grid + ij[:, 1]
-    coords = np.stack([xs[ij[:, 1]], xs[ij[:, 0]]], axis=1)
-    return ids, flat, coords, xs
-
-
-# --------------------------------------------------------------------------------------------------------------------
 
 
 def surface_key(spec: SurfaceSpec, objective: Objective) -> dict:
@@ -295,11 +265,6 @@ def surface_key(spec: SurfaceSpec, objective: Objective) -> dict:
     d["lattice"] = lattice_size(spec.grid)
     d["others"] = [file_hash(o) for o in spec.others]  # the other checkpoints by content, not by path
     return {"v": 1, "objective": objective.key(), **d}
-
-
-def family_hash(key: dict) -> str:
-    """Hash of a surface key without its grid size: entries of one family share lattice points."""
-    return content_hash({k: v for k, v in key.items() if k != "grid"})
 
 
 def make_directions(
@@ -373,62 +338,11 @@ def _hessian_directions(spec: SurfaceSpec, objective: Objective) -> list[dict[st
     return out
 
 
-def _dist() -> tuple[int, int]:
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return 0, 1
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank(), dist.get_world_size()
-
-
-def _barrier(world: int) -> None:
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
-def _sibling_points(
-    store: Store, entry: Entry, key: dict, *, kind: str = "landscape", fields: tuple[str, ...] = ("loss", "acc")
-) -> dict[int, dict[str, float]]:
-    """Points of other entries of the same family (other nested grid sizes), by lattice id.
-
-    `kind`: the store kind; `fields`: the per-point arrays of a finished result (the first one decides: a point
-    counts where it is finite or listed in the result's `nan_ids`)."""
-    fam = family_hash(key)
-    found: dict[int, dict[str, float]] = {}
-    for info in store.list(kind):
-        if info.key_hash == entry.key_hash or not isinstance(info.key, dict) or family_hash(info.key) != fam:
-            continue
-        other = store.get(kind, info.key_hash)
-        found.update(other.load_points())
-        res = other.result()
-        if res is not None and "ids" in res.arrays:
-            ids = res.arrays["ids"].reshape(-1)
-            cols = {f: res.arrays[f].reshape(-1) for f in fields if f in res.arrays}
-            main = cols[fields[0]]
-            nan_ids = set(res.meta.get("nan_ids") or ())
-            for p, lid in enumerate(ids.tolist()):
-                if np.isfinite(main[p]) or lid in nan_ids:
-                    found[int(lid)] = {f: float(c[p]) for f, c in cols.items()}
-    return found
-
-
 def _to_surface(arrays: dict[str, np.ndarray], meta: dict, path: str) -> Surface:
     ys = arrays.get("ys", np.zeros(0))
     return Surface(
         arrays["xs"], ys, arrays["loss"], arrays.get("acc"), meta, meta.get("metrics", {}), path, arrays.get("path")
     )
-
-
-def _fill_known(values: dict[str, np.ndarray], ids: np.ndarray, known: dict[int, dict[str, float]]) -> None:
-    """Copy the values of known lattice points into the per-point arrays (in grid visiting order)."""
-    for p, lid in enumerate(ids.tolist()):
-        for k, v in known.get(lid, {}).items():
-            if k in values:
-                values[k][p] = v
 
 
 def compute_surface(
@@ -466,160 +380,62 @@ def compute_surface(
     ckpt = ckpt or load_checkpoint(spec.checkpoint)
     device = pick_device(spec.device)
     objective = build_objective(ckpt, spec.objective_spec(), device)
-    module = objective.module
-    key = surface_key(spec, objective)
-    entry = store.entry("landscape", key)
-    rank, world = _dist()
-    ids, flat, coords, xs = _point_ids(spec)
-    total = len(ids)
-    shape = (spec.grid,) if spec.dim == 1 else (spec.grid, spec.grid)
+    per_batch = spec.batch_points or (16 if device.type == "cuda" else 1)
 
-    def finished() -> Surface | None:
-        res = entry.result()
-        if res is None:
-            return None
-        meta = dict(res.meta)
-        meta["cached"] = True
-        meta["n_reused"] = meta.get("n_points", total)  # every point of a finished result comes from the cache
-        return _to_surface(res.arrays, meta, str(entry.path))
-
-    done = finished()
-    if done is not None:
-        if progress:
-            progress(total, total)
-        return done
-    if cached_only:
-        return None
-
-    lock = entry.lock() if rank == 0 else None
-    try:
-        if lock is not None:
-            lock.__enter__()
-        _barrier(world)  # rank 0 holds the lock before anyone reads the known points
-        done = finished()
-        if done is not None:
-            return done
-        known = {**_sibling_points(store, entry, key), **entry.load_points()}
-        n_reused = sum(1 for i in ids.tolist() if i in known)
-        if n_reused < total:
-            est = estimate_cost(objective, spec.dim, total - n_reused, world)
-            est = est.with_disk(surface_disk_bytes(total - n_reused, total), store.root)
-            if est.available is not None and est.bytes > est.available:
-                raise LandscapeError(f"this landscape cannot fit in memory: {est.describe()}; use fewer samples")
-            if confirm is not None and not confirm(est):
-                raise LandscapeError(f"not started: {est.describe()} (confirm to run it)")
-        dirs, path_coords = make_directions(spec, ckpt, objective)
-        mine = np.array([p for p in range(total) if ids[p] % world == rank and int(ids[p]) not in known], dtype=int)
-        values: dict[str, np.ndarray] = {"loss": np.full(total, np.nan)}
-        if objective.has_labels:
-            values["acc"] = np.full(total, np.nan)
-        _fill_known(values, ids, known)
-        n_done = [n_reused]
-
-        def partial() -> Surface:
-            meta = {"spec": asdict(spec), "complete": False, "n_points": total, "n_done": n_done[0]}
-            arrays = _assemble(values, flat, shape, xs, spec, ids)
-            return _to_surface(arrays, meta, str(entry.path))
-
-        def on_point(q: int, vals: dict[str, float]) -> None:
-            p = int(mine[q])
-            entry.append_points([(int(ids[p]), vals)])
-            for k, v in vals.items():
-                if k in values:
-                    values[k][p] = v
-            n_done[0] += 1
-            if progress:
-                progress(n_done[0], total)
-            if on_partial and (n_done[0] % partial_every == 0 or n_done[0] in _level_sizes(spec)):
-                on_partial(partial())
-
-        if progress:
-            progress(n_done[0], total)
-        if on_partial and n_reused:
-            on_partial(partial())
-        start = time.perf_counter()
-        per_batch = spec.batch_points or (16 if device.type == "cuda" else 1)
+    def evaluate(dirs, coords: np.ndarray, on_point, check_stop) -> bool:
         out = evaluate_points(
-            module, objective, dirs, coords[mine], on_point=on_point, check_stop=check_stop, points_per_batch=per_batch
+            objective.module,
+            objective,
+            dirs,
+            coords,
+            on_point=on_point,
+            check_stop=check_stop,
+            points_per_batch=per_batch,
         )
-        elapsed = time.perf_counter() - start
-        entry.flush_points()
-        if out.stopped:
-            raise LandscapeError(f"stopped after {n_done[0]} of {total} points; rerun the same request to resume")
-        _barrier(world)
-        if rank != 0:
-            _barrier(world)
-            done = finished()
-            if done is None:
-                raise LandscapeError("rank 0 did not save the result")
-            return done
-        # Rank 0: take every rank's points from the logs (they are the source of truth), then save.
-        known = entry.load_points()
-        _fill_known(values, ids, known)
-        arrays = _assemble(values, flat, shape, xs, spec, ids)
+        return out.stopped
+
+    def finish(arrays: dict[str, np.ndarray], path_coords: np.ndarray | None) -> dict[str, Any]:
         if path_coords is not None:
             arrays["path"] = np.asarray(path_coords, dtype=np.float64)
-        centre = arrays["loss"][spec.grid // 2] if spec.dim == 1 else arrays["loss"][spec.grid // 2, spec.grid // 2]
+        c = spec.grid // 2
+        centre = arrays["loss"][c] if spec.dim == 1 else arrays["loss"][c, c]
         if not np.isfinite(centre):
             raise LandscapeError(
                 f"the loss at the centre (the checkpoint's own weights) is {centre}: the checkpoint "
                 f"{ckpt.path.name} is broken or does not fit the data"
             )
-        n_nan = int(np.sum(~np.isfinite(arrays["loss"])))
-        metrics = (
-            line_metrics(xs, arrays["loss"]) if spec.dim == 1 else surface_metrics(xs, xs, arrays["loss"])
-        ).to_dict()
-        meta = {
-            "spec": asdict(spec),
-            "key": key,
-            "family": family_hash(key),
-            "objective": objective.key(),
-            "loss_kind": objective.loss_kind,
-            "model_kind": ckpt.kind,
-            "complete": True,
-            "n_points": total,
-            "n_reused": n_reused,
-            "n_done": total,
-            "n_nan": n_nan,
-            "nan_ids": [
-                int(i) for i, v in zip(ids.tolist(), values["loss"].tolist(), strict=True) if not np.isfinite(v)
-            ],
-            "seconds": elapsed,
-            "world_size": world,
-            "device": str(device),
-            "metrics": metrics,
-        }
-        entry.save_result(arrays, meta, code_version=code_version())
-        entry.clear_points()
-        _barrier(world)
-        res = entry.result()
-        return _to_surface(res.arrays, dict(res.meta), str(entry.path))
-    finally:
-        if lock is not None:
-            lock.__exit__(None, None, None)
+        xs = arrays["xs"]
+        metrics = line_metrics(xs, arrays["loss"]) if spec.dim == 1 else surface_metrics(xs, xs, arrays["loss"])
+        return {"n_nan": int(np.sum(~np.isfinite(arrays["loss"]))), "metrics": metrics.to_dict()}
 
-
-def _level_sizes(spec: SurfaceSpec) -> set[int]:
-    """Cumulative point counts at which a coarse nested level is complete (3x3, 5x5, ...)."""
-    sizes, k = set(), 3
-    while k <= spec.grid:
-        sizes.add(k if spec.dim == 1 else k * k)
-        k = 2 * k - 1
-    return sizes
-
-
-def _assemble(values, flat, shape, xs, spec: SurfaceSpec, ids) -> dict[str, np.ndarray]:
-    arrays: dict[str, np.ndarray] = {"xs": xs.astype(np.float64)}
-    if spec.dim == 2:
-        arrays["ys"] = xs.astype(np.float64)
-    ordered_ids = np.empty(len(ids), dtype=np.int64)
-    ordered_ids[flat] = ids
-    arrays["ids"] = ordered_ids.reshape(shape)
-    for k, v in values.items():
-        grid = np.full(len(flat), np.nan)
-        grid[flat] = v
-        arrays[k] = grid.reshape(shape)
-    return arrays
+    job = LatticeJob(
+        kind="landscape",
+        fields=("loss", "acc") if objective.has_labels else ("loss",),
+        what="landscape",
+        unsaved="rank 0 did not save the result",
+        to_result=_to_surface,
+        estimate=lambda points, world: estimate_cost(objective, spec.dim, points, world),
+        disk_bytes=surface_disk_bytes,
+        directions=lambda: make_directions(spec, ckpt, objective),
+        evaluate=evaluate,
+        finish=finish,
+    )
+    return compute_lattice(
+        job,
+        spec,
+        spec,
+        surface_key(spec, objective),
+        store=store,
+        objective=objective,
+        model_kind=ckpt.kind,
+        device=device,
+        progress=progress,
+        on_partial=on_partial,
+        partial_every=partial_every,
+        check_stop=check_stop,
+        cached_only=cached_only,
+        confirm=confirm,
+    )
 
 
 def prepare_checkpoint(path: str, loss: str, progress=None) -> str:
