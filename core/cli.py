@@ -430,8 +430,9 @@ def cmd_reproduce(a: argparse.Namespace) -> str:
     spec = quick_spec(seeds=a.seeds or 2) if a.quick else ReproduceSpec(seeds=a.seeds or 3)
     opts = (("grid", a.grid), ("span", a.span), ("samples", a.samples), ("convexity_grid", a.convexity_grid))
     changes = {k: v for k, v in opts if v is not None}
-    grid_opts = {"regimes": not a.no_regimes, "regime_grid": a.regime_grid}
-    spec = replace(spec, device=a.device, note=a.note or "", **grid_opts, **changes)
+    if a.regime_grid is not None:
+        changes["regime_grid"] = a.regime_grid
+    spec = replace(spec, device=a.device, note=a.note or "", regimes=not a.no_regimes, **changes)
     # claim 2 across regimes (a section; skipped by --no-regimes), then the premise claim and its follow-up
     return str(reproduce(spec, a.out, extend=(regimes.add_to_findings, generalization.add_to_findings)))
 
@@ -636,8 +637,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--regime-grid",
         type=int,
-        default=0,
-        help="landscape grid of the regime cells, 2**k + 1 nested in --grid (default 0: --grid itself)",
+        default=None,
+        help="landscape grid of the regime cells, 2**k + 1 nested in --grid (default 17, capped at --grid; "
+        "0: --grid itself)",
     )
     rp.add_argument("--device", default="auto", help="auto, cpu or cuda")
     rp.set_defaults(func=cmd_reproduce)

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from core.checkpoints import load_checkpoint
+from core.errors import LandscapeError
 from core.findings import REPRODUCED, SUPPORTS, Findings, claim_verdict, number_reading, render_markdown
 from core.objectives import ObjectiveSpec, build_objective
 from core.regimes import (
@@ -17,7 +18,7 @@ from core.regimes import (
     regime_markdown,
     run_regimes,
 )
-from core.reproduce import command_line, quick_spec
+from core.reproduce import ReproduceSpec, command_line, quick_spec
 from core.train import ProbeConfig
 
 # The smallest grid that still has every part: 2 seeds (a spread), 2 momenta, 2 lengths (1 and 2 epochs).
@@ -125,3 +126,14 @@ def test_the_report_hook():
     assert f"## {REGIME_TITLE}\n\nthe grid table" in text
     assert "--no-regimes" in command_line(replace(SPEC, regimes=False)) and "regimes" not in command_line(SPEC)
     assert claim_verdict([SUPPORTS] * 4) == REPRODUCED
+
+
+def test_the_default_regime_grid_is_nested_and_stated():
+    full = ReproduceSpec()
+    assert (full.grid, full.cell_grid) == (33, 17) and (full.grid - 1) % (full.cell_grid - 1) == 0
+    assert "--regime-grid" not in command_line(full)
+    assert "--regime-grid 33" in command_line(replace(full, regime_grid=0))
+    assert replace(full, grid=9).cell_grid == 9  # never finer than the report's grid
+    for bad in (4, 2, -1):
+        with pytest.raises(LandscapeError, match="--regime-grid"):
+            replace(full, regime_grid=bad)
