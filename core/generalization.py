@@ -526,6 +526,35 @@ def study_spec_for(rspec) -> StudySpec:
     )
 
 
+def study_series(result: StudyResult, metric: str, all_label: str = "all") -> dict[str, dict]:
+    """kind -> {"label", "x", "tick", "mean", "std", "n"} over the result's budgets that have any run.
+
+    x is the budget (labels per class); for every training image ("all") the mean number of labeled images per
+    class of those runs, its tick `all_label (~N)`. std is the sample standard deviation over seeds (NaN with one).
+    """
+    budgets = [b for b in result.spec.budgets if any(r.budget == b for r in result.runs)]
+    classes = (result.facts or {}).get("num_classes") or 0
+    out: dict[str, dict] = {}
+    for kind in KINDS:
+        s: dict = {"label": LABEL[kind], "x": [], "tick": [], "mean": [], "std": [], "n": []}
+        for b in budgets:
+            vals = result.values(kind, b, metric)
+            mu, sd, n = mean_std(vals) if vals else (math.nan, math.nan, 0)
+            if b is None:
+                per = [r.summary["n_labels"] / classes for r in result.runs if r.budget is None and classes]
+                x = float(sum(per) / len(per)) if per else math.nan
+                tick = f"{all_label} (~{x:.0f})" if math.isfinite(x) else all_label
+            else:
+                x, tick = float(b), str(b)
+            s["x"].append(x)
+            s["tick"].append(tick)
+            s["mean"].append(float(mu) if n else math.nan)
+            s["std"].append(float(sd) if n > 1 else math.nan)
+            s["n"].append(int(n))
+        out[kind] = s
+    return out
+
+
 def add_to_findings(findings, results, out_dir: Path | None = None, log: LogFn = _stderr_log):
     """`core.reproduce`'s hook: run the study on the report's own MAE / RC-MAE checkpoints and return the findings
     with the premise claim first and the flatness-gap follow-up last."""
@@ -533,8 +562,32 @@ def add_to_findings(findings, results, out_dir: Path | None = None, log: LogFn =
     ckpts = {k: v for k, v in results.ckpts.items() if k[0] in ("mae", "rcmae")}
     study = run_study(spec, ckpts=ckpts, log=log)
     follow = flatness_gap_claim(study)
-    claims = (premise_claim(study), *findings.claims, *((follow,) if follow is not None else ()))
+    premise = premise_claim(study)
+    if out_dir is not None:
+        premise = replace(premise, figures=premise_figures(study, Path(out_dir) / "figures", "figures/"))
+    claims = (premise, *findings.claims, *((follow,) if follow is not None else ()))
     return replace(findings, claims=claims)
+
+
+def premise_figures(study: StudyResult, folder: Path, link_prefix: str) -> tuple[tuple[str, str], ...]:
+    """The premise claim's figures: validation accuracy vs labels per class and the accuracy gap per budget, every
+    seed (mean, ±1 std); (caption, link) pairs, the files written to `folder`."""
+    from core.plots_generalization import plot_gap, plot_label_efficiency
+    from core.reproduce import write_figure
+
+    caption = f"{study.spec.seeds} seeds, mean ± 1 std; {SETTING_NOTE}"
+    eff = plot_label_efficiency(study_series(study, "val_acc"), caption=caption)
+    gap = plot_gap(study_series(study, "gap_acc"), "gap_acc", caption=caption)
+    return (
+        (
+            "Label efficiency: validation accuracy vs labels per class, every seed",
+            link_prefix + write_figure(eff, folder, "premise_label_efficiency"),
+        ),
+        (
+            "Generalization gap (train - validation accuracy) per budget, every seed",
+            link_prefix + write_figure(gap, folder, "premise_gap"),
+        ),
+    )
 
 
 def verdict_counts(claim: Claim) -> tuple[int, int, int]:

@@ -35,11 +35,19 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from core.errors import LandscapeError
 from core.finetune import SETTING_NOTE, FinetuneConfig, finetune_key
-from core.generalization import KINDS, LABEL, SPLITS, RunRecord, StudyResult, StudySpec, budget_label, quick_study
+from core.generalization import (  # noqa: F401 - study_series: the pages' import
+    KINDS,
+    LABEL,
+    SPLITS,
+    RunRecord,
+    StudyResult,
+    StudySpec,
+    budget_label,
+    quick_study,
+    study_series,
+)
 
 FIRST_RUN_BUDGET = 10  # labels per class of the Overview's sentence (a profile whose study lacks it: its smallest)
 FIRST_RUN_SEEDS = (0,)  # the default trio is seed 0; seed 1 would pre-train another MAE and RC-MAE (~35 s more)
@@ -542,37 +550,6 @@ def wide_study(spec: StudySpec, seeds: int = 10) -> StudySpec:
             budgets.append(b)
     budgets.sort(key=lambda b: math.inf if b is None else b)
     return replace(spec, budgets=tuple(budgets), seeds=max(spec.seeds, seeds))
-
-
-def study_series(result: StudyResult, metric: str, all_label: str = "all") -> dict[str, dict]:
-    """kind -> {"label", "x", "tick", "mean", "std", "n"} over the result's budgets that have any run.
-
-    x is the budget (labels per class); for every training image ("all") the mean number of labeled images per
-    class of those runs, its tick `all_label (~N)`. std is the sample standard deviation over seeds (NaN with one).
-    """
-    from core.findings import mean_std
-
-    budgets = [b for b in result.spec.budgets if any(r.budget == b for r in result.runs)]
-    classes = (result.facts or {}).get("num_classes") or 0
-    out: dict[str, dict] = {}
-    for kind in KINDS:
-        s: dict[str, Any] = {"label": LABEL[kind], "x": [], "tick": [], "mean": [], "std": [], "n": []}
-        for b in budgets:
-            vals = result.values(kind, b, metric)
-            mu, sd, n = mean_std(vals) if vals else (math.nan, math.nan, 0)
-            if b is None:
-                per = [r.summary["n_labels"] / classes for r in result.runs if r.budget is None and classes]
-                x = float(np.mean(per)) if per else math.nan
-                tick = f"{all_label} (~{x:.0f})" if math.isfinite(x) else all_label
-            else:
-                x, tick = float(b), str(b)
-            s["x"].append(x)
-            s["tick"].append(tick)
-            s["mean"].append(float(mu) if n else math.nan)
-            s["std"].append(float(sd) if n > 1 else math.nan)
-            s["n"].append(int(n))
-        out[kind] = s
-    return out
 
 
 def gap_points(result: StudyResult, number: str, split: str, gap: str) -> tuple[list[dict], dict]:

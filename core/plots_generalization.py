@@ -6,7 +6,7 @@ titles spell the quantity out, spreads are drawn and named (±1 sample std over 
 numbers were made (regime, setting) below the plot, missing values are gaps and are counted, never invented. The
 text is English; `core.plots.localize` translates it (phrases in `core.i18n_generalization.FIGURE_PHRASES_JA`).
 
-A *series* is what `core.generalization_jobs.study_series` returns for one metric: per model kind a dict
+A *series* is what `core.generalization.study_series` returns for one metric: per model kind a dict
 {"label", "x" (labels per class), "tick" (its axis text), "mean", "std", "n" (seeds)}, one entry per budget.
 """
 

@@ -121,6 +121,22 @@ def test_the_claims_render(study):
     assert "| 2 |" in md and "| all |" in md and "semi-supervised" in md
 
 
+def test_the_premise_figures(study, tmp_path):
+    from core.generalization import premise_figures, study_series
+
+    result, _ = study
+    figs = premise_figures(result, tmp_path / "figures", "figures/")
+    assert [link for _, link in figs] == [f"figures/premise_{s}.html" for s in ("label_efficiency", "gap")] or all(
+        link.endswith(".png") for _, link in figs
+    )
+    for _, link in figs:
+        assert (tmp_path / link).stat().st_size > 0
+    s = study_series(result, "val_acc")
+    assert s["mae"]["mean"][0] == pytest.approx(sum(result.values("mae", 2, "val_acc")) / SPEC.seeds)
+    md = render_markdown(Findings("t", "cmd", (), (dataclasses.replace(premise_claim(result), figures=figs),)))
+    assert "[Label efficiency: validation accuracy vs labels per class, every seed](figures/premise_" in md
+
+
 def test_cached_only_returns_what_exists(study):
     result, extra = study
     assert extra["again"].to_dict() == result.to_dict()
