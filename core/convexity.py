@@ -35,6 +35,7 @@ import torch
 
 from core.checkpoints import LoadedCheckpoint, load_checkpoint
 from core.errors import LandscapeError
+from core.findings import Row, Table
 from core.flatness import HvpOperator, convexity_point
 from core.lattice import LatticeJob, compute_lattice, evaluate_one_by_one
 from core.objectives import Objective, build_objective
@@ -379,11 +380,11 @@ def reproduce_maps(slices: dict, spec: Any, log: Callable[[str], None]) -> dict:
     return out
 
 
-def convexity_rows(r: Any) -> tuple[str, list[dict], str] | None:
-    """Claim 2's convex-area table as plain values: (title, rows as `core.reproduce.Row` fields, note), RC-MAE as A
-    and MAE as B, per seed; None when no maps were measured."""
+def convexity_table(r: Any) -> tuple[Table, ...]:
+    """Claim 2's convex area of the full Hessian beside the slice's convex fraction, RC-MAE as A and MAE as B, per
+    seed, from a `core.reproduce.RunResults`: one table, or none when no maps were measured."""
     if not r.convexity:
-        return None
+        return ()
     from core.surface_metrics import surface_metrics
 
     spec = r.spec
@@ -396,27 +397,27 @@ def convexity_rows(r: Any) -> tuple[str, list[dict], str] | None:
             for k in (a, b)
         }
         rows += [
-            dict(
+            Row(
                 name=f"convex area, {what} (share of the {g}x{g} points with abs(λmin/λmax) < {CONVEX_RATIO:g})",
                 a=tuple(m.convex_area() for m in maps[a]),
                 b=tuple(m.convex_area() for m in maps[b]),
                 better="higher",
             ),
-            dict(
+            Row(
                 name=f"convex fraction of the 2-D slice, {what} ({spec.grid}x{spec.grid}, as above)",
                 a=tuple(x.convex_fraction for x in slices[a]),
                 b=tuple(x.convex_fraction for x in slices[b]),
                 better="higher",
                 counted=False,
             ),
-            dict(
+            Row(
                 name=f"median abs(λmin/λmax), {what}",
                 a=tuple(float(np.nanmedian(m.ratio)) for m in maps[a]),
                 b=tuple(float(np.nanmedian(m.ratio)) for m in maps[b]),
                 better="lower",
                 counted=False,
             ),
-            dict(
+            Row(
                 name=f"points whose Lanczos run did not converge in {spec.convexity_iter} steps, {what}",
                 a=tuple(float(m.meta.get("n_unconverged", 0)) for m in maps[a]),
                 b=tuple(float(m.meta.get("n_unconverged", 0)) for m in maps[b]),
@@ -436,7 +437,7 @@ def convexity_rows(r: Any) -> tuple[str, list[dict], str] | None:
         "converging, its |λmin| is a lower bound (Ritz values lie inside the spectrum), so the convex area is an "
         "upper bound there. Measured on the default regime only (the regime grid below does not repeat it)."
     )
-    return "Convex region of the full Hessian (counted)", rows, note
+    return (Table("Convex region of the full Hessian (counted)", "RC-MAE", "MAE", tuple(rows), note),)
 
 
 def convexity_figures(r: Any) -> list[tuple[Any, str, str]]:

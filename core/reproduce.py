@@ -636,16 +636,10 @@ def generalization_claim(r: RunResults, figures: tuple[tuple[str, str], ...]) ->
     )
 
 
-def convexity_table(r: RunResults) -> tuple[Table, ...]:
-    """Claim 2's convex area of the full Hessian beside the slice's convex fraction (core.convexity), if measured."""
-    from core.convexity import convexity_rows
-
-    parts = convexity_rows(r)
-    return () if parts is None else (Table(parts[0], "RC-MAE", "MAE", tuple(Row(**d) for d in parts[1]), parts[2]),)
-
-
 def build_findings(r: RunResults, figures: dict[str, tuple[tuple[str, str], ...]], command: str) -> Findings:
     """The report's content from the measurements."""
+    from core.convexity import convexity_table
+
     rel = (
         "MAE's pixel MSE and cross-entropy live on different scales, so every number is relative: the threshold is "
         "a fraction of each surface's centre loss, and increases, curvatures and Hessian numbers are divided by the "

@@ -156,8 +156,6 @@ def test_findings_follow_the_rule(swapped, monkeypatch: pytest.MonkeyPatch):
     for name in ("convergence_table", "setup_items", "caveats"):
         monkeypatch.setattr(reproduce, name, lambda *a, **k: ())
     monkeypatch.setattr(reproduce, "generalization_claim", lambda *a, **k: None)
-    if hasattr(reproduce, "convexity_tables"):
-        monkeypatch.setattr(reproduce, "convexity_tables", lambda *a, **k: ())
     r = SimpleNamespace(spec=SimpleNamespace(note=""), seeds=(0,), convexity={})
     reproduce.build_findings(r, {}, "cmd")
     counted = {title: (a, b) for title, a, b in seen}

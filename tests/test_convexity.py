@@ -309,8 +309,8 @@ def test_cli_writes_the_npz_and_json(ckpt, capsys, tmp_path):
 def test_reproduce_table_counts_the_convex_area_beside_convex_fraction():
     from types import SimpleNamespace
 
-    from core.convexity import ConvexityMap, convexity_figures
-    from core.reproduce import Measured, ReproduceSpec, convexity_table
+    from core.convexity import ConvexityMap, convexity_figures, convexity_table
+    from core.reproduce import Measured, ReproduceSpec
 
     xs = np.linspace(-0.5, 0.5, 5)
     gx, gy = np.meshgrid(xs, xs)
