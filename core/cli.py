@@ -428,10 +428,9 @@ def cmd_reproduce(a: argparse.Namespace) -> str:
     from core.reproduce import ReproduceSpec, quick_spec, reproduce
 
     spec = quick_spec(seeds=a.seeds or 2) if a.quick else ReproduceSpec(seeds=a.seeds or 3)
-    opts = (("grid", a.grid), ("span", a.span), ("samples", a.samples), ("convexity_grid", a.convexity_grid))
+    opts = (("grid", a.grid), ("span", a.span), ("samples", a.samples))
+    opts += (("convexity_grid", a.convexity_grid), ("regime_grid", a.regime_grid))
     changes = {k: v for k, v in opts if v is not None}
-    if a.regime_grid is not None:
-        changes["regime_grid"] = a.regime_grid
     spec = replace(spec, device=a.device, note=a.note or "", regimes=not a.no_regimes, **changes)
     # claim 2 across regimes (a section; skipped by --no-regimes), then the premise claim and its follow-up
     return str(reproduce(spec, a.out, extend=(regimes.add_to_findings, generalization.add_to_findings)))

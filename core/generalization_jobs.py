@@ -37,17 +37,7 @@ from typing import Any
 
 from core.errors import LandscapeError
 from core.finetune import SETTING_NOTE, FinetuneConfig, finetune_key
-from core.generalization import (  # noqa: F401 - study_series: the pages' import
-    KINDS,
-    LABEL,
-    SPLITS,
-    RunRecord,
-    StudyResult,
-    StudySpec,
-    budget_label,
-    quick_study,
-    study_series,
-)
+from core.generalization import KINDS, LABEL, SPLITS, RunRecord, StudyResult, StudySpec, budget_label, quick_study
 
 FIRST_RUN_BUDGET = 10  # labels per class of the Overview's sentence (a profile whose study lacks it: its smallest)
 FIRST_RUN_SEEDS = (0,)  # the default trio is seed 0; seed 1 would pre-train another MAE and RC-MAE (~35 s more)

@@ -86,8 +86,8 @@ class ReproduceSpec:
     hessian_iter: int = 40  # Lanczos steps for the top eigenvalue
     trace_probes: int = 32  # Hutchinson probes
     # Claim 2's convex area (core.convexity): a coarser grid nested in `grid`, 0 skips it. Each point is a Lanczos
-    # run (measured on the tiny models at 128 images: ~14 Hessian-vector products to converge, ~2.4 s per point on
-    # one core), so 5x5 keeps the 12 maps (4 objectives x 3 seeds) near 12 min; 9x9 would take ~3x longer.
+    # run (measured on the tiny models at 128 images: ~14 Hessian-vector products to converge), so 5x5 keeps the 12
+    # maps (4 objectives x 3 seeds) at 6.0 min on 2 cores (measured, README); 9x9 would take ~3x longer.
     convexity_grid: int = 5
     convexity_iter: int = 20
     device: str = "auto"
@@ -95,7 +95,7 @@ class ReproduceSpec:
     note: str = ""  # a paragraph shown at the top of the report (e.g. why fewer seeds were used)
     regimes: bool = True  # claim 2 again over teacher momentum x training length (core.regimes)
     # The regime cells' landscape grid, nested in `grid` (its points are claim 2's; 0: `grid` itself). 17x17 keeps
-    # the full report under 45 min on 2 cores (measured: the 33x33 cells' landscapes are ~6 of its ~48 min), at a
+    # the full report under 45 min on 2 cores (measured: 41.5 min, against 51 min with 33x33 cells, README), at a
     # coarser resolution: the (auto, epochs) cell is then claim 2 read on the 17x17 points of its 33x33 grid.
     regime_grid: int = 17
 

@@ -15,7 +15,7 @@ import streamlit as st
 
 from core.errors import LandscapeError
 from core.findings import format_mean_std
-from core.generalization import KINDS, LABEL, budget_label
+from core.generalization import KINDS, LABEL, budget_label, study_series
 from core.generalization_jobs import (
     DEFAULT_SEEDS,
     cached_study,
@@ -26,7 +26,6 @@ from core.generalization_jobs import (
     generalization_task,
     landscape_specs,
     study_label,
-    study_series,
     wide_study,
 )
 from core.i18n import msg

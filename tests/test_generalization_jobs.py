@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from core import generalization_jobs as gj
-from core.generalization import KINDS, SPLITS, run_study
+from core.generalization import KINDS, SPLITS, run_study, study_series
 from core.jobs import DefaultsResult, JobRegistry, dashboard_profile, default_trio, gather_facts
 from core.train import checkpoint_path
 
@@ -178,7 +178,7 @@ def test_series_points_and_landscape_specs(cache: Path):
     finally:
         reg.shutdown()
     res = job.result
-    s = gj.study_series(res, "val_acc", all_label="alle")
+    s = study_series(res, "val_acc", all_label="alle")
     assert set(s) == set(KINDS)
     mae = s["mae"]
     assert mae["x"][0] == 4.0 and mae["tick"][0] == "4" and mae["n"] == [1, 1]
