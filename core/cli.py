@@ -637,8 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--regime-grid",
         type=int,
         default=None,
-        help="landscape grid of the regime cells, 2**k + 1 nested in --grid (default 17, capped at --grid; "
-        "0: --grid itself)",
+        help="landscape grid of the regime cells, 2**k + 1 (default 17); used where it nests in --grid, else "
+        "--grid itself (0: always --grid)",
     )
     rp.add_argument("--device", default="auto", help="auto, cpu or cuda")
     rp.set_defaults(func=cmd_reproduce)

@@ -109,8 +109,10 @@ class ReproduceSpec:
 
     @property
     def cell_grid(self) -> int:
-        """The regime cells' grid: `regime_grid` (0: `grid`), never finer than `grid` (so nested in it)."""
-        return min(self.regime_grid, self.grid) if self.regime_grid else self.grid
+        """The regime cells' grid: `regime_grid` where it is nested in `grid` (every cell point is one of the report's,
+        e.g. 17 in 33), else `grid` itself (0, a coarser grid that does not nest, or one no coarser)."""
+        g, n = self.regime_grid, self.grid
+        return g if 3 <= g < n and (n - 1) % (g - 1) == 0 else n
 
     def train_config(self, kind: str, seed: int) -> TrainConfig:
         return TrainConfig(

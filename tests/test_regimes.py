@@ -134,6 +134,7 @@ def test_the_default_regime_grid_is_nested_and_stated():
     assert "--regime-grid" not in command_line(full)
     assert "--regime-grid 33" in command_line(replace(full, regime_grid=0))
     assert replace(full, grid=9).cell_grid == 9  # never finer than the report's grid
+    assert replace(full, grid=21).cell_grid == 21  # 17 does not nest in 21: the cells would not share its points
     for bad in (4, 2, -1):
         with pytest.raises(LandscapeError, match="--regime-grid"):
             replace(full, regime_grid=bad)
