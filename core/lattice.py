@@ -18,6 +18,7 @@ What differs between the results (the per-point computation, its estimate, the r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -262,10 +263,7 @@ def compute_lattice(
     if cached_only:
         return None
 
-    lock = entry.lock() if rank == 0 else None
-    try:
-        if lock is not None:
-            lock.__enter__()
+    with entry.lock() if rank == 0 else contextlib.nullcontext():  # the lock on rank 0 only
         _barrier(world)  # rank 0 holds the lock before anyone reads the known points
         done = finished()
         if done is not None:
@@ -347,9 +345,6 @@ def compute_lattice(
         _barrier(world)
         res = entry.result()
         return job.to_result(res.arrays, dict(res.meta), str(entry.path))
-    finally:
-        if lock is not None:
-            lock.__exit__(None, None, None)
 
 
 def evaluate_one_by_one(
