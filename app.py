@@ -1,6 +1,6 @@
 """The dashboard: `streamlit run app.py`.
 
-Sets the page, the language switch (English / Japanese, every visible string goes through `core.i18n`), a small
+Sets the page, the language switch (English / Japanese, every visible string goes through `core.report.i18n`), a small
 panel of background jobs, and the navigation over the pages under pages/.
 """
 
@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from core.i18n import LANG_NAMES, LANGS, t  # noqa: E402
+from core.report import LANG_NAMES, LANGS, t  # noqa: E402
 from pages._ui import registry, say, tr  # noqa: E402
 
 st.set_page_config(page_title="ViT loss landscapes", page_icon=":material/landscape:", layout="wide")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv (Python 3.11) and installs requirements.txt into it. Safe to rerun: a no-op when up to date.
+# Creates .venv (Python 3.11), installs requirements.txt into it and the project itself (editable: `core` and the
+# `vit-landscape` command). Safe to rerun: a no-op when up to date.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY="${PYTHON:-}"
@@ -12,9 +13,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.requirements.sha256
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
+want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup.sh: installing requirements (the first time takes a few minutes: torch is large)" >&2
   .venv/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt
+  # the project itself, editable; its dependencies are the pinned ones above, and its build needs nothing from outside
+  .venv/bin/python -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
   echo "$want" > "$stamp"
 fi

@@ -27,10 +27,10 @@ def main() -> None:
     ap.add_argument("--no-generalization", action="store_true", help="skip the fine-tuning stage (a baseline)")
     a = ap.parse_args()
     os.environ["LANDSCAPE_CACHE_DIR"] = tempfile.mkdtemp(prefix="first-run-")
-    from core.jobs import Job, JobContext, dashboard_profile, prepare_defaults_task
+    from core.app import Job, JobContext, dashboard_profile, prepare_defaults_task
 
     if a.no_generalization:
-        import core.generalization_jobs as gj
+        import core.app.generalization_tasks as gj
 
         gj.first_run_generalization = lambda *args, **kw: None
 

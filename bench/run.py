@@ -4,16 +4,16 @@
     python bench/run.py --model vit_b --device cuda     # ViT-B/16 MAE, random weights, 224x224 (bench/gpu.sh)
 
 Contestants (docs/BENCHMARKS.md says what bounds each number):
-1. ours: `core.landscape.evaluate_plane` with the project's `Objective` (fixed data and masks).
+1. ours: `core.geometry.landscape.evaluate_plane` with the project's `Objective` (fixed data and masks).
 2. reference: what most tools do per point: a state-dict copy set to w0 + a*d1 + b*d2, `load_state_dict`, a torch
    `DataLoader` (batch 128) over the same images, the model's own forward and loss with the same fixed masks.
 3. bare forward: the model's plain forward and loss over the evaluation set once per point, nothing else.
 4. loss-landscapes (PyPI) `random_plane` with a Metric wrapping our loss (its own directions and points).
 5. prefix-cached scopes: head-only probe and decoder-only MAE landscapes, ours against the reference loop.
-6. Hessian: `core.flatness.hessian_eigenvalues` (Lanczos) against PyHessian (power iteration), same batch; and
+6. Hessian: `core.geometry.hessian.hessian_eigenvalues` (Lanczos) against PyHessian (power iteration), same batch; and
    ours with a step journal (`ours_journaled`: every Lanczos step written to disk, as flatness reports do), whose
    ratio to plain ours is the price of resuming a killed report step by step.
-7. first picture: `core.surfaces.compute_surface` (the CLI path) to the first coarse 5x5 and to the full grid.
+7. first picture: `core.measure.surfaces.compute_surface` (the CLI path) to the first coarse 5x5 and to the full grid.
 
 Every figure is the median of `repeats` runs after `warmup` runs, contestants interleaved round by round (the
 order rotates), ratios taken per round and their median reported: the machine may be shared, so absolute times
@@ -51,25 +51,38 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from core.attention import attention_for_second_derivatives  # noqa: E402
-from core.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
-from core.directions import random_direction  # noqa: E402
 from core.errors import LandscapeError  # noqa: E402
-from core.flatness import hessian_eigenvalues  # noqa: E402
-from core.journal import Journal  # noqa: E402
-from core.landscape import evaluate_plane, grid_axis  # noqa: E402
-from core.models import MAE, count_parameters, preset  # noqa: E402
-from core.objectives import Objective, ObjectiveSpec, build_objective  # noqa: E402
-from core.store import Store  # noqa: E402
-from core.surfaces import SECOND_AXIS_OFFSET, SurfaceSpec, compute_surface  # noqa: E402
-from core.train import ProbeConfig, TrainConfig, checkpoint_path, train_model, train_probe  # noqa: E402
+from core.geometry import (  # noqa: E402
+    attention_for_second_derivatives,
+    evaluate_plane,
+    grid_axis,
+    hessian_eigenvalues,
+    random_direction,
+)
+from core.measure import SECOND_AXIS_OFFSET, SurfaceSpec, compute_surface  # noqa: E402
+from core.models import (  # noqa: E402
+    MAE,
+    Objective,
+    ObjectiveSpec,
+    ProbeConfig,
+    TrainConfig,
+    build_objective,
+    checkpoint_path,
+    count_parameters,
+    load_checkpoint,
+    preset,
+    save_checkpoint,
+    train_model,
+    train_probe,
+)
+from core.store import Journal, Store  # noqa: E402
 
 TARGETS = {"speedup_vs_reference": 1.5, "overhead_ratio": 0.9, "prefix_speedup": 10.0, "hessian_speedup": 1.5}
 SUMMARY_KEYS = tuple(TARGETS)
 REFERENCE_BATCH = 128
 BATCH_POINTS = 16
 BATCHED_POINTS = (
-    f"ours_batched: {BATCH_POINTS} grid points per vectorized forward (core.landscape.evaluate_points with "
+    f"ours_batched: {BATCH_POINTS} grid points per vectorized forward (core.geometry.landscape.evaluate_points with "
     "points_per_batch; torch.func.vmap over functional_call), the CUDA default of the CLI and dashboard"
 )
 
@@ -236,7 +249,7 @@ def plane_reference(case: Case) -> np.ndarray:
 
 def _ready_batches(case: Case) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     obj = case.objective
-    bs = obj.batch_size  # the objective's own chunks (CPU: at most core.objectives.CPU_BATCH)
+    bs = obj.batch_size  # the objective's own chunks (CPU: at most core.models.objectives.CPU_BATCH)
     noise = _noise_of(case)
     return [(obj.x[i : i + bs], noise[i : i + bs], obj.y[i : i + bs]) for i in range(0, len(obj.x), bs)]
 

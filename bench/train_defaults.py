@@ -28,9 +28,8 @@ def main() -> None:
     os.environ["LANDSCAPE_CACHE_DIR"] = tempfile.mkdtemp(prefix="train-defaults-")
     import torch
 
-    from core.checkpoints import load_checkpoint
-    from core.train import ProbeConfig, train_model, train_probe
-    from core.zoo import KIND_LABEL, default_configs
+    from core.app import KIND_LABEL, default_configs
+    from core.models import ProbeConfig, load_checkpoint, train_model, train_probe
 
     torch.set_num_threads(a.threads)
     rows = []

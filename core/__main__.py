@@ -1,8 +1,8 @@
-"""`python -m core ...`: see core/cli.py."""
+"""`python -m core ...`: see core/app/cli.py."""
 
 import sys
 
-from core.cli import main
+from core.app import main
 
 if __name__ == "__main__":
     sys.exit(main())

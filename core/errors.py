@@ -6,7 +6,7 @@ in an error box. Everything else is a bug and may surface as a traceback.
 
 A failed write (a full disk, a quota, a read-only folder) is a `WriteFailed`, and a full disk its subclass
 `DiskFull`, whose one line names the path and the space left: `no space left on <path> (12.0 KiB free); the
-finished points are kept`. The atomic-write helpers of `core.store` raise them; `write_error` turns any `OSError`
+finished points are kept`. The atomic-write helpers of `core.store.files` raise them; `write_error` turns any `OSError`
 from a write into one, so every writer (and the CLI's and the job registry's last-resort catch) says the same.
 """
 

@@ -15,11 +15,20 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.app import (
+    Job,
+    JobContext,
+    JobRegistry,
+    cache_cap_after_job,
+    coarse_view,
+    default_trio,
+    error_line,
+    list_checkpoints,
+)
 from core.errors import LandscapeError
-from core.i18n import render_message, surface_metric_name, t
-from core.i18n import surface_caption as core_surface_caption
-from core.jobs import Job, JobContext, JobRegistry, coarse_view
-from core.plots import Panel, localize, wrap_captions
+from core.models import checkpoint_path
+from core.report import Panel, localize, render_message, surface_metric_name, t, wrap_captions
+from core.report import surface_caption as core_surface_caption
 
 POLL_S = 1.0
 
@@ -63,7 +72,7 @@ def registry() -> JobRegistry:
 
     Env `LANDSCAPE_JOB_WORKERS` sets the worker threads (default 1: the machine has 2 cores; 0 queues only).
     """
-    return JobRegistry(max_workers=int(os.environ.get("LANDSCAPE_JOB_WORKERS", "1")))
+    return JobRegistry(max_workers=int(os.environ.get("LANDSCAPE_JOB_WORKERS", "1")), after_job=cache_cap_after_job)
 
 
 def submit(key: str, label: str, fn: Callable[[JobContext], Any]) -> Job:
@@ -114,7 +123,6 @@ def watch(key: str, render: Callable[[Job], None], *, show_status: bool = True) 
 
 def error_box(e: BaseException | str) -> None:
     """A core error as one line (never a traceback)."""
-    from core.jobs import error_line
 
     st.error(e if isinstance(e, str) else error_line(e))
 
@@ -134,7 +142,6 @@ def guarded(fn: Callable[[], Any]) -> Any:
 
 def model_choices(include_extra: bool = True) -> dict[str, str]:
     """Display label -> checkpoint path for every cached model (and those loaded by path in this session)."""
-    from core.zoo import list_checkpoints
 
     out: dict[str, str] = {}
     for info in list_checkpoints():
@@ -151,8 +158,6 @@ def model_choices(include_extra: bool = True) -> dict[str, str]:
 
 def default_selection(choices: dict[str, str], n: int = 3) -> list[str]:
     """The default trio when it is in `choices` (MAE, RC-MAE, Sup-ViT at seed 0), else the first `n`."""
-    from core.jobs import default_trio
-    from core.train import checkpoint_path
 
     wanted = {str(checkpoint_path(c)) for c in default_trio().values()}
     picked = [lab for lab, p in choices.items() if p in wanted]

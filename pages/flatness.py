@@ -8,26 +8,23 @@ from dataclasses import asdict
 import pandas as pd
 import streamlit as st
 
-from core.comparison import (
+from core.app import FlatnessBatch, checkpoint_info, default_flatness_spec, flatness_points, flatness_task, task_key
+from core.errors import LandscapeError
+from core.report import (
+    compare_measured,
     from_report,
     function_of_spec,
+    msg,
     needs_extra,
     overrides,
-    title_text,
-    variant_label,
-)
-from core.errors import LandscapeError
-from core.i18n import msg
-from core.jobs import FlatnessBatch, default_flatness_spec, flatness_points, flatness_task, task_key
-from core.plots import (
     plot_density,
     plot_eigenvalues,
     plot_flatness_vs_accuracy,
     plot_per_block,
     plot_robustness,
+    title_text,
+    variant_label,
 )
-from core.summary import compare_measured
-from core.zoo import checkpoint_info
 from pages._ui import (
     LONG_JOB_SECONDS,
     chart,
@@ -142,7 +139,8 @@ VERDICT_ICON = {"supports": ":material/check_circle:", "contradicts": ":material
 
 def same_function(batch: FlatnessBatch) -> None:
     """RC-MAE vs MAE on one function (MAE's loss), MAE vs Sup-ViT on relative numbers, RC-MAE's full objective as a
-    secondary line: `core.comparison` decides which function, `core.summary` the verdict (the Overview's rule)."""
+    secondary line: `core.report.comparison` decides which function, `core.report.summary` the verdict (the Overview's
+    rule)."""
     items = []
     for label, r in batch.reports.items():
         spec = batch.specs.get(label)

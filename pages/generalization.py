@@ -2,7 +2,7 @@
 
 Label efficiency (validation accuracy vs labels per class), the generalization gap per budget with a verdict per
 budget, fine-tuned vs from-scratch landscapes side by side on the same directions, and flatness against the gap over
-every cached run. What is cached shows at once (`core.generalization_jobs.cached_study`, no model built); the study
+every cached run. What is cached shows at once (`core.app.generalization_tasks.cached_study`, no model built); the study
 runs on demand in the shared background jobs (deduplicated by its spec across sessions, cached per run).
 """
 
@@ -13,12 +13,10 @@ from dataclasses import asdict, replace
 import pandas as pd
 import streamlit as st
 
-from core.errors import LandscapeError
-from core.findings import format_mean_std
-from core.generalization import KINDS, LABEL, budget_label, study_series
-from core.generalization_jobs import (
+from core.app import (
     DEFAULT_SEEDS,
     cached_study,
+    dashboard_profile,
     dashboard_study,
     flatness_lookup_task,
     flatness_unknown,
@@ -26,12 +24,13 @@ from core.generalization_jobs import (
     generalization_task,
     landscape_specs,
     study_label,
+    surfaces_task,
+    task_key,
     wide_study,
 )
-from core.i18n import msg
-from core.jobs import dashboard_profile, surfaces_task, task_key
-from core.plots import plot_surfaces
-from core.plots_generalization import plot_flatness_vs_gap, plot_gap, plot_label_efficiency
+from core.errors import LandscapeError
+from core.report import format_mean_std, msg, plot_flatness_vs_gap, plot_gap, plot_label_efficiency, plot_surfaces
+from core.studies import KINDS, LABEL, budget_label, study_series
 from pages._ui import (
     LONG_JOB_SECONDS,
     chart,

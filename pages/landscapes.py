@@ -9,14 +9,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.convexity import CONVEX_RATIO, ConvexitySpec
-from core.convexity_jobs import convexity_task
+from core.app import SurfaceBatch, coarse_view, convexity_task, dashboard_profile, surfaces_task, task_key
 from core.errors import LandscapeError
-from core.i18n import msg
-from core.jobs import SurfaceBatch, dashboard_profile, surfaces_task, task_key
-from core.plots import plot_difference, plot_slices, plot_surfaces
+from core.measure import CONVEX_RATIO, ConvexitySpec, SurfaceSpec
+from core.report import ConvexityPanel, msg, plot_convexity, plot_difference, plot_slices, plot_surfaces
 from core.store import to_plain
-from core.surfaces import SurfaceSpec
 from pages._ui import (
     LONG_JOB_SECONDS,
     chart,
@@ -207,8 +204,6 @@ def same_slice(a: dict, b: dict) -> bool:
 
 
 def render_convexity(job) -> None:
-    from core.convexity_plot import ConvexityPanel, plot_convexity
-    from core.jobs import coarse_view
 
     batch = job.result if job.ok else job.partial
     if batch is None:

@@ -5,13 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.app import KIND_LABEL, confined_path, describe_label, inspect_task, list_checkpoints, task_key, train_task
 from core.errors import LandscapeError
-from core.i18n import msg
-from core.jobs import confined_path, inspect_task, task_key, train_task
-from core.models import EMA_SCHEDULES, ema_description
-from core.plots import plot_training_curves
-from core.train import TrainConfig
-from core.zoo import KIND_LABEL, describe_label, list_checkpoints
+from core.models import EMA_SCHEDULES, TrainConfig, ema_description
+from core.report import msg, plot_training_curves
 from pages._ui import chart, error_box, fmt_num, labeller, registry, submit, tr, watch
 
 st.title(tr("models.title"))

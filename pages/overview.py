@@ -1,6 +1,6 @@
 """Overview: the stakeholder briefing (the question, three verdicts, a sentence for the meeting, an HTML export) on
 the default MAE / RC-MAE / Sup-ViT, prepared on first run by one background job. The composition is in
-`core.briefing` (sentences) and `core.briefing_html` (figures, export); this page only draws them."""
+`core.report.briefing` (sentences) and `core.app.briefing_html` (figures, export); this page only draws them."""
 
 from __future__ import annotations
 
@@ -9,8 +9,18 @@ from dataclasses import asdict
 import pandas as pd
 import streamlit as st
 
-from core.i18n import msg
-from core.jobs import DefaultsResult, dashboard_profile, default_trio, prepare_defaults_task, task_key
+from core.app import (
+    DefaultsResult,
+    briefing_figures,
+    briefing_html,
+    briefing_of,
+    dashboard_profile,
+    default_trio,
+    flatness_rows,
+    prepare_defaults_task,
+    task_key,
+)
+from core.report import ModelFacts, msg
 from pages._ui import error_box, lang, registry, say, submit, tr, watch
 
 VERDICT_ICON = {
@@ -56,7 +66,6 @@ def stage_list(res: DefaultsResult | None, active: bool) -> None:
 @st.cache_data(show_spinner=False, max_entries=8)
 def _briefing(job_id: str, code: str, _res: DefaultsResult):
     """The briefing of a finished first-run result (composed once per job and language)."""
-    from core.briefing_html import briefing_of
 
     return briefing_of(_res, code)
 
@@ -87,7 +96,6 @@ def point_card(p) -> None:
 
 
 def briefing_block(res: DefaultsResult, job_id: str) -> None:
-    from core.summary import ModelFacts
 
     if sum(isinstance(f, ModelFacts) for f in res.facts.values()) < 2:
         st.info(tr("overview.no_facts"))
@@ -102,7 +110,6 @@ def briefing_block(res: DefaultsResult, job_id: str) -> None:
     st.code(b.meeting, language=None, wrap_lines=True)
 
     def export() -> str:
-        from core.briefing_html import briefing_html
 
         return briefing_html(res, code, briefing=b)
 
@@ -122,7 +129,6 @@ def briefing_block(res: DefaultsResult, job_id: str) -> None:
 def _figures(snapshot: str, code: str, _res: DefaultsResult) -> tuple[dict, dict]:
     """The figures and flatness rows of one published result, built once per snapshot and language instead of on
     every poll of every session (building them is ~0.2-0.7 s; twenty viewers polling each second starved the job)."""
-    from core.briefing_html import briefing_figures, flatness_rows
 
     return dict(briefing_figures(_res, code)), flatness_rows(_res, code)
 

@@ -11,11 +11,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.app import list_checkpoints, overview_defaults
 from core.errors import LandscapeError, free_bytes, human_bytes
-from core.housekeeping import cache_size, parse_age, parse_size, prune
-from core.jobs import overview_defaults
 from core.paths import cache_root
-from core.plots import (
+from core.report import (
     Panel,
     figure_html,
     localize,
@@ -25,8 +24,7 @@ from core.plots import (
     plot_robustness,
     plot_surfaces,
 )
-from core.store import Store
-from core.zoo import list_checkpoints
+from core.store import Store, cache_size, parse_age, parse_size, prune
 from pages._ui import chart, error_box, fmt_num, labeller, lang, registry, tr
 
 st.title(tr("runs.title"))

@@ -6,12 +6,19 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.app import (
+    WhatIfResult,
+    checkpoint_info,
+    dashboard_profile,
+    describe_label,
+    list_checkpoints,
+    task_key,
+    variant_config,
+    whatif_task,
+)
 from core.errors import LandscapeError
-from core.i18n import msg
-from core.jobs import WhatIfResult, dashboard_profile, task_key, variant_config, whatif_task
 from core.models import ema_description
-from core.plots import plot_robustness, plot_slices, plot_surfaces, plot_training_curves
-from core.zoo import describe_label, list_checkpoints
+from core.report import msg, plot_robustness, plot_slices, plot_surfaces, plot_training_curves
 from pages._ui import chart, error_box, fmt_num, labeller, metrics_table, panels_of, submit, tr, watch
 
 st.title(tr("whatif.title"))
@@ -113,8 +120,6 @@ def render(job) -> None:
         if not df.empty:
             st.dataframe(df.T, width="stretch")
     if job.ok:
-        from core.zoo import checkpoint_info
-
         hist = {}
         for label, path in res.paths.items():
             try:

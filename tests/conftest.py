@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.train import ProbeConfig, TrainConfig, train_model, train_probe
+from core.models.train import ProbeConfig, TrainConfig, train_model, train_probe
 
 TRAINED_KINDS = ("mae", "rcmae", "sup")
 
@@ -80,8 +80,10 @@ def dashboard_cache(trained_ckpts: dict[str, Path], tmp_path_factory: pytest.Tem
     their default probes, 5x5 landscapes, light flatness numbers and the summary facts. Read-only for tests."""
     import shutil
 
-    from core.jobs import JobRegistry, dashboard_profile, default_trio, prepare_defaults_task
-    from core.train import checkpoint_path
+    from core.app.first_run import prepare_defaults_task
+    from core.app.profiles import dashboard_profile, default_trio
+    from core.app.registry import JobRegistry
+    from core.models.train import checkpoint_path
 
     root = tmp_path_factory.mktemp("dashboard_cache")
     with pytest.MonkeyPatch.context() as mp:

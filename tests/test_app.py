@@ -16,7 +16,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core.i18n import EN, JA, placeholders
+from core.report.i18n import EN, JA, placeholders
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -130,7 +130,7 @@ def test_every_key_used_by_the_pages_exists():
     for f in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]:
         used |= set(re.findall(r"""\btr\(\s*["']([a-z_]+\.[a-z_0-9]+)["']\s*[,)]""", f.read_text()))
         used |= set(re.findall(r"""\bmsg\(\s*["']([a-z_]+\.[a-z_0-9]+)["']\s*[,)]""", f.read_text()))
-    jobs_src = (ROOT / "core" / "jobs.py").read_text()
+    jobs_src = "".join(p.read_text() for p in sorted((ROOT / "core" / "app").glob("*.py")))
     used |= set(re.findall(r"""\bmsg\(\s*["']([a-z_]+\.[a-z_0-9]+)["']\s*[,)]""", jobs_src))
     assert used, "found no keys: the pattern is broken"
     missing = sorted(k for k in used if k not in EN)
@@ -138,7 +138,7 @@ def test_every_key_used_by_the_pages_exists():
 
 
 def test_job_messages_render_in_the_readers_language():
-    from core.i18n import msg, render_message, t
+    from core.report.i18n import msg, render_message, t
 
     m = msg("job.flatness", model="RC-MAE", stage="trace", done=3, total=32)
     assert render_message(m, "en") == "flatness of RC-MAE: Hessian trace (3/32)"
@@ -177,8 +177,8 @@ def test_empty_cache_overview_shows_preparing_and_queues_one_job(empty_cache: Pa
 def test_overview_failed_preparation_shows_one_line_and_retries(empty_cache: Path, monkeypatch: pytest.MonkeyPatch):
     from dataclasses import asdict
 
+    from core.app.profiles import dashboard_profile, default_trio, task_key
     from core.errors import LandscapeError
-    from core.jobs import dashboard_profile, default_trio, task_key
     from pages._ui import registry
 
     monkeypatch.setenv("LANDSCAPE_JOB_WORKERS", "1")
@@ -277,10 +277,10 @@ def test_overview_prepared(prepared: Path):
     assert any("5x5 grid" in a["text"] and "direction seed 0" in a["text"] for a in land[0]["layout"]["annotations"])
     # The briefing: the question, three points with a verdict badge, a sentence and one headline number each (the
     # full measured text and its table one click away), the meeting sentence with a copy button, the export.
-    from core.briefing import T as BRIEF
+    from core.report.briefing import T as BRIEF
 
     assert BRIEF["en"]["question"] in texts(at)
-    # the first-run job measured fine-tuning (core.generalization_jobs): the second point is generalization
+    # the first-run job measured fine-tuning (core.app.generalization_tasks): the second point is generalization
     assert BRIEF["en"]["t_general"] in texts(at) and BRIEF["en"]["gen_missing"] not in texts(at)
     # the stability details compare RC-MAE with MAE on one function, the full objective as a secondary line
     assert "On one function, MAE's masked-patch MSE" in texts(at) and "Secondary line, not counted" in texts(at)
@@ -314,15 +314,15 @@ def test_overview_prepared(prepared: Path):
 def test_overview_uses_fine_tuning_when_the_facts_carry_it(prepared: Path, monkeypatch: pytest.MonkeyPatch):
     """The generalization point reads the fine-tuning measurement when the first-run job gathered it, and says that
     fine-tuning is not measured yet when it did not."""
-    from core import jobs
-    from core.briefing import T as BRIEF
+    import core.app.first_run as first_run
+    from core.report.briefing import T as BRIEF
 
-    real = jobs.gather_facts
+    real = first_run.gather_facts
 
     def without(res, profile=None):
         return {k: v for k, v in real(res, profile).items() if k != "generalization"}
 
-    monkeypatch.setattr(jobs, "gather_facts", without)
+    monkeypatch.setattr(first_run, "gather_facts", without)
     at = wait_idle(open_page("overview"))
     assert BRIEF["en"]["t_stab"] in texts(at) and BRIEF["en"]["gen_missing"] in texts(at)
     assert BRIEF["en"]["t_general"] not in texts(at)
@@ -338,7 +338,9 @@ def test_overview_uses_fine_tuning_when_the_facts_carry_it(prepared: Path, monke
         "data": "synthetic",
         "note": "pre-training used all training images without labels",
     }
-    monkeypatch.setattr(jobs, "gather_facts", lambda res, profile=None: without(res, profile) | {"generalization": gen})
+    monkeypatch.setattr(
+        first_run, "gather_facts", lambda res, profile=None: without(res, profile) | {"generalization": gen}
+    )
     at = wait_idle(open_page("overview"))  # a fresh registry: the first-run job replays with the new facts
     assert BRIEF["en"]["t_general"] in texts(at) and BRIEF["en"]["gen_missing"] not in texts(at)
     head = [m for m in at.metric if m.value.startswith("74.0%")]
@@ -500,7 +502,7 @@ def test_runs_delete_entry(dashboard_cache: Path, tmp_path: Path, monkeypatch: p
     shutil.copytree(dashboard_cache, root)
     monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(root))
     monkeypatch.setenv("LANDSCAPE_DASHBOARD_PROFILE", "quick")
-    from core.store import Store
+    from core.store.store import Store
 
     before = len(Store().list("landscape"))
     at = open_page("runs")
@@ -556,9 +558,9 @@ def test_server_config_keeps_polling_cheap():
 def test_flatness_page_says_when_a_report_resumed(dashboard_cache: Path, tmp_path: Path, monkeypatch):
     """A report stopped midway leaves its finished steps in a journal; the page's job for the same report replays
     them and says so."""
+    from core.app.profiles import default_flatness_spec
     from core.errors import LandscapeError
-    from core.flatness_run import compute_flatness
-    from core.jobs import default_flatness_spec
+    from core.measure.flatness import compute_flatness
     from pages._ui import model_choices
 
     cache = tmp_path / "cache"
@@ -607,7 +609,7 @@ def test_generalization_prepared_shows_the_first_run_cell_at_once(prepared: Path
     assert not [j for j in registry().jobs() if j.key.startswith("generalization:")]
     assert not errors(at), errors(at)
     body = texts(at)
-    from core.generalization_jobs import dashboard_study
+    from core.app.generalization_tasks import dashboard_study
 
     spec = dashboard_study()
     assert EN["gen.progress"].format(n=3, total=3 * spec.seeds * len(spec.budgets)) in body

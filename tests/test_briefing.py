@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from core.briefing import MAX_CHARS, MAX_WORDS, compose, generalization_verdict, within_limit
-from core.summary import ModelFacts
+from core.report.briefing import MAX_CHARS, MAX_WORDS, compose, generalization_verdict, within_limit
+from core.report.summary import ModelFacts
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 CONTEXT = {"preset": "micro", "epochs": 3, "data": "synthetic"}
@@ -217,8 +217,9 @@ def test_missing_models_say_not_measured():
 @pytest.fixture(scope="module")
 def prepared_result(dashboard_cache: Path):
     """The first-run job's result on the session's prepared quick cache (everything replays from the cache)."""
-    from core.briefing_html import _LoggingContext
-    from core.jobs import dashboard_profile, prepare_defaults_task
+    from core.app.briefing_html import _LoggingContext
+    from core.app.first_run import prepare_defaults_task
+    from core.app.profiles import dashboard_profile
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LANDSCAPE_CACHE_DIR", str(dashboard_cache))
@@ -238,8 +239,8 @@ def _outside_plotly(text: str) -> str:
 def test_html_is_self_contained_holds_every_figure_and_is_in_the_language(
     prepared_result, dashboard_cache, lang, monkeypatch
 ):
-    from core.briefing_html import briefing_figures, briefing_html
-    from core.i18n import t
+    from core.app.briefing_html import briefing_figures, briefing_html
+    from core.report.i18n import t
 
     monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(dashboard_cache))
     res = prepared_result
@@ -275,7 +276,7 @@ def test_html_is_self_contained_holds_every_figure_and_is_in_the_language(
 
 
 def test_cli_writes_the_briefing_and_prints_its_path_last(dashboard_cache, tmp_path, monkeypatch, capsys):
-    from core.cli import main
+    from core.app.cli import main
 
     monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(dashboard_cache))
     monkeypatch.setenv("LANDSCAPE_DASHBOARD_PROFILE", "quick")
@@ -297,7 +298,7 @@ def test_cli_writes_the_briefing_and_prints_its_path_last(dashboard_cache, tmp_p
     ],
 )
 def test_cli_errors_are_one_line(args, expected, tmp_path, monkeypatch, capsys):
-    from core.cli import main
+    from core.app.cli import main
 
     monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(tmp_path / "cache"))
     assert main(["briefing", *args]) == 1
@@ -309,7 +310,7 @@ def test_cli_errors_are_one_line(args, expected, tmp_path, monkeypatch, capsys):
 def test_cli_refuses_a_folder_it_cannot_write(tmp_path, monkeypatch, capsys):
     import os
 
-    from core.cli import main
+    from core.app.cli import main
 
     if os.geteuid() == 0:
         folder = tmp_path / "a-file"

@@ -1,4 +1,5 @@
-"""Tests for core.checkpoints: our own files, official MAE / RC-MAE / timm layouts, and every way a file can be bad."""
+"""Tests for core.models.checkpoints: our own files, official MAE / RC-MAE / timm layouts, and every way a file can be
+bad."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import torch
 from safetensors.torch import save_file
 from timm.models.vision_transformer import VisionTransformer
 
-from core.checkpoints import (
+from core.errors import LandscapeError
+from core.models.checkpoints import (
     FORMAT,
     _config_from_state,
     code_version,
@@ -24,8 +26,7 @@ from core.checkpoints import (
     read_state_file,
     save_checkpoint,
 )
-from core.errors import LandscapeError
-from core.models import MAE, RCMAE, LinearProbe, build_model, preset
+from core.models.vit import MAE, RCMAE, LinearProbe, build_model, preset
 
 MICRO = preset("micro")  # dim 32, 2 heads; decoder 16-d, 1 block, 2 heads
 
@@ -229,7 +230,7 @@ def test_official_rcmae(tmp_path):
 
 @pytest.mark.parametrize("as_dict", [False, True])
 def test_official_rcmae_recipe_comes_from_its_args(tmp_path, as_dict):
-    from core.objectives import Objective, ObjectiveSpec
+    from core.models.objectives import Objective, ObjectiveSpec
 
     rc = _seeded(lambda: RCMAE(MICRO))
     _perturbed(rc.student, seed=1)

@@ -1,8 +1,8 @@
-"""Tests for the command line (`python -m core`, core/cli.py): each command end to end in a subprocess, checked
+"""Tests for the command line (`python -m core`, core/app/cli.py): each command end to end in a subprocess, checked
 against the engine called directly, and every user mistake as one `error:` line with exit code 1.
 
 Every subprocess pays ~3 s of imports, so they are few and each checks much; the error paths run in-process
-through `core.cli.main` (the code `python -m core` runs, without the import cost), the hostile pickle also as a
+through `core.app.cli.main` (the code `python -m core` runs, without the import cost), the hostile pickle also as a
 real subprocess.
 """
 
@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 import torch
 
-from core.checkpoints import file_sha256, load_checkpoint
-from core.cli import main as cli_main
-from core.flatness_run import FlatnessSpec, compute_flatness
-from core.objectives import ObjectiveSpec, build_objective
-from core.store import Store
-from core.train import ProbeConfig, TrainConfig, checkpoint_path, probe_path
+from core.app.cli import main as cli_main
+from core.measure.flatness import FlatnessSpec, compute_flatness
+from core.models.checkpoints import file_sha256, load_checkpoint
+from core.models.objectives import ObjectiveSpec, build_objective
+from core.models.train import ProbeConfig, TrainConfig, checkpoint_path, probe_path
+from core.store.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 HASH_LEN = 20  # `cache list` shows this many hex digits

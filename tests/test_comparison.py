@@ -1,6 +1,6 @@
 """Which function is compared: RC-MAE vs MAE on the MAE term, MAE vs Sup-ViT relative, RC-MAE's full objective a
-secondary line; and one rule (`core.comparison.COMPARISONS`, read through `compared_function` / `comparisons`)
-decides it for the summary behind the Overview, the Flatness page and docs/FINDINGS.md (core.reproduce): change
+secondary line; and one rule (`core.report.comparison.COMPARISONS`, read through `compared_function` / `comparisons`)
+decides it for the summary behind the Overview, the Flatness page and docs/FINDINGS.md (core.studies.claims): change
 it and all three follow."""
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from core import comparison, reproduce, summary
-from core.comparison import (
+import core.report.comparison as comparison
+import core.report.summary as summary
+import core.studies.claims as claims
+from core.report.comparison import (
     COMPARISONS,
     Comparison,
     compared_function,
@@ -22,7 +24,7 @@ from core.comparison import (
     overrides,
     variant_label,
 )
-from core.summary import ModelFacts, executive_summary
+from core.report.summary import ModelFacts, executive_summary
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
@@ -30,7 +32,7 @@ APP = Path(__file__).resolve().parent.parent / "app.py"
 def test_the_rule():
     assert [compared_function(k) for k in ("mae", "rcmae", "sup")] == ["mae_own", "rcmae_mae", "sup_own"]
     assert compared_function("rcmae", "mae") == "rcmae_mae" and compared_function("mae", "sup") == "mae_own"
-    assert reproduce.OWN_MEASURE == {"mae": "mae_own", "rcmae": "rcmae_mae", "sup": "sup_own"}
+    assert claims.OWN_MEASURE == {"mae": "mae_own", "rcmae": "rcmae_mae", "sup": "sup_own"}
     same, rel = comparisons(counted=True)
     assert (same.a, same.b, same.same_function, same.relative) == ("rcmae", "mae", True, False)
     assert (rel.a, rel.b, rel.same_function, rel.relative) == ("mae", "sup", False, True)
@@ -87,7 +89,7 @@ FACTS = {  # RC-MAE flatter than MAE on its MAE term, sharper on its full object
 
 
 def test_the_summary_behind_the_overview_follows_the_rule(swapped):
-    from core.briefing import compose
+    from core.report.briefing import compose
 
     p = executive_summary(FACTS).points[1]
     assert p.numbers["rcmae_vs_mae_verdict"] == "contradicts"  # now decided on the full objective
@@ -152,31 +154,31 @@ def test_findings_follow_the_rule(swapped, monkeypatch: pytest.MonkeyPatch):
         seen.append((title, a, b))
         return SimpleNamespace(title=title)
 
-    monkeypatch.setattr(reproduce, "comparison_table", table)
+    monkeypatch.setattr(claims, "comparison_table", table)
     for name in ("convergence_table", "setup_items", "caveats"):
-        monkeypatch.setattr(reproduce, name, lambda *a, **k: ())
-    monkeypatch.setattr(reproduce, "generalization_claim", lambda *a, **k: None)
+        monkeypatch.setattr(claims, name, lambda *a, **k: ())
+    monkeypatch.setattr(claims, "generalization_claim", lambda *a, **k: None)
     r = SimpleNamespace(spec=SimpleNamespace(note=""), seeds=(0,), convexity={})
-    reproduce.build_findings(r, {}, "cmd")
+    claims.build_findings(r, {}, "cmd")
     counted = {title: (a, b) for title, a, b in seen}
     assert counted["Pre-training loss (counted)"] == ("rcmae_full", "mae_own")
     # flatness points: each kind's own-objective numbers come from the measure compared_function names
-    monkeypatch.setattr(reproduce, "common_threshold", lambda *a, **k: 0.0)
-    monkeypatch.setattr(reproduce, "landscape_numbers", lambda m, spec, relative, threshold=None: {"m": m})
+    monkeypatch.setattr(claims, "common_threshold", lambda *a, **k: 0.0)
+    monkeypatch.setattr(claims, "landscape_numbers", lambda m, spec, relative, threshold=None: {"m": m})
     measured = {(k, 0): k for k in ("mae_own", "rcmae_mae", "rcmae_full", "sup_own")}
     measured |= {(f"{k}_probe", 0): k for k in ("mae", "rcmae", "sup")}
     r = SimpleNamespace(spec=None, seeds=(0,), measured=measured)
-    _, fam = reproduce.flatness_points(r)
+    _, fam = claims.flatness_points(r)
     assert fam["own objective"][("rcmae", 0)]["m"] == "rcmae_full"
 
 
 def test_findings_under_the_default_rule(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(reproduce, "common_threshold", lambda *a, **k: 0.0)
-    monkeypatch.setattr(reproduce, "landscape_numbers", lambda m, spec, relative, threshold=None: {"m": m})
+    monkeypatch.setattr(claims, "common_threshold", lambda *a, **k: 0.0)
+    monkeypatch.setattr(claims, "landscape_numbers", lambda m, spec, relative, threshold=None: {"m": m})
     measured = {(k, 0): k for k in ("mae_own", "rcmae_mae", "rcmae_full", "sup_own")}
     measured |= {(f"{k}_probe", 0): k for k in ("mae", "rcmae", "sup")}
-    _, fam = reproduce.flatness_points(SimpleNamespace(spec=None, seeds=(0,), measured=measured))
-    assert {k: fam["own objective"][(k, 0)]["m"] for k in ("mae", "rcmae", "sup")} == reproduce.OWN_MEASURE
+    _, fam = claims.flatness_points(SimpleNamespace(spec=None, seeds=(0,), measured=measured))
+    assert {k: fam["own objective"][(k, 0)]["m"] for k in ("mae", "rcmae", "sup")} == claims.OWN_MEASURE
 
 
 def test_a_comparison_is_frozen():

@@ -1,5 +1,5 @@
-"""Convexity maps (core.convexity): exact against the full Hessian, resumable after SIGKILL, torchrun-shared, nested,
-keyed by everything that changes the numbers, and the CLI's one-line errors."""
+"""Convexity maps (core.measure.convexity): exact against the full Hessian, resumable after SIGKILL, torchrun-shared,
+nested, keyed by everything that changes the numbers, and the CLI's one-line errors."""
 
 import json
 import os
@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from core import cli
-from core.checkpoints import load_checkpoint
-from core.convexity import (
+import core.app.cli as cli
+from core.errors import LandscapeError
+from core.geometry.attention import attention_for_second_derivatives
+from core.geometry.hvp import LossModule
+from core.measure.convexity import (
     CONVEX_RATIO,
     ConvexitySpec,
     compute_convexity,
@@ -23,10 +25,11 @@ from core.convexity import (
     convexity_key,
     export_convexity,
 )
-from core.errors import LandscapeError
-from core.objectives import build_objective
-from core.store import Store, content_hash
-from core.surfaces import SurfaceSpec, compute_surface
+from core.measure.surfaces import SurfaceSpec, compute_surface
+from core.models.checkpoints import load_checkpoint
+from core.models.objectives import build_objective
+from core.store.keys import content_hash
+from core.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,15 +63,13 @@ NORM = "blocks.1.norm1.weight"  # 32 parameters: the exact Hessian is cheap, and
 def exact_extremes(ckpt: str, surface: SurfaceSpec, x: float, y: float, d1, d2) -> tuple[float, float, float]:
     """lambda_min, lambda_max and the loss at theta + x d1 + y d2 from torch.autograd.functional.hessian (float64
     eigendecomposition of the dense Hessian in the one parameter)."""
-    from core.flatness import _LossModule, attention_for_second_derivatives
-
     obj = build_objective(load_checkpoint(ckpt), surface.objective_spec())
     module = obj.module
     with torch.no_grad():
         for n, p in module.named_parameters():
             if n in d1:
                 p.add_(x * d1[n] + y * d2[n])
-    wrapper = _LossModule(module, obj)
+    wrapper = LossModule(module, obj)
     w0 = module.get_parameter(NORM).detach().clone()
 
     def f(w):
@@ -82,7 +83,7 @@ def exact_extremes(ckpt: str, surface: SurfaceSpec, x: float, y: float, d1, d2) 
 
 
 def test_map_equals_the_exact_hessian_at_every_point(ckpt):
-    from core.directions import random_direction
+    from core.geometry.directions import random_direction
 
     spec = cspec(ckpt, max_iter=32, grid=3, include=(NORM,), ignore="none")
     spec = replace(spec, tol=1e-9)
@@ -123,8 +124,8 @@ def test_convex_area_counts_points_below_the_threshold():
 
 KILL_SCRIPT = """
 import os, signal, sys
-from core.convexity import ConvexitySpec, compute_convexity
-from core.surfaces import SurfaceSpec
+from core.measure.convexity import ConvexitySpec, compute_convexity
+from core.measure.surfaces import SurfaceSpec
 spec = ConvexitySpec(SurfaceSpec(checkpoint=sys.argv[1], grid=5, span=0.5, samples=8, device="cpu"), max_iter=4)
 def progress(done, total):
     if done >= 12:
@@ -209,7 +210,7 @@ LANCZOS_CHANGES = [({"max_iter": 7}, True), ({"tol": 1e-4}, True), ({"lanczos_se
 
 
 def test_cache_key_table(ckpt):
-    from core.surfaces import family_hash
+    from core.measure.surfaces import family_hash
 
     base = cspec(ckpt)
     ck = load_checkpoint(ckpt)
@@ -309,8 +310,8 @@ def test_cli_writes_the_npz_and_json(ckpt, capsys, tmp_path):
 def test_reproduce_table_counts_the_convex_area_beside_convex_fraction():
     from types import SimpleNamespace
 
-    from core.convexity import ConvexityMap, convexity_figures, convexity_table
-    from core.reproduce import Measured, ReproduceSpec
+    from core.measure.convexity import ConvexityMap, convexity_figures, convexity_table
+    from core.studies.measuring import Measured, ReproduceSpec
 
     xs = np.linspace(-0.5, 0.5, 5)
     gx, gy = np.meshgrid(xs, xs)

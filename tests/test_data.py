@@ -1,4 +1,5 @@
-"""Tests for core/data.py: the four sources, the split, standardization, eval subsets, fingerprints, safe unpickling."""
+"""Tests for core/models/data.py: the four sources, the split, standardization, eval subsets, fingerprints, safe
+unpickling."""
 
 import dataclasses
 import os
@@ -12,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from core.data import Dataset, default_image_size, eval_subset, load_dataset, parse_spec
 from core.errors import LandscapeError
+from core.models.data import Dataset, default_image_size, eval_subset, load_dataset, parse_spec
 
 # ------------------------------------------------------------------------------------------------ helpers
 

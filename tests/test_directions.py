@@ -2,12 +2,12 @@ import pytest
 import torch
 from torch import nn
 
-from core import directions as D
+import core.geometry.directions as D
 from core.errors import LandscapeError
 
 
 class TinyNet(nn.Module):
-    """Conv + Linear + LayerNorm with ViT-like token parameters, names sorted by core.params scopes."""
+    """Conv + Linear + LayerNorm with ViT-like token parameters, names sorted by core.geometry.params scopes."""
 
     def __init__(self) -> None:
         super().__init__()

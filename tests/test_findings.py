@@ -1,5 +1,5 @@
-"""Tests for core/findings.py: the verdict rule, the statistics and the report's markdown (pure functions of plain
-numbers, checked against independent formulas and exact enumeration)."""
+"""Tests for core/report/findings.py: the verdict rule, the statistics and the report's markdown (pure functions of
+plain numbers, checked against independent formulas and exact enumeration)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import statistics
 import numpy as np
 import pytest
 
-from core.findings import (
+from core.report.findings import (
     CONTRADICTS,
     INCONCLUSIVE,
     NOT_REPRODUCED,

@@ -1,5 +1,5 @@
-"""Tests for core.finetune and core.subsets: every encoder weight trains (the RC-MAE teacher's too), the scratch
-baseline sees the same images and steps, nested balanced subsets, determinism, caching and keys, resume after
+"""Tests for core.models.finetune and core.models.subsets: every encoder weight trains (the RC-MAE teacher's too), the
+scratch baseline sees the same images and steps, nested balanced subsets, determinism, caching and keys, resume after
 SIGKILL, the `labeled` split of the objectives, errors."""
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.checkpoints import load_checkpoint
-from core.data import load_dataset
 from core.errors import LandscapeError
-from core.finetune import (
+from core.geometry.params import select_parameters
+from core.models.checkpoints import load_checkpoint
+from core.models.data import load_dataset
+from core.models.finetune import (
     FinetuneConfig,
     build_classifier,
     finetune,
@@ -27,11 +28,10 @@ from core.finetune import (
     finetune_summary,
     param_groups,
 )
-from core.models import encoder_of
-from core.objectives import ObjectiveSpec, build_objective
-from core.params import select_parameters
-from core.subsets import check_budget, labeled_subset
-from core.train import Progress, resume_path
+from core.models.objectives import ObjectiveSpec, build_objective
+from core.models.subsets import check_budget, labeled_subset
+from core.models.train import Progress, resume_path
+from core.models.vit import encoder_of
 
 # A second or so: 4 labels per class (16 images of synthetic's 4 classes), 2 epochs of 3 steps, batches of 8.
 FT = FinetuneConfig(labels_per_class=4, epochs=2, steps_per_epoch=3, batch_size=8, warmup_epochs=1)
@@ -253,7 +253,7 @@ torch.set_num_threads(1)
 sys.path.insert(0, "tests")
 from test_finetune import FT
 import dataclasses
-from core.finetune import finetune
+from core.models.finetune import finetune
 cfg = dataclasses.replace(FT, epochs=3, drop_path=0.2)
 def progress(p):
     if p.epoch == 3 and p.step == 2:

@@ -1,5 +1,5 @@
-"""Tests for core.generalization (the label-efficiency study on micro models) and the `finetune` / `generalization`
-commands (core/generalization_cli.py)."""
+"""Tests for core.studies.generalization (the label-efficiency study on micro models) and the `finetune` /
+`generalization` commands (core/app/generalization_cli.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ import pytest
 import torch
 from conftest import tiny_train_config
 
-from core.checkpoints import load_checkpoint
-from core.cli import main
+from core.app.cli import main
 from core.errors import LandscapeError
-from core.findings import Findings, claim_verdict, number_reading, render_markdown
-from core.finetune import FinetuneConfig
-from core.generalization import (
+from core.models.checkpoints import load_checkpoint
+from core.models.finetune import FinetuneConfig
+from core.models.objectives import ObjectiveSpec, build_objective
+from core.models.train import checkpoint_path, train_model
+from core.report.findings import Findings, claim_verdict, number_reading, render_markdown
+from core.studies.generalization import (
     KINDS,
     StudyResult,
     flatness_gap_claim,
@@ -25,8 +27,6 @@ from core.generalization import (
     quick_study,
     run_study,
 )
-from core.objectives import ObjectiveSpec, build_objective
-from core.train import checkpoint_path, train_model
 
 SPEC = quick_study(
     seeds=2,
@@ -122,7 +122,7 @@ def test_the_claims_render(study):
 
 
 def test_the_premise_figures(study, tmp_path):
-    from core.generalization import premise_figures, study_series
+    from core.studies.generalization import premise_figures, study_series
 
     result, _ = study
     figs = premise_figures(result, tmp_path / "figures", "figures/")

@@ -1,4 +1,4 @@
-"""Cache housekeeping (core/housekeeping.py): listing with sizes and last use, pruning least recently used first,
+"""Cache housekeeping (core/store/housekeeping.py): listing with sizes and last use, pruning least recently used first,
 never an entry in use or the Overview's defaults (unless asked), --dry-run deletes nothing, the LANDSCAPE_CACHE_MAX
 cap after each job, and the CLI's `cache list --all` / `cache prune`."""
 
@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.cli import main as cli_main
+from core.app.cli import main as cli_main
+from core.app.profiles import overview_defaults
 from core.errors import LandscapeError
-from core.housekeeping import apply_cache_cap, list_items, parse_age, parse_size, prune
-from core.jobs import overview_defaults
-from core.store import Store
+from core.store.housekeeping import apply_cache_cap, list_items, parse_age, parse_size, prune
+from core.store.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = 86400.0
@@ -101,7 +101,7 @@ def test_a_read_marks_the_entry_used(tmp_path):
 
 _HOLDER = """
 import sys, time
-from core.store import Store
+from core.store.store import Store
 lock = Store(sys.argv[1]).entry("landscape", {"i": int(sys.argv[2])}).lock()
 print("locked", flush=True)
 time.sleep(60)
@@ -131,7 +131,9 @@ def test_prune_never_removes_a_locked_entry(tmp_path):
 def test_defaults_are_kept_unless_asked(dashboard_cache_pristine, trained_ckpts, tmp_path, monkeypatch, capsys):
     """On a copy of the prepared quick-profile cache plus unrelated work: pruning everything leaves exactly what
     the Overview needs, proven by replaying the first-run job, which then computes nothing new."""
-    from core.jobs import JobRegistry, dashboard_profile, prepare_defaults_task
+    from core.app.first_run import prepare_defaults_task
+    from core.app.profiles import dashboard_profile
+    from core.app.registry import JobRegistry
 
     cache = tmp_path / "cache"
     shutil.copytree(dashboard_cache_pristine, cache)
@@ -198,7 +200,8 @@ def test_cli_list_all_and_prune_errors(tmp_path, monkeypatch, capsys):
 
 
 def test_cache_cap_after_each_job(tmp_path, monkeypatch):
-    from core.jobs import JobRegistry
+    from core.app.profiles import cache_cap_after_job
+    from core.app.registry import JobRegistry
 
     monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(tmp_path))
     entries = _entries(tmp_path, 3)
@@ -211,7 +214,7 @@ def test_cache_cap_after_each_job(tmp_path, monkeypatch):
             e.save_result({"x": np.zeros(10_000 // 8)})
         return str(e.path)
 
-    reg = JobRegistry()
+    reg = JobRegistry(after_job=cache_cap_after_job)  # the dashboard's registry (pages/_ui.py)
     try:
         j = reg.submit("k", "new entry", job)
         assert j.wait(60) and j.ok, j.error
@@ -227,7 +230,7 @@ def test_runs_page_shows_the_size_and_prunes_after_a_preview(dashboard_cache_pri
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from core.i18n import t
+    from core.report.i18n import t
 
     cache = tmp_path / "cache"
     shutil.copytree(dashboard_cache_pristine, cache)

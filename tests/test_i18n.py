@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from core.i18n import figure_text, surface_metric_name
-from core.surface_metrics import surface_metrics
+from core.geometry.surface_metrics import surface_metrics
+from core.report.i18n import figure_text, surface_metric_name
 
 
 def test_every_landscape_number_has_a_readable_name_in_both_languages():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.journal import NO_JOURNAL, Journal
+from core.store.journal import NO_JOURNAL, Journal
 
 
 def test_values_round_trip_exactly_and_both_paths_return_the_same(tmp_path):
@@ -97,7 +97,7 @@ def test_a_crafted_header_is_never_trusted(tmp_path):
     import struct
     import zlib
 
-    from core.journal import _CRC, _HEAD, MAGIC
+    from core.store.journal import _CRC, _HEAD, MAGIC
 
     path = tmp_path / "j.bin"
     for dtype, t in (("save", "T"), ("O", "A"), ("x", "Z")):
@@ -111,7 +111,7 @@ def test_a_crafted_header_is_never_trusted(tmp_path):
 
 
 def test_count_steps_reads_headers_only(tmp_path):
-    from core.journal import count_steps
+    from core.store.journal import count_steps
 
     path = tmp_path / "j.bin"
     assert count_steps(path) == 0

@@ -1,33 +1,41 @@
 """Cache keys: every input that changes the numbers changes the key and the cache entry; nothing else does.
 
-One table per key function: `Objective.key()` (core/objectives.py), `surface_key` and its family hash
-(core/surfaces.py), each stage key of a flatness report (core/flatness_run.py), the fine-tuning run's checkpoint
-path (core/finetune.py) and the convexity map's key (core/convexity.py). Every field of the spec dataclass is
-classified: in a row that must change the key, or named with the reason it must not. A field added to a dataclass
-without being classified fails `test_every_*_field_is_classified`, so no future key drops one silently.
+One table per key function: `Objective.key()` (core/models/objectives.py), `surface_key` and its family hash
+(core/measure/surfaces.py), each stage key of a flatness report (core/measure/flatness.py), the fine-tuning run's
+checkpoint path (core/models/finetune.py) and the convexity map's key (core/measure/convexity.py). Every field of the
+spec dataclass is classified: in a row that must change the key, or named with the reason it must not. A field added
+to a dataclass without being classified fails `test_every_*_field_is_classified`, so no future key drops one silently.
 
 Keys are computed, not numbers: the objectives are built (fixed data and masks, a few ms for the micro models), the
 flatness stages are intercepted where they would be looked up in the store. "Another cache entry" means another
 folder from `Store.entry` under a private cache root. One real computation checks the end-to-end case the audit
 found: a surface with mask seed 1 is not served from the mask seed 0 entry.
+
+Below them, the hashing every key goes through (core/store/keys.py): `content_hash` of plain values and the memoized
+`file_hash` of a checkpoint's bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import threading
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-import core.flatness_run as fr
-from core.checkpoints import load_checkpoint
-from core.flatness_run import STAGES, FlatnessSpec, compute_flatness
-from core.objectives import ObjectiveSpec, build_objective
-from core.store import Store
-from core.surfaces import SurfaceSpec, compute_surface, family_hash, surface_key
+import core.measure.flatness as fr
+from core.errors import LandscapeError
+from core.measure.flatness import STAGES, FlatnessSpec, compute_flatness
+from core.measure.surfaces import SurfaceSpec, compute_surface, family_hash, surface_key
+from core.models.checkpoints import load_checkpoint
+from core.models.objectives import ObjectiveSpec, build_objective
+from core.store.keys import content_hash, file_hash
+from core.store.store import Store
 
 
 @dataclass(frozen=True)
@@ -372,7 +380,7 @@ def test_flatness_stage_keys_are_the_same_for(env, monkeypatch, field, base, cha
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Fine-tuning runs (core/finetune.py): the run's checkpoint path is its cache entry
+# Fine-tuning runs (core/models/finetune.py): the run's checkpoint path is its cache entry
 
 FT_BASE = dict(labels_per_class=2)
 # (field, base overrides, change): another run, another checkpoint file. `ckpt` is the base checkpoint (not a field).
@@ -411,7 +419,7 @@ FT_SAME = [
 
 
 def finetune_run_path(env, overrides: dict) -> Path:
-    from core.finetune import FinetuneConfig, finetune_path
+    from core.models.finetune import FinetuneConfig, finetune_path
 
     kw = dict(FT_BASE | overrides)
     ckpt = resolve(env, kw.pop("ckpt", Ck("mae")))
@@ -421,7 +429,7 @@ def finetune_run_path(env, overrides: dict) -> Path:
 
 
 def test_every_finetune_config_field_is_classified():
-    from core.finetune import FinetuneConfig
+    from core.models.finetune import FinetuneConfig
 
     names = {f.name for f in fields(FinetuneConfig)}
     unclassified = sorted(names ^ ({r[0] for r in FT_CHANGES} - {"ckpt"}))
@@ -441,21 +449,21 @@ def test_finetune_run_is_the_same_for(env, field, base, change, reason):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Convexity maps (core/convexity.py): the surface's key (every SurfaceSpec row above) plus the Lanczos run
+# Convexity maps (core/measure/convexity.py): the surface's key (every SurfaceSpec row above) plus the Lanczos run
 
 CONV_CHANGES = [("max_iter", dict(max_iter=7)), ("tol", dict(tol=1e-4)), ("lanczos_seed", dict(lanczos_seed=1))]
 CONV_SURFACE = "surface"  # the slice: keyed through surface_key, checked against every SurfaceSpec row below
 
 
 def convexity_key_of(env, spec) -> dict:
-    from core.convexity import convexity_key
+    from core.measure.convexity import convexity_key
 
     spec.validate()  # a map compute_convexity accepts
     return convexity_key(spec, objective(env, spec.surface.checkpoint, spec.surface.objective_spec()))
 
 
 def test_every_convexity_spec_field_is_classified():
-    from core.convexity import ConvexitySpec
+    from core.measure.convexity import ConvexitySpec
 
     names = {f.name for f in fields(ConvexitySpec)}
     unclassified = sorted(names ^ ({CONV_SURFACE} | {r[0] for r in CONV_CHANGES}))
@@ -463,7 +471,7 @@ def test_every_convexity_spec_field_is_classified():
 
 
 def test_convexity_key_changes_with_the_slice_and_the_lanczos_run(env):
-    from core.convexity import KIND, ConvexitySpec
+    from core.measure.convexity import KIND, ConvexitySpec
 
     base = ConvexitySpec(surface_spec(env, {}))
     k0 = convexity_key_of(env, base)
@@ -480,3 +488,69 @@ def test_convexity_key_changes_with_the_slice_and_the_lanczos_run(env):
         assert family_hash(ka) != family_hash(kb), field
         checked += 1
     assert checked >= len(SURF_CHANGES) - 4
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# content_hash / file_hash (core/store/keys.py)
+
+
+def test_content_hash_is_sha256_of_canonical_json():
+    expected = hashlib.sha256(b'{"a":1,"b":[1,2.5,null,true],"c":{"x":"y"}}').hexdigest()
+    assert content_hash({"c": {"x": "y"}, "b": (1, 2.5, None, True), "a": 1}) == expected
+    assert len(expected) == 64
+
+
+def test_content_hash_ignores_order_and_container_flavour():
+    a = {"lr": 0.1, "grid": {"n": 5, "span": [-1.0, 1.0]}, "names": ["x", "y"]}
+    b = {"names": ("x", "y"), "grid": {"span": (-1.0, 1.0), "n": 5}, "lr": 0.1}
+    assert content_hash(a) == content_hash(b)
+    numpy_flavour = {
+        "lr": np.float64(0.1),
+        "grid": {"n": np.int64(5), "span": np.array([-1.0, 1.0])},
+        "names": a["names"],
+    }
+    assert content_hash(numpy_flavour) == content_hash(a)
+    assert content_hash({"x": float("nan")}) == content_hash({"x": float("nan")})
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"lr": 0.1000001},
+        {"lr": 0.10000000000000002},  # the next float after 0.1
+        {"lr": float(np.float32(0.1))},
+        {"lr": 0.1, "seed": 0},
+        {"lr": "0.1"},
+        {"LR": 0.1},
+        {"lr": [0.1]},
+    ],
+)
+def test_content_hash_sees_every_change(other):
+    assert content_hash({"lr": 0.1}) != content_hash(other)
+
+
+def test_content_hash_distinguishes_signed_zero_and_ints():
+    assert content_hash({"x": 0.0}) != content_hash({"x": -0.0})
+    assert content_hash({"x": 1}) != content_hash({"x": 2})
+    assert content_hash({"x": True}) != content_hash({"x": 1})
+
+
+@pytest.mark.parametrize("bad", [{1, 2}, b"x", object(), Path("/tmp"), 1 + 2j, {1: 2}, np.array(["a"]), [{"a": {3}}]])
+def test_content_hash_rejects_unsupported(bad):
+    with pytest.raises(TypeError):
+        content_hash({"k": bad})
+
+
+def test_file_hash_matches_and_is_memoized(tmp_path):
+    f = tmp_path / "w.bin"
+    f.write_bytes(b"abc" * 1000)
+    assert file_hash(f) == hashlib.sha256(b"abc" * 1000).hexdigest()
+    st = f.stat()
+    # Same size, same mtime: the memo answers without reading (proves the memo key is the stat triple).
+    f.write_bytes(b"xyz" * 1000)
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert file_hash(f) == hashlib.sha256(b"abc" * 1000).hexdigest()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert file_hash(f) == hashlib.sha256(b"xyz" * 1000).hexdigest()
+    with pytest.raises(LandscapeError):
+        file_hash(tmp_path / "missing.bin")

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from core import landscape as L
+import core.geometry.landscape as L
 from core.errors import LandscapeError
 
 

@@ -1,5 +1,5 @@
-"""The lattice-points driver (core.lattice) with a fake per-point function: coarse-to-fine order, reuse of nested
-grids and of the entry's own log, partial results, stop and resume, refusals, NaN points, the cache."""
+"""The lattice-points driver (core.measure.lattice) with a fake per-point function: coarse-to-fine order, reuse of
+nested grids and of the entry's own log, partial results, stop and resume, refusals, NaN points, the cache."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from core.errors import LandscapeError
-from core.lattice import LatticeJob, compute_lattice, evaluate_one_by_one, lattice_coords, lattice_size
-from core.store import Store
-from core.surfaces import Estimate
+from core.measure.lattice import LatticeJob, compute_lattice, evaluate_one_by_one, lattice_coords, lattice_size
+from core.measure.surfaces import Estimate
+from core.store.store import Store
 
 
 @dataclass(frozen=True)

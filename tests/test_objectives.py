@@ -4,11 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.checkpoints import load_checkpoint
 from core.errors import LandscapeError
-from core.landscape import perturbed
-from core.models import masked_patch_mse
-from core.objectives import ObjectiveSpec, build_objective, resolve_loss
+from core.geometry.landscape import perturbed
+from core.models.checkpoints import load_checkpoint
+from core.models.objectives import ObjectiveSpec, build_objective, resolve_loss
+from core.models.vit import masked_patch_mse
 
 
 @pytest.fixture()
@@ -76,7 +76,7 @@ def test_prefix_caching_changes_no_number(ckpts, kind, scope):
     plain = build_objective(ck, ObjectiveSpec(samples=40, batch_size=16))
     cached = build_objective(ck, ObjectiveSpec(samples=40, batch_size=16, prefix_scope=scope))
     assert cached._prefix is not None
-    from core.params import select_parameters
+    from core.geometry.params import select_parameters
 
     names = select_parameters(plain.module, scope)
     assert names
@@ -145,8 +145,8 @@ def test_probe_encoder_weights_are_landscape_parameters_even_for_the_rcmae_teach
 ):
     from conftest import TINY_PROBE
 
-    from core.params import select_parameters
-    from core.train import train_probe
+    from core.geometry.params import select_parameters
+    from core.models.train import train_probe
 
     monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(trained_cache_dir))
     probe = load_checkpoint(train_probe(trained_ckpts["rcmae"], TINY_PROBE, device="cpu"))

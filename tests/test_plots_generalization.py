@@ -1,4 +1,4 @@
-"""core/plots_generalization.py: the label-efficiency, gap and flatness-vs-gap figures from plain values."""
+"""core/report/plots_generalization.py: the label-efficiency, gap and flatness-vs-gap figures from plain values."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from core.plots import PlotInputError, localize
-from core.plots_generalization import plot_flatness_vs_gap, plot_gap, plot_label_efficiency
+from core.report.plots import PlotInputError, localize
+from core.report.plots_generalization import plot_flatness_vs_gap, plot_gap, plot_label_efficiency
 
 
 def series(std_scratch=0.02):

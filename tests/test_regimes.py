@@ -1,4 +1,4 @@
-"""Tests for core.regimes: claim 2 over teacher momentum x training length, on micro models (a few seconds)."""
+"""Tests for core.studies.regimes: claim 2 over teacher momentum x training length, on micro models (a few seconds)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from dataclasses import replace
 
 import pytest
 
-from core.checkpoints import load_checkpoint
 from core.errors import LandscapeError
-from core.findings import REPRODUCED, SUPPORTS, Findings, claim_verdict, number_reading, render_markdown
-from core.objectives import ObjectiveSpec, build_objective
-from core.regimes import (
+from core.models.checkpoints import load_checkpoint
+from core.models.objectives import ObjectiveSpec, build_objective
+from core.models.train import ProbeConfig
+from core.report.findings import REPRODUCED, SUPPORTS, Findings, claim_verdict, number_reading, render_markdown
+from core.studies.measuring import ReproduceSpec
+from core.studies.regimes import (
     REGIME_TITLE,
     key_numbers,
     regime_figure,
@@ -18,8 +20,7 @@ from core.regimes import (
     regime_markdown,
     run_regimes,
 )
-from core.reproduce import ReproduceSpec, command_line, quick_spec
-from core.train import ProbeConfig
+from core.studies.reproduce import command_line, quick_spec
 
 # The smallest grid that still has every part: 2 seeds (a spread), 2 momenta, 2 lengths (1 and 2 epochs).
 SPEC = replace(
@@ -111,7 +112,7 @@ def test_the_table_and_the_figure(grid, tmp_path):
 
 
 def test_a_coarser_regime_grid_is_an_option():
-    from core.regimes import cell_spec
+    from core.studies.regimes import cell_spec
 
     assert (cell_spec(SPEC, 2).epochs, cell_spec(SPEC, 2).grid) == (2, SPEC.grid)
     coarse = replace(quick_spec(), grid=9, regime_grid=5)

@@ -1,39 +1,16 @@
-"""Tests for core/reproduce.py: the landscape numbers of a known surface, and an end-to-end --quick run (micro models
-on synthetic data, the settings of tests/conftest.py) served from the cache the second time. The verdict rule and the
-report's markdown are tested in tests/test_findings.py."""
+"""Tests for core/studies/reproduce.py: an end-to-end --quick run (micro models on synthetic data, the settings of
+tests/conftest.py) served from the cache the second time. The landscape numbers of a known surface are tested in
+tests/test_claims.py, the verdict rule and the report's markdown in tests/test_findings.py."""
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import replace
 
-import numpy as np
 import pytest
 
-from core.reproduce import PROBE_EXCLUDE, Measured, ReproduceSpec, landscape_numbers, quick_spec
-
-
-def test_landscape_numbers_of_a_known_quadratic():
-    xs = np.linspace(-0.5, 0.5, 65)
-    X, Y = np.meshgrid(xs, xs)
-    c = 2.0
-    loss = c * (1.0 + X**2 + 4.0 * Y**2)  # Hessian [[2c, 0], [0, 8c]]
-    m = Measured(xs, xs, loss, {"centre_loss": 4.0, "lambda_max": 12.0, "trace": 20.0, "converged": True})
-    spec = ReproduceSpec(rel_threshold=0.1)
-    rel = landscape_numbers(m, spec, relative=True)
-    assert rel["curvature_max"] == pytest.approx(8.0, rel=1e-6)
-    assert rel["curvature_min"] == pytest.approx(2.0, rel=1e-6)
-    # Increase under 0.1 c: |x| < sqrt(0.1), |y| < sqrt(0.1) / 2; the mean over the 4 axis directions.
-    assert rel["basin_width"] == pytest.approx((math.sqrt(0.1) + math.sqrt(0.1) / 2) / 2, abs=0.005)
-    assert rel["lambda_max"] == pytest.approx(3.0) and rel["trace"] == pytest.approx(5.0)
-    assert rel["increase_r0.1"] == pytest.approx(0.01 * 2.5, rel=0.02)  # mean of x^2 + 4 y^2 on the circle
-    ab = landscape_numbers(m, spec, relative=False, threshold=0.4)  # the same as 0.2 c
-    assert ab["curvature_max"] == pytest.approx(16.0, rel=1e-6)
-    assert ab["basin_width"] == pytest.approx((math.sqrt(0.2) + math.sqrt(0.2) / 2) / 2, abs=0.005)
-    assert ab["basin_width_own"] == pytest.approx(rel["basin_width"])
-    assert ab["lambda_max"] == 12.0 and ab["lambda_max_rel"] == pytest.approx(3.0)
-
+from core.studies.measuring import PROBE_EXCLUDE, ReproduceSpec, hessian_numbers, run_measurements
+from core.studies.reproduce import quick_spec, stderr_log
 
 # --------------------------------------------------------------------------------------------------------------------
 # End to end
@@ -51,7 +28,7 @@ def test_quick_spec_trains_the_conftest_runs():
 
 @pytest.mark.slow
 def test_quick_run_end_to_end_and_cached(tmp_path, monkeypatch, capsys):
-    from core.cli import main
+    from core.app.cli import main
 
     monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "docs" / "FINDINGS.md"
@@ -64,15 +41,18 @@ def test_quick_run_end_to_end_and_cached(tmp_path, monkeypatch, capsys):
     md = out.read_text()
     for title in ("## 1.", "## 2.", "## 3.", "## Setup", "## Summary"):
         assert title in md
-    assert md.count("**Verdict: ") == 5  # + the premise claim and its flatness follow-up (core/generalization.py)
+    assert (
+        md.count("**Verdict: ") == 5
+    )  # + the premise claim and its flatness follow-up (core/studies/generalization.py)
     assert md.index("## 1. Premise: self-supervised pre-training") < md.index("## 2. MAE's pre-training landscape")
     assert "| basin width (increase < 10% of L(centre)) |" in md
     assert "5x5 grid" in md and "2 model seeds (0, 1)" in md
-    # claim 2 across regimes (core.regimes, tests/test_regimes.py): 3 momenta x 2 lengths, a row and a verdict each
+    # claim 2 across regimes (core.studies.regimes, tests/test_regimes.py): 3 momenta x 2 lengths, a row and a verdict
+    # each
     regimes = md.split("## Claim 2 across regimes")[1].split("\n## ")[0]
     assert sum(line.startswith(("| auto (", "| 0.99 |", "| 0.996 |")) for line in regimes.splitlines()) == 6
     assert "claim2_regimes." in regimes
-    # Claim 2 counts the convex area of the full Hessian (core.convexity) beside the slice's convex fraction.
+    # Claim 2 counts the convex area of the full Hessian (core.measure.convexity) beside the slice's convex fraction.
     assert "### Convex region of the full Hessian (counted)" in md
     assert "| convex area, pre-training loss (share of the 3x3 points with abs(λmin/λmax) < 0.1) |" in md
     assert "claim2_convexity_pretrain" in md and "claim2_convexity_probe" in md
@@ -89,10 +69,8 @@ def test_quick_run_end_to_end_and_cached(tmp_path, monkeypatch, capsys):
 
     # The RC-MAE probe's landscape and Hessian move its (frozen, EMA) teacher encoder as well as the head: the same
     # number of parameters as for the MAE probe.
-    from core.reproduce import _stderr_log, hessian_numbers, run_measurements
-
     spec = replace(quick_spec(), device="cpu")
-    r = run_measurements(spec, _stderr_log)
+    r = run_measurements(spec, stderr_log)
     n_mae = r.measured["mae_probe", 0].hessian["n_params"]
     assert n_mae == r.measured["rcmae_probe", 0].hessian["n_params"]
     head_only = hessian_numbers(r.probes["rcmae", 0], "own", spec, exclude=PROBE_EXCLUDE + ("encoder.*",))

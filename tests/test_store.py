@@ -1,4 +1,7 @@
-"""Tests for core.store: hashing, atomic results, corruption handling, point logs, locks across processes."""
+"""Tests for core.store.store: atomic results, corruption handling, point logs, locks across processes, a full disk.
+
+Content hashing is tested in tests/test_keys.py, the file helpers in tests/test_files.py, the point-log line format and
+fsync policy in tests/test_points.py."""
 
 import csv
 import hashlib
@@ -17,17 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import store as store_mod
+import core.store.store as store_mod
 from core.errors import LandscapeError
-from core.store import (
-    CacheWarning,
-    Store,
-    atomic_write_bytes,
-    atomic_write_json,
-    content_hash,
-    file_hash,
-    read_json,
-)
+from core.store.files import atomic_write_bytes, atomic_write_json, read_json
+from core.store.keys import content_hash
+from core.store.store import CacheWarning, Store
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -61,90 +58,6 @@ def _dead_pid() -> int:
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return Store(tmp_path / "cache")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# content_hash / file_hash
-
-
-def test_content_hash_is_sha256_of_canonical_json():
-    expected = hashlib.sha256(b'{"a":1,"b":[1,2.5,null,true],"c":{"x":"y"}}').hexdigest()
-    assert content_hash({"c": {"x": "y"}, "b": (1, 2.5, None, True), "a": 1}) == expected
-    assert len(expected) == 64
-
-
-def test_content_hash_ignores_order_and_container_flavour():
-    a = {"lr": 0.1, "grid": {"n": 5, "span": [-1.0, 1.0]}, "names": ["x", "y"]}
-    b = {"names": ("x", "y"), "grid": {"span": (-1.0, 1.0), "n": 5}, "lr": 0.1}
-    assert content_hash(a) == content_hash(b)
-    numpy_flavour = {
-        "lr": np.float64(0.1),
-        "grid": {"n": np.int64(5), "span": np.array([-1.0, 1.0])},
-        "names": a["names"],
-    }
-    assert content_hash(numpy_flavour) == content_hash(a)
-    assert content_hash({"x": float("nan")}) == content_hash({"x": float("nan")})
-
-
-@pytest.mark.parametrize(
-    "other",
-    [
-        {"lr": 0.1000001},
-        {"lr": 0.10000000000000002},  # the next float after 0.1
-        {"lr": float(np.float32(0.1))},
-        {"lr": 0.1, "seed": 0},
-        {"lr": "0.1"},
-        {"LR": 0.1},
-        {"lr": [0.1]},
-    ],
-)
-def test_content_hash_sees_every_change(other):
-    assert content_hash({"lr": 0.1}) != content_hash(other)
-
-
-def test_content_hash_distinguishes_signed_zero_and_ints():
-    assert content_hash({"x": 0.0}) != content_hash({"x": -0.0})
-    assert content_hash({"x": 1}) != content_hash({"x": 2})
-    assert content_hash({"x": True}) != content_hash({"x": 1})
-
-
-@pytest.mark.parametrize("bad", [{1, 2}, b"x", object(), Path("/tmp"), 1 + 2j, {1: 2}, np.array(["a"]), [{"a": {3}}]])
-def test_content_hash_rejects_unsupported(bad):
-    with pytest.raises(TypeError):
-        content_hash({"k": bad})
-
-
-def test_file_hash_matches_and_is_memoized(tmp_path):
-    f = tmp_path / "w.bin"
-    f.write_bytes(b"abc" * 1000)
-    assert file_hash(f) == hashlib.sha256(b"abc" * 1000).hexdigest()
-    st = f.stat()
-    # Same size, same mtime: the memo answers without reading (proves the memo key is the stat triple).
-    f.write_bytes(b"xyz" * 1000)
-    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert file_hash(f) == hashlib.sha256(b"abc" * 1000).hexdigest()
-    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
-    assert file_hash(f) == hashlib.sha256(b"xyz" * 1000).hexdigest()
-    with pytest.raises(LandscapeError):
-        file_hash(tmp_path / "missing.bin")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Helpers
-
-
-def test_atomic_json_helpers(tmp_path):
-    p = tmp_path / "a.json"
-    atomic_write_json(p, {"x": np.float32(0.5), "n": np.int64(3), "l": [1, 2]})
-    assert read_json(p) == {"x": 0.5, "n": 3, "l": [1, 2]}
-    assert [q.name for q in tmp_path.iterdir()] == ["a.json"]  # no temp file left
-    (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(LandscapeError, match="not valid JSON"):
-        read_json(tmp_path / "bad.json")
-    with pytest.raises(LandscapeError, match="not found"):
-        read_json(tmp_path / "nope.json")
-    with pytest.raises(LandscapeError, match="cannot write"):
-        atomic_write_bytes(tmp_path / "no_dir" / "f.bin", b"x")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -332,59 +245,6 @@ def test_half_written_result_and_leftover_temp_files(store):
 # ---------------------------------------------------------------------------------------------------------------
 # Point logs
 
-TRICKY = [0.1, 1 / 3, -0.0, 0.0, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, math.nan, math.inf, -math.inf]
-
-
-def test_points_round_trip_exactly(store):
-    e = store.entry("landscape", {"p": 1})
-    items = [(i, {"loss": v, "acc": -v}) for i, v in enumerate(TRICKY)]
-    e.append_points(items[:4])
-    e.append_points(items[4:])
-    loaded = e.load_points()
-    assert list(loaded) == list(range(len(TRICKY)))
-    for i, vals in items:
-        assert loaded[i].keys() == vals.keys()
-        for k in vals:
-            assert _same_float(loaded[i][k], vals[k]), (i, k, loaded[i][k], vals[k])
-    # Every line is strict JSON (NaN / inf spelled out explicitly, not as bare NaN tokens).
-    (log,) = e.path.glob("points-*.jsonl")
-
-    def no_constants(name):
-        raise AssertionError(f"bare {name} in log")
-
-    for line in log.read_text().splitlines():
-        json.loads(line, parse_constant=no_constants)
-    with pytest.raises(TypeError):
-        e.append_points([(0, {"loss": "high"})])
-    with pytest.raises(TypeError):
-        e.append_points([(1.5, {"loss": 1.0})])
-
-
-def test_one_write_per_batch_and_periodic_fsync(store, monkeypatch):
-    e = store.entry("landscape", {"p": 2})
-    e.append_points([(0, {"loss": 1.0})])  # opens the log
-    writes, syncs = [], []
-    real_write, real_fsync = os.write, os.fsync
-    monkeypatch.setattr(os, "write", lambda fd, b: writes.append(len(b)) or real_write(fd, b))
-    monkeypatch.setattr(os, "fsync", lambda fd: syncs.append(fd) or real_fsync(fd))
-    e.append_points([(i, {"loss": float(i)}) for i in range(1, 11)])
-    assert len(writes) == 1
-    for i in range(11, 11 + 2 * store_mod.FSYNC_EVERY_POINTS):
-        e.append_points([(i, {"loss": float(i)})])
-    assert len(syncs) >= 2  # at least every FSYNC_EVERY_POINTS points
-    n = len(syncs)
-    e.append_points([(999, {"loss": 0.0})], sync=True)
-    assert len(syncs) == n + 1
-    # The time rule alone: with the count rule out of reach, a due interval syncs and a fresh one does not.
-    monkeypatch.setattr(store_mod, "FSYNC_EVERY_POINTS", 10**9)
-    monkeypatch.setattr(store_mod, "FSYNC_EVERY_SECONDS", 3600.0)
-    n = len(syncs)
-    e.append_points([(1000, {"loss": 0.0})])
-    assert len(syncs) == n
-    monkeypatch.setattr(store_mod, "FSYNC_EVERY_SECONDS", 0.0)
-    e.append_points([(1001, {"loss": 0.0})])
-    assert len(syncs) == n + 1
-
 
 def test_torn_last_line_is_ignored_and_writers_merge(store):
     e = store.entry("landscape", {"p": 3})
@@ -453,7 +313,7 @@ def test_waiter_survives_entry_deletion(store):
 WORKER = """
 import hashlib, json, os, sys, time
 import numpy as np
-from core.store import Store
+from core.store.store import Store
 
 root, ready_dir, go, log = sys.argv[1:5]
 entry = Store(root).entry("demo", {"n": 6, "seed": 3})
@@ -509,7 +369,7 @@ KILLED = (
     VALUE
     + """
 import sys, time
-from core.store import Store
+from core.store.store import Store
 entry = Store(sys.argv[1]).entry("grid", {"n": 60})
 lock = entry.lock(timeout=10)
 for i in range(60):
@@ -665,7 +525,7 @@ def test_export_npz_and_csv(store, tmp_path):
 import errno as _errno  # noqa: E402 - this section's own imports
 import re as _re  # noqa: E402
 
-from core.cli import main as cli_main  # noqa: E402
+from core.app.cli import main as cli_main  # noqa: E402
 from core.errors import DiskFull, WriteFailed  # noqa: E402
 
 DISK_FULL_LINE = _re.compile(
@@ -888,8 +748,10 @@ def test_full_disk_under_an_export_leaves_no_file(trained_ckpts, tmp_path, monke
 def test_a_dashboard_job_on_a_full_disk_fails_with_the_line_and_the_registry_goes_on(
     trained_ckpts, tmp_path, monkeypatch
 ):
-    from core.jobs import JobRegistry, default_surface_spec, surfaces_task, train_task
-    from core.train import TrainConfig
+    from core.app.profiles import default_surface_spec
+    from core.app.registry import JobRegistry
+    from core.app.tasks import surfaces_task, train_task
+    from core.models.train import TrainConfig
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache))
@@ -964,11 +826,18 @@ def shutil_free(path: Path) -> int:
 def test_the_estimate_counts_the_disk_and_refuses_what_cannot_fit(trained_ckpts, tmp_path, monkeypatch, capsys):
     """With 1000 bytes free in the cache, a landscape and a flatness report are refused before any work (the CLI
     unless --yes, a dashboard job always); the estimate names both numbers; nothing is written but the key."""
+    # this test's imports stay here, with the test they serve
     import core.errors
-    from core.jobs import JobRegistry, default_surface_spec, surfaces_task
+    import core.measure.flatness
+    import core.measure.surfaces
+    from core.app.profiles import default_surface_spec
+    from core.app.registry import JobRegistry
+    from core.app.tasks import surfaces_task
 
     monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(core.errors, "free_bytes", lambda path: 1000)
+    # the estimates look the free space up where they are computed (a full disk everywhere they ask)
+    for module in (core.errors, core.measure.surfaces, core.measure.flatness):
+        monkeypatch.setattr(module, "free_bytes", lambda path: 1000)
     rc, out, err = _cli(["landscape", trained_ckpts["sup"], "--grid", "5", "--samples", "16"], capsys)
     lines = err.strip().splitlines()
     assert rc == 1 and "disk ~" in lines[0] and "of 1000 B free" in lines[0], err

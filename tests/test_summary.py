@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from core import summary
-from core.summary import ModelFacts, executive_summary, fmt, fmt_pct
+import core.report.summary as summary
+from core.report.summary import ModelFacts, executive_summary, fmt, fmt_pct
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -215,7 +215,7 @@ def test_slower_latency_on_the_same_architecture_is_inconclusive() -> None:
 
 
 def test_deployed_encoders_of_real_mae_and_rcmae_are_equal() -> None:
-    from core.models import build_model, encoder_of, preset
+    from core.models.vit import build_model, encoder_of, preset
 
     cfg = preset("micro")
 
@@ -314,7 +314,7 @@ def test_mae_vs_supervised_compares_loss_unit_numbers_relative_to_each_centre_lo
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Same function (core.comparison)
+# Same function (core.report.comparison)
 
 
 def test_rcmae_is_compared_with_mae_on_its_mae_term_and_the_full_objective_is_a_secondary_line():

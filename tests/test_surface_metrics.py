@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from core.errors import LandscapeError
-from core.surface_metrics import LineMetrics, SurfaceMetrics, line_metrics, surface_metrics
+from core.geometry.surface_metrics import LineMetrics, SurfaceMetrics, line_metrics, surface_metrics
 
 
 def grid(f, nx=41, ny=31, span_x=1.0, span_y=0.75):

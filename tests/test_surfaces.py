@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.checkpoints import load_checkpoint
 from core.errors import LandscapeError
-from core.store import Store
-from core.surfaces import SurfaceSpec, compute_surface, export_surface, lattice_coords
+from core.measure.surfaces import SurfaceSpec, compute_surface, export_surface, lattice_coords
+from core.models.checkpoints import load_checkpoint
+from core.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,8 +39,8 @@ def spec_for(ckpt: str, **kw) -> SurfaceSpec:
 
 
 def test_surface_matches_direct_evaluation_and_is_cached(ckpt):
-    from core.directions import random_direction
-    from core.objectives import build_objective
+    from core.geometry.directions import random_direction
+    from core.models.objectives import build_objective
 
     s = compute_surface(spec_for(ckpt))
     assert s.loss.shape == (5, 5) and s.complete and not s.meta.get("cached")
@@ -108,7 +108,7 @@ def test_stop_keeps_points_and_resume_reuses_them(ckpt):
 
 KILL_SCRIPT = """
 import os, signal, sys
-from core.surfaces import SurfaceSpec, compute_surface
+from core.measure.surfaces import SurfaceSpec, compute_surface
 spec = SurfaceSpec(checkpoint=sys.argv[1], grid=5, span=0.5, samples=24, device="cpu")
 def progress(done, total):
     if done >= 12:
@@ -206,7 +206,7 @@ def test_pca_path_and_axes_are_the_projection_of_the_snapshots(ckpt):
     """The projected trajectory against PCA written out here (float64 SVD of the flattened snapshots, as sklearn:
     rows mean-centred, the largest loading of each axis positive): path = (snapshot - centre) . axis, the last
     snapshot (the final weights) is the centre, and the surface's values lie on those two axes."""
-    from core.objectives import build_objective
+    from core.models.objectives import build_objective
 
     s = compute_surface(spec_for(ckpt, directions="pca"))
     ck = load_checkpoint(ckpt)
@@ -271,7 +271,7 @@ def test_hessian_directions_are_the_sharpest_axis(ckpt):
 
 SAME_SCRIPT = """
 import hashlib, sys
-from core.surfaces import SurfaceSpec, compute_surface
+from core.measure.surfaces import SurfaceSpec, compute_surface
 s = compute_surface(SurfaceSpec(checkpoint=sys.argv[1], grid=9, span=0.5, samples=24, device="cpu"))
 print(hashlib.sha256(s.loss.tobytes()).hexdigest(), s.meta.get("cached", False))
 """
@@ -311,9 +311,9 @@ def test_two_processes_computing_the_same_surface_agree(ckpt, cache, tmp_path):
 def test_batched_grid_points_equal_one_at_a_time(cache, trained_ckpts, kind, scope):
     import warnings
 
-    from core.directions import random_direction
-    from core.landscape import evaluate_points
-    from core.objectives import ObjectiveSpec, build_objective
+    from core.geometry.directions import random_direction
+    from core.geometry.landscape import evaluate_points
+    from core.models.objectives import ObjectiveSpec, build_objective
 
     ck = load_checkpoint(str(cache / "checkpoints" / Path(trained_ckpts[kind]).name))
     obj = build_objective(ck, ObjectiveSpec(samples=32, prefix_scope=scope))
@@ -341,8 +341,8 @@ def test_batched_surface_equals_the_cached_one(ckpt, tmp_path):
 def test_line_and_plane_between_checkpoints(cache, trained_ckpts, tmp_path):
     from conftest import tiny_train_config
 
-    from core.objectives import build_objective
-    from core.train import train_model
+    from core.models.objectives import build_objective
+    from core.models.train import train_model
 
     a = str(cache / "checkpoints" / Path(trained_ckpts["mae"]).name)
     b = str(train_model(tiny_train_config("mae", seed=1, epochs=1), device="cpu"))

@@ -1,4 +1,5 @@
-"""Tests for core.train: learning, determinism, history, snapshots, caching, progress, stopping, linear probes."""
+"""Tests for core.models.train: learning, determinism, history, snapshots, caching, progress, stopping, linear
+probes."""
 
 from __future__ import annotations
 
@@ -9,12 +10,10 @@ import pytest
 import torch
 from conftest import TINY_PROBE, tiny_train_config
 
-from core.checkpoints import load_checkpoint
-from core.data import load_dataset
 from core.errors import LandscapeError
-from core.models import RCMAE, build_model, preset
-from core.paths import cache_root
-from core.train import (
+from core.models.checkpoints import load_checkpoint
+from core.models.data import load_dataset
+from core.models.train import (
     EpochRun,
     ProbeConfig,
     Progress,
@@ -30,6 +29,8 @@ from core.train import (
     train_model,
     train_probe,
 )
+from core.models.vit import RCMAE, build_model, preset
+from core.paths import cache_root
 
 
 @pytest.fixture
@@ -354,7 +355,7 @@ import torch
 torch.set_num_threads(1)
 sys.path.insert(0, "tests")
 from conftest import tiny_train_config
-from core.train import train_model
+from core.models.train import train_model
 cfg = tiny_train_config("mae", epochs=3, max_train=64, batch_size=16, n_snapshots=2)
 def progress(p):
     if p.epoch == 3 and p.step == 2:
@@ -401,7 +402,7 @@ def test_cosine_schedule():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# EpochRun: the bookkeeping train_model and core.finetune share
+# EpochRun: the bookkeeping train_model and core.models.finetune share
 
 
 def _run(tmp_path, seen: list, **kw) -> EpochRun:
@@ -516,7 +517,7 @@ def test_probe_errors(trained_ckpts):
 
 
 def test_cli_momentum_and_schedule_options(capsys):
-    from core.cli import build_parser
+    from core.app.cli import build_parser
 
     def parsed(*extra):
         return build_parser().parse_args(["train", "--model", "rcmae", *extra])

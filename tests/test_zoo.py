@@ -1,4 +1,4 @@
-"""Tests for core.zoo: the default trio's configs, labels, checkpoint listing and memoization, the facts the
+"""Tests for core.app.zoo: the default trio's configs, labels, checkpoint listing and memoization, the facts the
 executive summary reads, and preparing the defaults.
 
 Everything runs on copies of the session checkpoints in a private cache folder (listing needs a folder with
@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 from conftest import tiny_train_config
 
-import core.train
-import core.zoo as zoo
-from core.checkpoints import load_checkpoint
-from core.cli import main as cli_main
+import core.app.zoo as zoo
+import core.models.train
+from core.app.cli import main as cli_main
 from core.errors import LandscapeError
-from core.flatness_run import FlatnessSpec, compute_flatness
-from core.models import encoder_flops_per_image
-from core.store import Store
-from core.surfaces import SurfaceSpec, compute_surface
-from core.train import ProbeConfig, TrainConfig, probe_path
+from core.measure.flatness import FlatnessSpec, compute_flatness
+from core.measure.surfaces import SurfaceSpec, compute_surface
+from core.models.checkpoints import load_checkpoint
+from core.models.train import ProbeConfig, TrainConfig, probe_path
+from core.models.vit import encoder_flops_per_image
+from core.store.store import Store
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_cli_train_without_options_trains_the_default(kind, cache, monkeypatch):
         seen.append(cfg)
         return cache / "fake.pt"
 
-    monkeypatch.setattr(core.train, "train_model", fake_train)
+    monkeypatch.setattr(core.models.train, "train_model", fake_train)
     assert cli_main(["train", "--model", kind]) == 0
     assert seen == [zoo.default_configs()[kind]]
 
@@ -138,9 +138,9 @@ def test_checkpoint_info_memoizes_and_notices_changes(copies, monkeypatch):
     assert len(calls) == 1
 
     # A default probe trained later shows up without reloading the model.
-    core.train.train_probe(copies["mae"], ProbeConfig(epochs=3), device="cpu")  # other config: not the default
+    core.models.train.train_probe(copies["mae"], ProbeConfig(epochs=3), device="cpu")  # other config: not the default
     assert zoo.checkpoint_info(copies["mae"]).probe_acc is None
-    p = core.train.train_probe(copies["mae"], ProbeConfig(), device="cpu")
+    p = core.models.train.train_probe(copies["mae"], ProbeConfig(), device="cpu")
     acc = load_checkpoint(p).meta["history"][-1]["val_acc"]
     assert zoo.checkpoint_info(copies["mae"]).probe_acc == acc
     assert copies["mae"].name not in calls[1:]

@@ -1,0 +1,91 @@
+"""What is measured: the ViTs (MAE, RC-MAE, supervised, probes), their data, checkpoints, training and
+fine-tuning, and the fixed-mask objectives that turn a model into the loss function a landscape is taken of.
+"""
+
+from core.models.checkpoints import (
+    FORMAT,
+    LoadedCheckpoint,
+    code_version,
+    file_sha256,
+    load_checkpoint,
+    read_state_file,
+    save_checkpoint,
+)
+from core.models.finetune import (
+    SETTING_NOTE,
+    FinetuneConfig,
+    finetune,
+    finetune_dataset,
+    finetune_key,
+    finetune_path,
+    finetune_summary,
+)
+from core.models.objectives import LOSS_KINDS, Objective, ObjectiveFields, ObjectiveSpec, build_objective
+from core.models.subsets import check_budget
+from core.models.train import (
+    ProbeConfig,
+    Progress,
+    TrainConfig,
+    checkpoint_path,
+    dataset_for,
+    probe_path,
+    train_model,
+    train_probe,
+)
+from core.models.vit import (
+    EMA_RULE,
+    EMA_SCHEDULES,
+    MAE,
+    MODEL_KINDS,
+    PRESETS,
+    ViTConfig,
+    count_parameters,
+    ema_description,
+    encode,
+    encoder_flops_per_image,
+    encoder_of,
+    preset,
+)
+
+__all__ = [
+    "build_objective",
+    "check_budget",
+    "checkpoint_path",
+    "code_version",
+    "count_parameters",
+    "dataset_for",
+    "ema_description",
+    "EMA_RULE",
+    "EMA_SCHEDULES",
+    "encode",
+    "encoder_flops_per_image",
+    "encoder_of",
+    "file_sha256",
+    "finetune",
+    "finetune_dataset",
+    "finetune_key",
+    "finetune_path",
+    "finetune_summary",
+    "FinetuneConfig",
+    "FORMAT",
+    "load_checkpoint",
+    "LoadedCheckpoint",
+    "LOSS_KINDS",
+    "MAE",
+    "MODEL_KINDS",
+    "Objective",
+    "ObjectiveFields",
+    "ObjectiveSpec",
+    "preset",
+    "PRESETS",
+    "probe_path",
+    "ProbeConfig",
+    "Progress",
+    "read_state_file",
+    "save_checkpoint",
+    "SETTING_NOTE",
+    "train_model",
+    "train_probe",
+    "TrainConfig",
+    "ViTConfig",
+]

@@ -1,0 +1,645 @@
+"""The executive summary: the seed's three points, measured on the models at hand, in English or Japanese.
+
+The seed tells a manager three things about RC-MAE: (1) training costs a little more (the EMA teacher), (2) the
+model is more stable (a flatter minimum; the paper also finds MAE flatter than a supervised ViT), (3) inference
+costs nothing extra (the teacher's encoder is deployed, the same architecture as MAE's). `executive_summary`
+checks each point against the numbers measured here and writes the sentence from them: it says "supports" when
+the numbers agree with the claim beyond their stated spread, "contradicts" when they say the opposite (and the
+sentence says so plainly), and "inconclusive" when they disagree among themselves, are within the spread, or are
+not measured yet (and the sentence says which).
+
+Decision rules (stated so a reader can check them):
+
+- Time per epoch: ratio of means, uncertainty from the standard errors of the two means (std / sqrt(n))
+  propagated to the ratio; a difference counts when it exceeds two standard errors (about a 95% interval). With
+  one epoch per model no spread is known and the difference must exceed `tolerance` (relative).
+- Flatness numbers (top Hessian eigenvalue, trace, sharpness: smaller is flatter; basin width: larger is flatter;
+  accuracy drop under weight noise at the largest common sigma: smaller is flatter): with several models of a
+  kind, the mean and the standard deviation across them; the robustness drop of a single model carries the
+  standard deviation over noise draws. A difference counts when it exceeds the combined spread
+  sqrt(sa^2 + sb^2), or `tolerance` times the larger value when no spread is known. A comparison supports
+  (contradicts) the claim when no counted difference points the other way and the numbers pointing its way
+  outnumber those within the spread; anything else is inconclusive.
+- Inference: parameters and FLOPs of the deployed encoder are counted exactly; measured latency differences
+  within the combined relative spread of the two measurements (or `tolerance`) are noise.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.errors import LandscapeError
+from core.report.comparison import OWN_FUNCTION, Measured, comparisons, moving_text, reason_text
+from core.report.summary_text import KIND as _KIND
+from core.report.summary_text import METRIC as _METRIC
+from core.report.summary_text import T
+
+LANGS = ("en", "ja")
+VERDICTS = ("supports", "contradicts", "inconclusive")
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What is known about one model, as plain numbers.
+
+    Attributes:
+        label: display name, e.g. "RC-MAE (seed 0)".
+        kind: "mae" | "rcmae" | "sup".
+        params_deployed: parameters of what is deployed (RC-MAE: the teacher encoder only, no decoder).
+        params_training: parameters held during training (RC-MAE: student + teacher, decoders included).
+        flops_per_image: FLOPs of the deployed encoder on a full image.
+        latency_ms: measured per-image latency of the deployed encoder, (mean, std); NaN when not measured.
+        epoch_times: wall seconds per training epoch (from the checkpoint history).
+        probe_acc: linear-probe (or supervised) validation accuracy.
+        top_eigenvalue: Hessian lambda_max of its own training loss (smaller = flatter).
+        trace: Hessian trace (smaller = flatter).
+        sharpness: average-case loss increase at a radius (smaller = flatter).
+        robustness: {"sigmas": [...], "acc_mean": [...], "acc_std": [...]} under random weight noise.
+        basin_width: from the landscape numbers (larger = flatter).
+    """
+
+    label: str
+    kind: str
+    params_deployed: int
+    params_training: int
+    flops_per_image: int
+    latency_ms: tuple[float, float]
+    epoch_times: tuple[float, ...]
+    probe_acc: float | None
+    top_eigenvalue: float | None = None
+    trace: float | None = None
+    sharpness: float | None = None
+    robustness: dict | None = None
+    basin_width: float | None = None
+    centre_loss: float | None = None  # its own training loss at the trained weights (scales cross-loss comparisons)
+    # which function the flatness numbers are of (`core.report.comparison` keys); "": its own objective
+    function: str = ""
+
+
+@dataclass(frozen=True)
+class Point:
+    """One of the three points.
+
+    Attributes:
+        title: a short heading.
+        sentence: the plain-language finding, written from the numbers.
+        numbers: the numbers behind it (the same in every language).
+        verdict: "supports" | "contradicts" | "inconclusive" (of the seed's claim).
+    """
+
+    title: str
+    sentence: str
+    numbers: dict[str, float | str]
+    verdict: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The three points (training cost, stability, inference cost), a one-line takeaway, and the language."""
+
+    points: tuple[Point, ...]
+    takeaway: str
+    lang: str
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Latency
+# --------------------------------------------------------------------------------------------------------------
+
+
+def measure_inference(
+    encoder: torch.nn.Module,
+    example: torch.Tensor,
+    forward: Callable | None = None,
+    repeats: int = 20,
+    warmup: int = 3,
+) -> tuple[float, float]:
+    """Per-image latency of one batched forward, in milliseconds: (mean, std over repeats).
+
+    Runs in eval mode under torch.no_grad (the training flag is restored afterwards), times each repeat with
+    time.perf_counter and divides by the batch size; on CUDA the device is synchronized around each repeat.
+
+    Args:
+        encoder: the deployed encoder.
+        example: a batch of inputs, (B, ...).
+        forward: `forward(encoder, x)`; defaults to `encoder(x)`.
+        repeats: timed repeats (the std uses ddof=1; 0.0 with one repeat).
+        warmup: untimed repeats first (allocator, caches).
+
+    Returns:
+        (mean, std) in ms per image.
+    """
+    if repeats < 1:
+        raise LandscapeError("repeats must be at least 1")
+    fwd = forward or (lambda m, x: m(x))
+    batch = int(example.shape[0]) if example.dim() else 1
+    cuda = example.is_cuda
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize(example.device)
+
+    was_training = encoder.training
+    encoder.eval()
+    times = []
+    try:
+        with torch.no_grad():
+            for _ in range(max(warmup, 0)):
+                fwd(encoder, example)
+            for _ in range(repeats):
+                sync()
+                t0 = time.perf_counter()
+                fwd(encoder, example)
+                sync()
+                times.append((time.perf_counter() - t0) * 1000.0 / batch)
+    finally:
+        encoder.train(was_training)
+    arr = np.asarray(times)
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Number formatting (shared by both languages, so the same numbers appear in each)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def fmt(x: float) -> str:
+    """Three significant digits; thousands without exponent."""
+    if not math.isfinite(x):
+        return "n/a"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.3g}"
+
+
+def fmt_pct(x: float) -> str:
+    """A percentage magnitude with one decimal, e.g. 12.3%."""
+    return f"{abs(x):.1f}%"
+
+
+def fmt_count(n: float) -> str:
+    """A count with an SI prefix: 5.8M, 212k, 1.23G."""
+    for div, p in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.3g}{p}"
+    return f"{n:.3g}"
+
+
+def fmt_ratio(x: float, lang: str = "en") -> str:
+    """A ratio with two decimals: 1.12x (en), 1.12倍 (ja)."""
+    return f"{x:.2f}" + ("倍" if lang == "ja" else "x")
+
+
+# (key, smaller value is flatter)
+_FLATNESS = (
+    ("top_eigenvalue", True),
+    ("trace", True),
+    ("sharpness", True),
+    ("basin_width", False),
+    ("acc_drop", True),
+)
+
+
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Aggregation
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(float(x))
+
+
+def _mean_spread(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and standard deviation (ddof=1), the latter None with fewer than two values."""
+    arr = np.asarray(values, dtype=float)
+    return float(arr.mean()), (float(arr.std(ddof=1)) if len(arr) > 1 else None)
+
+
+def _decisive(a: float, b: float, sa: float | None, sb: float | None, tolerance: float) -> bool:
+    """Whether a and b differ beyond their combined spread (or beyond `tolerance` of the larger when unknown)."""
+    diff = abs(a - b)
+    if diff == 0:
+        return False
+    if sa is None and sb is None:
+        return diff > tolerance * max(abs(a), abs(b))
+    return diff > math.hypot(sa or 0.0, sb or 0.0)
+
+
+def _acc_scale(curves: Sequence[dict]) -> float:
+    """100 when accuracies are fractions (shown as percentage points), else 1."""
+    top = max((float(a) for c in curves for a in c["acc_mean"] if _finite(a)), default=0.0)
+    return 100.0 if top <= 1.0 else 1.0
+
+
+def _acc_drops(models: Sequence[ModelFacts], others: Sequence[ModelFacts]) -> tuple[float, list, list] | None:
+    """Accuracy drop from the smallest sigma to the largest sigma common to every model, per side.
+
+    Returns:
+        (sigma, [(drop, draw std)] for `models`, the same for `others`), or None when no common sigma > 0.
+    """
+    every = list(models) + list(others)
+    curves = [m.robustness for m in every]
+    if not every or any(c is None or c.get("acc_mean") is None or not c.get("sigmas") for c in curves):
+        return None
+    keyed = [{round(float(s), 12): i for i, s in enumerate(c["sigmas"])} for c in curves]
+    common = set(keyed[0]).intersection(*keyed[1:])
+    common = {s for s in common if s > 0}
+    if not common:
+        return None
+    sigma = max(common)
+    scale = _acc_scale(curves)
+
+    def drop(c: dict, key: dict) -> tuple[float, float | None]:
+        acc = [float(a) if _finite(a) else math.nan for a in c["acc_mean"]]
+        base = int(np.argmin([float(s) for s in c["sigmas"]]))
+        i = key[sigma]
+        std = c.get("acc_std")
+        s = float(std[i]) * scale if std is not None and _finite(std[i]) else None
+        return (acc[base] - acc[i]) * scale, s
+
+    n = len(models)
+    drops = [drop(c, k) for c, k in zip(curves, keyed, strict=True)]
+    if any(not math.isfinite(d) for d, _ in drops):
+        return None
+    return sigma, drops[:n], drops[n:]
+
+
+def _side(values: list[tuple[float, float | None]]) -> tuple[float, float | None]:
+    """Mean over models; spread across models, or the single model's own spread."""
+    if len(values) == 1:
+        return values[0]
+    return _mean_spread([v for v, _ in values])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The three points
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _training_point(g: dict[str, list[ModelFacts]], lang: str, tol: float) -> tuple[Point, dict]:
+    t = T[lang]
+    times = {k: [float(x) for m in g.get(k, []) for x in m.epoch_times if _finite(x) and x > 0] for k in g}
+    missing = [k for k in ("rcmae", "mae") if not times.get(k)]
+    if missing:
+        who = " / ".join(_KIND[lang][k] for k in missing)
+        return Point(t["t_cost"], t["cost_missing"].format(who=who), {}, "inconclusive"), {"state": "missing"}
+    r, m = np.asarray(times["rcmae"]), np.asarray(times["mae"])
+    mr, mm = float(r.mean()), float(m.mean())
+    ratio = mr / mm
+    if len(r) > 1 and len(m) > 1:
+        se_r, se_m = r.std(ddof=1) / math.sqrt(len(r)), m.std(ddof=1) / math.sqrt(len(m))
+        err = float(ratio * math.hypot(se_r / mr, se_m / mm))
+        margin = 2 * err
+        spread = t["spread_known"].format(e=fmt_pct(200 * err))
+    else:
+        err, margin = math.nan, tol
+        spread = t["spread_unknown"]
+    extra = (ratio - 1) * 100
+    detail = t["cost_detail"].format(a=fmt(mr), b=fmt(mm), spread=spread, na=len(r), nb=len(m))
+    if ratio - 1 > margin:
+        verdict, sentence = "supports", t["cost_more"].format(x=fmt_pct(extra), detail=detail)
+    elif 1 - ratio > margin:
+        verdict, sentence = "contradicts", t["cost_less"].format(x=fmt_pct(extra), detail=detail)
+    else:
+        sign = "+" if extra >= 0 else "-"
+        verdict = "inconclusive"
+        sentence = t["cost_same"].format(sign=sign, x=fmt_pct(extra), detail=detail)
+    numbers: dict[str, float | str] = {
+        "rcmae_epoch_s": mr,
+        "mae_epoch_s": mm,
+        "epoch_time_ratio": ratio,
+        "epoch_time_ratio_se": err,
+        "extra_pct": extra,
+        "n_epochs_rcmae": float(len(r)),
+        "n_epochs_mae": float(len(m)),
+    }
+    pr, pm = g["rcmae"][0].params_training, g["mae"][0].params_training
+    if pr and pm:
+        numbers |= {"rcmae_params_training": float(pr), "mae_params_training": float(pm)}
+        numbers["training_params_ratio"] = pr / pm
+        sentence += t["cost_params"].format(r=fmt_ratio(pr / pm, lang), a=fmt_count(pr), b=fmt_count(pm))
+    return Point(t["t_cost"], sentence, numbers, verdict), {"state": verdict, "x": fmt_pct(extra)}
+
+
+def _compare_pair(
+    a: str,
+    b: str,
+    ga: list[ModelFacts],
+    gb: list[ModelFacts],
+    lang: str,
+    tol: float,
+    numbers: dict,
+    relative: bool,
+    tag: str = "",
+) -> tuple[str, str | None]:
+    """The sentence and verdict (None when not measured) for "a is flatter than b".
+
+    `ga` / `gb` hold the models of each side measured on the function `core.report.comparison` picks; `relative` divides
+    loss-unit numbers by each model's centre loss (two different functions); `tag` prefixes the number keys.
+    """
+    t, kn = T[lang], _KIND[lang]
+    A, B = kn[a], kn[b]
+    if not ga or not gb:
+        gone = b if ga else a
+        return t["pair_nomodel"].format(A=A, B=B, C=kn[gone].removeprefix("the ")), None
+    g = {a: ga, b: gb}
+    a_key, b_key = tag + a, tag + b
+    details, missing = [], []
+    wins = {"a": 0, "b": 0, "t": 0}
+    for key, smaller_flatter in _FLATNESS:
+        name = _METRIC[lang][key]
+        if key == "acc_drop":
+            found = _acc_drops(g[a], g[b])
+            if found is None:
+                missing.append(name)
+                continue
+            sigma, da, db = found
+            (va, sa), (vb, sb) = _side(da), _side(db)
+            name += t["at_sigma"].format(s=fmt(sigma))
+            numbers[f"{a_key}_vs_{b}_sigma"] = sigma
+            numbers[f"{a_key}_acc_drop_vs_{b}"] = va
+            numbers[f"{b_key}_acc_drop_vs_{a}"] = vb
+            unit = t["pts"]
+        else:
+            xa, xb = _values(g[a], key, relative), _values(g[b], key, relative)
+            if relative and key in _LOSS_SCALED:
+                name += " / L(中心)" if lang == "ja" else " / L(centre)"
+            if not xa or not xb:
+                missing.append(name)
+                continue
+            (va, sa), (vb, sb) = _mean_spread(xa), _mean_spread(xb)
+            rel = "_rel" if relative and key in _LOSS_SCALED else ""  # divided by L(centre): not the raw number
+            numbers[f"{a_key}_{key}{rel}"], numbers[f"{b_key}_{key}{rel}"] = va, vb
+            unit = ""
+        if not _decisive(va, vb, sa, sb, tol):
+            wins["t"] += 1
+            tie = t["tie"]
+        else:
+            wins["a" if (va < vb) == smaller_flatter else "b"] += 1
+            tie = ""
+        details.append((name, fmt(va) + unit, fmt(vb) + unit, tie))
+    n = len(details)
+    vs = f"{a_key}_vs_{b}"
+    numbers |= {
+        f"{vs}_measured": float(n),
+        f"{vs}_{a}_flatter": float(wins["a"]),
+        f"{vs}_{b}_flatter": float(wins["b"]),
+        f"{vs}_within_spread": float(wins["t"]),
+    }
+    not_yet = t["not_yet"].format(names=t["list_sep"].join(missing)) if missing else ""
+    if n == 0:
+        numbers[f"{vs}_verdict"] = "not measured"
+        return t["pair_missing"].format(A=A, B=B), None
+    every = t["all_1"] if n == 1 else t["all_2"] if n == 2 else t["all_n"].format(n=n)
+    # The sentence's subject comes first in the numbers: B's value first when B is the flatter one.
+    b_first = wins["a"] == 0 and wins["b"] > wins["t"]
+    joined = t["sep"].join(
+        t["detail"].format(name=name, a=vb if b_first else va, b=va if b_first else vb) + tie
+        for name, va, vb, tie in details
+    )
+    if wins["a"] == n:
+        verdict, s = "supports", t["pair_all"].format(A=A, B=B, all=every, details=joined)
+    elif wins["b"] == n:
+        verdict, s = "contradicts", t["pair_none"].format(A=A, B=B, all=every, details=joined)
+    elif wins["b"] == 0 and wins["a"] > wins["t"]:
+        verdict, s = "supports", t["pair_most"].format(A=A, B=B, k=wins["a"], n=n, details=joined)
+    elif wins["a"] == 0 and wins["b"] > wins["t"]:
+        verdict, s = "contradicts", t["pair_mostnone"].format(A=A, B=B, k=wins["b"], n=n, details=joined)
+    else:
+        verdict = "inconclusive"
+        s = t["pair_mixed"].format(A=A, B=B, n=n, a=wins["a"], b=wins["b"], t=wins["t"], details=joined)
+    numbers[f"{vs}_verdict"] = verdict
+    return _cap(s) + not_yet + (t["caveat"] if relative and not tag else ""), verdict
+
+
+# Numbers in loss units: across two different losses (MAE's pixel MSE vs cross-entropy) they are compared relative to
+# each model's loss at the centre, as docs/FINDINGS.md does; basin width and accuracy drops need no scaling.
+_LOSS_SCALED = ("top_eigenvalue", "trace", "sharpness")
+
+
+def _values(models: list[ModelFacts], key: str, across_losses: bool) -> list[float]:
+    out = []
+    for m in models:
+        v = getattr(m, key)
+        if not _finite(v):
+            continue
+        if across_losses and key in _LOSS_SCALED:
+            if not (_finite(m.centre_loss) and m.centre_loss > 0):
+                continue  # cannot be put on a common scale: left out (reported as not measured)
+            v = float(v) / float(m.centre_loss)
+        out.append(float(v))
+    return out
+
+
+def stability_comparisons(
+    groups: dict[str, list[ModelFacts]], fn: dict[str, list[ModelFacts]], lang: str = "en", tolerance: float = 0.05
+) -> tuple[list[tuple[Any, str, str | None]], dict[str, float | str]]:
+    """Every comparison of `core.report.comparison` (counted ones first, then the secondary lines), each on its
+    function.
+
+    Args:
+        groups: kind -> models loaded (as `group_facts` returns).
+        fn: function key -> models measured on it; any objects with the flatness attributes of `ModelFacts` do.
+        lang: "en" or "ja".
+        tolerance: the relative difference that counts when no spread is known.
+
+    Returns:
+        ([(comparison, text, verdict or None when not measured)], numbers).
+    """
+
+    t, kn = T[lang], _KIND[lang]
+    numbers: dict[str, float | str] = {}
+    out: list[tuple[Any, str, str | None]] = []
+    for c in comparisons(counted=True):
+        lacking = [k for k, f in ((c.a, c.fa), (c.b, c.fb)) if groups.get(k) and not fn.get(f)]
+        if lacking:  # the model is loaded but not measured on the compared function: never ranked on another one
+            numbers[f"{c.a}_vs_{c.b}_verdict"] = "not measured"
+            out.append((c, t["pair_nofunction"].format(A=kn[c.a], B=kn[c.b], C=kn[lacking[0]]), None))
+            continue
+        s, v = _compare_pair(c.a, c.b, fn.get(c.fa, []), fn.get(c.fb, []), lang, tolerance, numbers, c.relative)
+        if c.same_function:
+            s = t["cmp_same"].format(moving=moving_text(c.fa, lang)) + s
+        out.append((c, s, v))
+    for c in comparisons(counted=False):
+        if not fn.get(c.fa) or not fn.get(c.fb):
+            out.append((c, t["cmp_full_missing"].strip(), None))
+            continue
+        s, v = _compare_pair(c.a, c.b, fn[c.fa], fn[c.fb], lang, tolerance, numbers, c.relative, tag="full_")
+        out.append((c, t["cmp_full"].format(pair=s, reason=reason_text(c, lang)).strip(), v))
+    return out, numbers
+
+
+def compare_measured(items: list[Measured], lang: str = "en", tolerance: float = 0.05) -> list[tuple]:
+    """Every comparison (counted first, then the secondary lines) over models measured on their functions:
+    [(Comparison, text, verdict or None)] from `stability_comparisons`, the summary's own rule."""
+    groups: dict[str, list] = {}
+    fn: dict[str, list] = {}
+    for m in items:
+        fn.setdefault(m.function, []).append(m)
+        if m.function == OWN_FUNCTION.get(m.kind):
+            groups.setdefault(m.kind, []).append(m)
+    found, _ = stability_comparisons(groups, fn, lang, tolerance)
+    return found
+
+
+def _stability_point(
+    groups: dict[str, list[ModelFacts]], fn: dict[str, list[ModelFacts]], lang: str, tol: float
+) -> tuple[Point, dict]:
+    """Flatness: the counted comparisons of `core.report.comparison`, each on its function, then the secondary lines."""
+    t, kn = T[lang], _KIND[lang]
+    found, numbers = stability_comparisons(groups, fn, lang, tol)
+    sentence = ("" if lang == "ja" else " ").join(text for _, text, _ in found)
+    counted = [(c, v) for c, _, v in found if c.counted and v is not None]
+    verdicts = [v for _, v in counted]
+    if not verdicts:
+        state, verdict = "missing", "inconclusive"
+    elif all(v == "supports" for v in verdicts):
+        state = verdict = "supports"
+    elif all(v == "contradicts" for v in verdicts):
+        state = verdict = "contradicts"
+    else:
+        state = verdict = "inconclusive"
+    first, later, sep = t["k_stab_who"]
+    who = sep.join((later if i else first).format(A=kn[c.a], B=kn[c.b]) for i, (c, _) in enumerate(counted))
+    return Point(t["t_stab"], sentence, numbers, verdict), {"state": state, "who": who}
+
+
+def _inference_point(g: dict[str, list[ModelFacts]], lang: str, tol: float) -> tuple[Point, dict]:
+    t = T[lang]
+    missing = [k for k in ("rcmae", "mae") if not g.get(k)]
+    if missing:
+        who = " / ".join(_KIND[lang][k] for k in missing)
+        return Point(t["t_inf"], t["inf_missing"].format(who=who), {}, "inconclusive"), {"state": "inconclusive"}
+    r, m = g["rcmae"][0], g["mae"][0]
+    same = r.params_deployed == m.params_deployed and r.flops_per_image == m.flops_per_image
+    numbers: dict[str, float | str] = {
+        "rcmae_params_deployed": float(r.params_deployed),
+        "mae_params_deployed": float(m.params_deployed),
+        "params_ratio": r.params_deployed / m.params_deployed if m.params_deployed else math.nan,
+        "rcmae_flops_per_image": float(r.flops_per_image),
+        "mae_flops_per_image": float(m.flops_per_image),
+        "flops_ratio": r.flops_per_image / m.flops_per_image if m.flops_per_image else math.nan,
+        "same_architecture": "yes" if same else "no",
+    }
+    if same:
+        sentence = t["inf_same"].format(p=fmt_count(r.params_deployed), f=fmt_count(r.flops_per_image))
+        verdict = "supports"
+    else:
+        sentence = t["inf_diff"].format(
+            pa=fmt_count(r.params_deployed),
+            fa=fmt_count(r.flops_per_image),
+            pb=fmt_count(m.params_deployed),
+            fb=fmt_count(m.flops_per_image),
+            r=fmt_ratio(numbers["params_ratio"], lang),
+        )
+        verdict = "contradicts"
+    lat = {k: [x for x in map(_latency, g[k]) if x is not None] for k in ("rcmae", "mae")}
+    if lat["rcmae"] and lat["mae"]:
+        (la, sa), (lb, sb) = (_pool_latency(lat[k]) for k in ("rcmae", "mae"))
+        ratio = la / lb
+        err = ratio * math.hypot(sa / la, sb / lb)
+        margin = max(err, tol)
+        numbers |= {
+            "rcmae_latency_ms": la,
+            "rcmae_latency_std_ms": sa,
+            "mae_latency_ms": lb,
+            "mae_latency_std_ms": sb,
+            "latency_ratio": ratio,
+        }
+        sentence += (" " if lang == "en" else "") + t["lat"].format(
+            a=fmt(la), sa=fmt(sa), b=fmt(lb), sb=fmt(sb), r=fmt_ratio(ratio, lang)
+        )
+        if ratio - 1 > margin:
+            sentence += t["lat_slower"]
+            verdict = "inconclusive" if same else verdict
+        elif same:
+            sentence += t["lat_faster"] if 1 - ratio > margin else t["lat_noise"]
+        else:
+            sentence += t["lat_end"]
+    else:
+        sentence += t["lat_missing"]
+    return Point(t["t_inf"], sentence, numbers, verdict), {"state": verdict}
+
+
+def _latency(f: ModelFacts) -> tuple[float, float] | None:
+    """(mean, std) in ms when measured (a positive finite mean), else None; an unknown std counts as 0."""
+    lat = tuple(f.latency_ms or ())
+    if not lat or not _finite(lat[0]) or float(lat[0]) <= 0:
+        return None
+    std = float(lat[1]) if len(lat) > 1 and _finite(lat[1]) else 0.0
+    return float(lat[0]), std
+
+
+def _pool_latency(values: list[tuple[float, float]]) -> tuple[float, float]:
+    """Mean of the means and the root-mean-square of the stds (several models of one kind)."""
+    means = np.array([v[0] for v in values])
+    stds = np.array([v[1] if math.isfinite(v[1]) else 0.0 for v in values])
+    return float(means.mean()), float(np.sqrt((stds**2).mean()))
+
+
+def _takeaway(cost: dict, stab: dict, inf: dict, lang: str) -> str:
+    t = T[lang]
+    cost_s = t["k_cost"][cost["state"]].format(x=cost.get("x", ""))
+    stab_s = t["k_stab"][stab["state"]].format(who=stab.get("who", ""))
+    inf_s = t["k_inf"][inf["state"]]
+    if stab["state"] == "supports" and inf["state"] != "contradicts":
+        rec = t["k_rec"]["good"]
+    elif stab["state"] == "contradicts":
+        rec = t["k_rec"]["bad"]
+    else:
+        rec = t["k_rec"]["wait"]
+    return t["k_join"].format(cost=_cap(cost_s), stab=stab_s, inf=inf_s, rec=rec)
+
+
+def group_facts(facts: dict) -> tuple[dict[str, list[ModelFacts]], dict[str, list[ModelFacts]]]:
+    """(kind -> models, function key -> models) from label -> facts; other values (e.g. "generalization") are left
+    out. A model measured on its own objective counts once per kind; a kind measured only on another function (the
+    same model's extra numbers) still counts for training and inference cost."""
+
+    every = [f for f in facts.values() if isinstance(f, ModelFacts)]
+    by_function: dict[str, list[ModelFacts]] = {}
+    for f in every:
+        by_function.setdefault(f.function or OWN_FUNCTION.get(f.kind, f.kind), []).append(f)
+    groups: dict[str, list[ModelFacts]] = {}
+    for f in every:
+        if not f.function or f.function == OWN_FUNCTION.get(f.kind):
+            groups.setdefault(f.kind, []).append(f)
+    missing = {f.kind for f in every} - set(groups)
+    for f in every:
+        if f.kind in missing:
+            groups.setdefault(f.kind, []).append(f)
+    return groups, by_function
+
+
+def executive_summary(facts: dict[str, ModelFacts], lang: str = "en", *, tolerance: float = 0.05) -> Summary:
+    """The seed's three points (training cost, stability, inference cost) from the measured numbers.
+
+    Models are grouped by kind; several models of one kind (seeds) are pooled: epoch times together, flatness
+    numbers as mean and spread across models. See the module docstring for the decision rules.
+
+    Args:
+        facts: label -> facts, for any of the kinds "mae", "rcmae", "sup".
+        lang: "en" or "ja".
+        tolerance: the relative difference that counts when no spread is known.
+
+    Returns:
+        A `Summary` whose points come in the order training cost, stability, inference cost.
+    """
+    if lang not in LANGS:
+        raise LandscapeError(f"unknown language {lang!r}; choose one of {', '.join(LANGS)}")
+    groups, by_function = group_facts(facts)
+    p1, s1 = _training_point(groups, lang, tolerance)
+    p2, s2 = _stability_point(groups, by_function, lang, tolerance)
+    p3, s3 = _inference_point(groups, lang, tolerance)
+    return Summary(points=(p1, p2, p3), takeaway=_takeaway(s1, s2, s3, lang), lang=lang)
