@@ -343,3 +343,24 @@ def test_flatness_options_reach_the_spec(cache, env_cache, trained_ckpts):
     assert spec["sharpness_rho"] is None and mae["sharpness"] is None and mae["trace"] is None
     assert full["meta"]["spec"]["rcmae_terms"] == "full"
     assert mae["top_eigenvalues"][0] != full["top_eigenvalues"][0]
+
+
+def test_the_installed_command_is_python_m_core(tmp_path):
+    """`setup.sh` installs the project (editable): its `vit-landscape` script is `python -m core`, from any folder."""
+    from importlib.metadata import PackageNotFoundError, distribution  # only this test asks the installed metadata
+
+    try:
+        scripts = {e.name: e.value for e in distribution("vit-landscape").entry_points if e.group == "console_scripts"}
+    except PackageNotFoundError:
+        pytest.skip("the project is not installed in this environment (./setup.sh installs it)")
+    assert scripts == {"vit-landscape": "core.app:main"}
+    script = Path(sys.executable).with_name("vit-landscape")
+    if not script.exists():
+        pytest.skip("no vit-landscape script beside this interpreter")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    via_script = subprocess.run([str(script), "--help"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    via_module = subprocess.run(
+        [sys.executable, "-m", "core", "--help"], cwd=tmp_path, capture_output=True, text=True, env=env
+    )
+    assert via_script.returncode == 0 == via_module.returncode, via_script.stderr + via_module.stderr
+    assert via_script.stdout == via_module.stdout and "reproduce" in via_script.stdout

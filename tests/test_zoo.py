@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import tiny_train_config
 
+import core.app.cli
 import core.app.zoo as zoo
 import core.models.train
 from core.app.cli import main as cli_main
@@ -64,7 +65,7 @@ def test_cli_train_without_options_trains_the_default(kind, cache, monkeypatch):
         seen.append(cfg)
         return cache / "fake.pt"
 
-    monkeypatch.setattr(core.models.train, "train_model", fake_train)
+    monkeypatch.setattr(core.app.cli, "train_model", fake_train)  # where the CLI looks it up
     assert cli_main(["train", "--model", kind]) == 0
     assert seen == [zoo.default_configs()[kind]]
 
