@@ -123,7 +123,6 @@ def watch(key: str, render: Callable[[Job], None], *, show_status: bool = True) 
 
 def error_box(e: BaseException | str) -> None:
     """A core error as one line (never a traceback)."""
-
     st.error(e if isinstance(e, str) else error_line(e))
 
 
@@ -142,7 +141,6 @@ def guarded(fn: Callable[[], Any]) -> Any:
 
 def model_choices(include_extra: bool = True) -> dict[str, str]:
     """Display label -> checkpoint path for every cached model (and those loaded by path in this session)."""
-
     out: dict[str, str] = {}
     for info in list_checkpoints():
         label = info.label
@@ -158,7 +156,6 @@ def model_choices(include_extra: bool = True) -> dict[str, str]:
 
 def default_selection(choices: dict[str, str], n: int = 3) -> list[str]:
     """The default trio when it is in `choices` (MAE, RC-MAE, Sup-ViT at seed 0), else the first `n`."""
-
     wanted = {str(checkpoint_path(c)) for c in default_trio().values()}
     picked = [lab for lab, p in choices.items() if p in wanted]
     order = {"MAE": 0, "RC-MAE": 1, "Sup-ViT": 2}

@@ -66,7 +66,6 @@ def stage_list(res: DefaultsResult | None, active: bool) -> None:
 @st.cache_data(show_spinner=False, max_entries=8)
 def _briefing(job_id: str, code: str, _res: DefaultsResult):
     """The briefing of a finished first-run result (composed once per job and language)."""
-
     return briefing_of(_res, code)
 
 
@@ -129,7 +128,6 @@ def briefing_block(res: DefaultsResult, job_id: str) -> None:
 def _figures(snapshot: str, code: str, _res: DefaultsResult) -> tuple[dict, dict]:
     """The figures and flatness rows of one published result, built once per snapshot and language instead of on
     every poll of every session (building them is ~0.2-0.7 s; twenty viewers polling each second starved the job)."""
-
     return dict(briefing_figures(_res, code)), flatness_rows(_res, code)
 
 

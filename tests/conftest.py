@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from curvature_models import full_hessian, make_mlp
 
 from core.models.train import ProbeConfig, TrainConfig, train_model, train_probe
 
@@ -110,3 +111,11 @@ def dashboard_cache(trained_ckpts: dict[str, Path], tmp_path_factory: pytest.Tem
 def dashboard_cache_pristine(dashboard_cache: Path) -> Path:
     """`dashboard_cache` exactly as prepared, before any test computed more into it. Copy it before writing."""
     return dashboard_cache.parent / (dashboard_cache.name + "_pristine")
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    """A small tanh MLP, its cross-entropy loss and its exact Hessian, for the curvature kernels' tests (test_hvp,
+    test_hessian, test_sharpness; tests/curvature_models.py)."""
+    model, loss = make_mlp()
+    return model, loss, full_hessian(model, loss)

@@ -31,13 +31,6 @@ from core.geometry.hessian import (
     spectral_density,
 )
 
-
-@pytest.fixture(scope="module")
-def mlp():
-    model, loss = make_mlp()
-    return model, loss, full_hessian(model, loss)
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Eigenvalues
 # --------------------------------------------------------------------------------------------------------------

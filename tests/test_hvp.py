@@ -8,7 +8,6 @@ import torch
 from curvature_models import (
     assert_same_weights,
     check_leaves_no_trace,
-    full_hessian,
     make_mlp,
     snapshot,
     tiny_vit,
@@ -16,13 +15,6 @@ from curvature_models import (
 
 from core.errors import LandscapeError
 from core.geometry.hvp import HvpOperator, hvp
-
-
-@pytest.fixture(scope="module")
-def mlp():
-    model, loss = make_mlp()
-    return model, loss, full_hessian(model, loss)
-
 
 # --------------------------------------------------------------------------------------------------------------
 # Hessian-vector products

@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "core"
 
@@ -170,10 +172,14 @@ def in_a_fresh_interpreter(call: str) -> object:
     return json.loads(run.stdout)
 
 
-def test_core_import_graph_has_no_cycle():
-    graph = {
-        k: set(v) for k, v in in_a_fresh_interpreter("{k: sorted(v) for k, v in t.import_graph().items()}").items()
-    }
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    """core/'s import graph, built once for this module's tests by a fresh interpreter."""
+    found = in_a_fresh_interpreter("{k: sorted(v) for k, v in t.import_graph().items()}")
+    return {k: set(v) for k, v in found.items()}
+
+
+def test_core_import_graph_has_no_cycle(graph):
     assert {"geometry.landscape", "geometry.attention", "measure.surfaces", "store"} <= set(graph)  # it saw the tree
     assert "geometry.attention" in graph["geometry.landscape"]  # and the imports in it
     cycles = every_cycle(graph)
@@ -181,11 +187,8 @@ def test_core_import_graph_has_no_cycle():
     assert not cycles, "import circles in core/: " + "; ".join(text)
 
 
-def test_packages_depend_one_way():
+def test_packages_depend_one_way(graph):
     """Every package of core/ has a layer, and imports only packages of lower layers (so no package circle)."""
-    graph = {
-        k: set(v) for k, v in in_a_fresh_interpreter("{k: sorted(v) for k, v in t.import_graph().items()}").items()
-    }
     packages = {package_of(m) for m in graph}
     assert {"store", "models", "geometry", "measure", "report", "studies", "app"} <= packages
     assert packages <= set(LAYERS), f"packages without a layer: {sorted(packages - set(LAYERS))}"

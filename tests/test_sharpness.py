@@ -11,20 +11,11 @@ from curvature_models import (
     Quadratic,
     check_leaves_no_trace,
     check_weights_restored_when_the_loss_raises,
-    full_hessian,
-    make_mlp,
     quad_loss,
 )
 
 from core.errors import LandscapeError
 from core.geometry.sharpness import robustness_curve, sharpness_average, sharpness_worst
-
-
-@pytest.fixture(scope="module")
-def mlp():
-    model, loss = make_mlp()
-    return model, loss, full_hessian(model, loss)
-
 
 # --------------------------------------------------------------------------------------------------------------
 # Sharpness and robustness

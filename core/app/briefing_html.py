@@ -86,7 +86,6 @@ def _code_version() -> str:
 def context_of(res: Any) -> dict[str, Any]:
     """What the briefing is about, from a `core.app.first_run.DefaultsResult`: models (label, file, sha256 prefix,
     training settings), data, the regime (preset, epochs) and the code version."""
-
     models, data, presets, epochs = [], [], [], []
     for kind, path in res.paths.items():
         info = checkpoint_info(path)
@@ -139,7 +138,6 @@ def _panels(batch: Any, labels: list[str], lang: str) -> list:
 def briefing_figures(res: Any, lang: str) -> list[tuple[str, Any]]:
     """(key, localized plotly figure) for every figure of the briefing, in order: the three landscapes on each
     model's own objective, RC-MAE vs MAE on one function (MAE's loss), accuracy under weight noise."""
-
     figs: list[tuple[str, Any]] = []
     own = [res.labels[k] for k in res.paths if k in res.labels]
     panels = _panels(res.surfaces, own, lang)
@@ -220,7 +218,6 @@ def _value(v: Any) -> str:
 
 def render_html(b: Briefing, figures: list[tuple[str, Any]], flatness: dict[str, dict[str, str]], *, date: str) -> str:
     """The briefing as one HTML document: plotly.js inlined once, then every figure as a div and its data."""
-
     lang, tx, e = b.lang, _T[b.lang], html.escape
     ctx = b.context
     parts = [
@@ -283,14 +280,12 @@ def briefing_html(res: Any, lang: str, *, briefing: Briefing | None = None, date
 
 def default_out(lang: str) -> Path:
     """Where the CLI writes the briefing by default: <cache>/briefing/briefing_<lang>.html."""
-
     return Path(cache_root()) / "briefing" / f"briefing_{lang}.html"
 
 
 def check_out(out: str | os.PathLike[str]) -> Path:
     """The output path, refused in one line before any work: not .html, a folder, or a folder that cannot be
     written."""
-
     path = Path(out)
     if path.suffix.lower() not in (".html", ".htm"):
         raise LandscapeError(f"--out must end in .html, got {path.name}")
@@ -345,7 +340,6 @@ def write_briefing(
     Raises:
         LandscapeError: an unknown language, an unwritable `out`, or a failed preparation (one line).
     """
-
     if lang not in LANGS:
         raise LandscapeError(f"unknown language {lang!r}; choose one of {', '.join(LANGS)}")
     path = check_out(out) if out is not None else default_out(lang)

@@ -219,7 +219,6 @@ def _add_big_job_guard(parser: argparse.ArgumentParser, what: str) -> None:
 
 def _add_direction_args(p: argparse.ArgumentParser) -> None:
     """The options that fix the slice's directions (landscape and convexity share them)."""
-
     p.add_argument(
         "--directions",
         choices=("random", "pca", "hessian", "interpolate", "plane"),
@@ -399,7 +398,6 @@ def _when(ts: float) -> str:
 
 def _cache_list_all(a: argparse.Namespace, store) -> str:
     """Every item (store entries, checkpoints and the other folders), least recently used first, and the total."""
-
     for i in list_items(store.root, overview_defaults()):
         if a.kind and i.kind != a.kind:
             continue

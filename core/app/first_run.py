@@ -69,7 +69,6 @@ def prepare_defaults_task(profile: Profile | None = None) -> Callable[[JobContex
     Args:
         profile: what to prepare (default: `dashboard_profile()`).
     """
-
     profile = profile or dashboard_profile()
 
     def run(ctx: JobContext) -> DefaultsResult:
@@ -128,7 +127,6 @@ def gather_facts(res: DefaultsResult, profile: Profile | None = None) -> dict[st
     """kind -> ModelFacts for the summary (`core.app.zoo.model_facts` on the profile's specs), completed from `res`;
     plus "generalization" (a plain dict, `core.app.generalization_tasks.generalization_facts`) once fine-tuning at a few
     labels per class is cached."""
-
     profile = profile or dashboard_profile()
     surface_spec = {"loss": "own", "dim": 2, **profile.surface}
     facts: dict[str, Any] = {}
@@ -173,7 +171,6 @@ def gather_facts(res: DefaultsResult, profile: Profile | None = None) -> dict[st
 def same_function_facts(res: DefaultsResult, facts: dict[str, Any], profile: Profile) -> dict[str, Any]:
     """Extra facts for the models compared on a function other than their own objective (RC-MAE on its MAE term,
     `core.report.comparison`): "<kind>@<function>" -> ModelFacts with that function's cached flatness numbers."""
-
     out: dict[str, Any] = {}
     for kind, path in res.paths.items():
         extra, own = needs_extra(kind), facts.get(kind)

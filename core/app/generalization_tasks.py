@@ -124,7 +124,6 @@ def _light(path: str | Path):
     Raises:
         LandscapeError: unreadable, or not one of our checkpoints.
     """
-
     path = Path(path)
     sk = _stat_key(path)
     if sk is None:
@@ -146,7 +145,6 @@ def _light(path: str | Path):
 
 def _dataset(base: Any, cfg: FinetuneConfig):
     """`core.models.finetune.finetune_dataset` memoized by what it depends on (the data is loaded once per process)."""
-
     d = base.meta.get("data") or {}
     k = (
         cfg.data or d.get("spec") or "digits",
@@ -167,7 +165,6 @@ def _dataset(base: Any, cfg: FinetuneConfig):
 
 def pretrained_paths(spec: StudySpec, ckpts: dict[tuple[str, int], str] | None = None) -> dict[tuple[str, int], str]:
     """(kind, seed) -> the study's pre-trained checkpoint that exists (given ones first)."""
-
     out: dict[tuple[str, int], str] = {}
     for seed in range(spec.seeds):
         for kind in ("mae", "rcmae"):
@@ -197,7 +194,6 @@ def cell_keys(spec: StudySpec, ckpts: dict[tuple[str, int], str] | None = None) 
 
 def _run_numbers(path: Path) -> tuple[dict, tuple[dict, ...], dict] | None:
     """(finetune_summary, history, cache key) of one fine-tuned file, memoized; None when unreadable."""
-
     sk = _stat_key(path)
     if sk is None:
         return None
@@ -219,7 +215,6 @@ def _run_numbers(path: Path) -> tuple[dict, tuple[dict, ...], dict] | None:
 def _finetune_files() -> dict[str, Path]:
     """Hash suffix (the 10 hex digits `core.models.finetune` puts before `.pt`) -> file, for every fine-tuned
     checkpoint."""
-
     folder = cache_root() / "finetune"
     if not folder.is_dir():
         return {}
@@ -232,7 +227,6 @@ def cached_study(spec: StudySpec, ckpts: dict[tuple[str, int], str] | None = Non
     The same runs `core.studies.generalization.run_study(spec, cached_only=True)` finds, in its order, read in
     milliseconds once memoized (no model is built, the data is loaded once per process).
     """
-
     files = _finetune_files()
     runs: list[RunRecord] = []
     if files:
@@ -292,7 +286,6 @@ def _flat_key(spec: StudySpec, sha: str, split: str) -> tuple[str, str, str]:
 
 def _flat_signature() -> int:
     """Changes when a flatness result is added (entries of `<cache>/flatness`, and the newest one's mtime)."""
-
     folder = cache_root() / "flatness"
     try:
         names = os.listdir(folder)
@@ -456,7 +449,6 @@ def landscape_specs(
     Raises:
         LandscapeError: none of those runs is cached yet.
     """
-
     runs = {r.kind: r for r in result.runs if r.budget == budget and r.seed == seed}
     if not runs:
         raise LandscapeError(f"no cached run at {budget_label(budget)} labels per class, seed {seed}: run the study")
@@ -555,7 +547,6 @@ def wide_study(spec: StudySpec, seeds: int = 10) -> StudySpec:
 def gap_points(result: StudyResult, number: str, split: str, gap: str) -> tuple[list[dict], dict]:
     """(points, correlation) of one flatness number on one split against one gap over the result's runs that have
     it: points {"kind", "x", "y", "label"}; `core.report.findings.correlation` (Spearman rho, permutation p)."""
-
     pts = []
     for r in result.runs:
         nums = r.flatness.get(split)

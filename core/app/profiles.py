@@ -22,8 +22,6 @@ from core.store import apply_cache_cap, content_hash, to_plain
 
 log = logging.getLogger(__name__)
 
-log = logging.getLogger(__name__)
-
 DEFAULT_GRID = 17  # 2**4 + 1: the 5x5 and 9x9 pictures come first and are reused by the 17x17
 # Measured on the default trio (1-D, span 1): the loss is 1.6-2.9x its centre value at |alpha| = 0.5 and 4-9x at 1,
 # with basins ~0.11 wide; span 0.5 keeps the basin and its walls in view instead of wasting the grid on the cliffs.
@@ -82,7 +80,6 @@ def dashboard_profile(name: str | None = None) -> Profile:
 
 def default_trio(profile: Profile | None = None) -> dict[str, Any]:
     """kind -> TrainConfig of the default MAE, RC-MAE and Sup-ViT under a profile."""
-
     profile = profile or dashboard_profile()
     return {kind: replace(cfg, **profile.train) for kind, cfg in default_configs().items()}
 
@@ -90,47 +87,45 @@ def default_trio(profile: Profile | None = None) -> dict[str, Any]:
 def overview_defaults() -> dict[str, Any]:
     """What the Overview needs, for `core.store.housekeeping` (which never prunes it unless asked): the profiles ("full"
     and the one the dashboard runs), their default trios' checkpoint paths, the default surface and flatness specs."""
-
     profiles = {"full": PROFILES["full"]}
     try:
         current = dashboard_profile()
         profiles[current.name] = current
     except LandscapeError:
         pass
+    trios = [{k: checkpoint_path(c) for k, c in default_trio(p).items()} for p in profiles.values()]
     return {
         "profiles": list(profiles.values()),
-        "trios": [{k: checkpoint_path(c) for k, c in default_trio(p).items()} for p in profiles.values()],
+        "trios": trios,
         "surfaces": [default_surface_spec("-", **p.surface) for p in profiles.values()],
         "flatness": [default_flatness_spec("-", **p.flatness) for p in profiles.values()],
-        "derived": first_run_derived(profiles.values()),
+        "derived": first_run_derived(zip(profiles.values(), trios, strict=True)),
     }
 
 
-def first_run_derived(profiles: Any) -> list[str]:
-    """The first-run job's fine-tuned runs of the default models (the Overview's generalization sentence) as
-    `core.app.generalization_tasks` finds them in the cache; nothing if that measurement is absent or changed."""
+def first_run_derived(profile_trios: Any) -> list[str]:
+    """The first-run job's fine-tuned runs of the default models (the Overview's generalization sentence), for each
+    (profile, its trio's checkpoint paths), as `core.app.generalization_tasks` finds them in the cache; nothing if
+    that measurement is absent or changed."""
     out: list[str] = []
     try:
-        for p in profiles:
-            trio = {k: Path(v) for k, v in ((k, checkpoint_path(c)) for k, c in default_trio(p).items())}
-            ckpts = {(k, 0): str(trio[k]) for k in ("mae", "rcmae") if trio.get(k) and trio[k].exists()}
+        for profile, trio in profile_trios:
+            ckpts = {(k, 0): str(trio[k]) for k in ("mae", "rcmae") if k in trio and Path(trio[k]).exists()}
             if len(ckpts) < 2:
                 continue
-            out += [run.path for run in cached_study(first_run_spec(p), ckpts).runs if Path(run.path).exists()]
+            out += [run.path for run in cached_study(first_run_spec(profile), ckpts).runs if Path(run.path).exists()]
     except Exception:  # noqa: BLE001 - an optional measurement must never break housekeeping
-        return out
+        pass
     return out
 
 
 def task_key(kind: str, *parts: Any) -> str:
     """A job key from plain values: two sessions asking for the same work get the same key."""
-
     return f"{kind}:{content_hash(to_plain([str(cache_root()), *parts]))[:24]}"
 
 
 def default_surface_spec(checkpoint: str, **overrides: Any):
     """The landscape the overview shows for a model: own loss, 2-D, the profile's grid, span and images."""
-
     base = dict(checkpoint=str(checkpoint), loss="own", dim=2) | dashboard_profile().surface
     return SurfaceSpec(**(base | overrides))
 
@@ -138,7 +133,6 @@ def default_surface_spec(checkpoint: str, **overrides: Any):
 def default_flatness_spec(checkpoint: str, **overrides: Any):
     """The flatness numbers the overview shows (Hessian top eigenvalues, trace, sharpness, robustness) under the
     profile's settings."""
-
     return FlatnessSpec(**({"checkpoint": str(checkpoint)} | dashboard_profile().flatness | overrides))
 
 

@@ -35,7 +35,6 @@ FINISHED = (DONE, FAILED, CANCELLED)
 
 def error_line(exc: BaseException) -> str:
     """The one line a user sees for an exception: a LandscapeError's own text, anything else marked internal."""
-
     if isinstance(exc, OSError) and is_disk_full(exc):  # a full disk met outside core.store.files' helpers
         exc = write_error(exc)
     if isinstance(exc, LandscapeError):

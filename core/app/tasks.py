@@ -84,7 +84,6 @@ def surfaces_into(
     """Compute every spec coarse level by coarse level (all models at 5x5, then 9x9, ...) into `batch`.
 
     A level whose estimate exceeds `max_seconds` is not started (the model's error says why)."""
-
     ready: dict[str, Any] = {}
     for label, spec in specs.items():
         batch.specs[label] = spec
@@ -251,7 +250,6 @@ def flatness_points(store: Any = None) -> list[dict]:
     accuracy), probe_acc (from the robustness stage, else the checkpoint's recorded probe accuracy) and
     basin_width (from the newest complete 2-D own-loss landscape, if any). The newest entry of each stage wins.
     """
-
     store = store or Store()
     infos = {c.sha256: c for c in list_checkpoints()}
     points: dict[str, dict] = {}
@@ -307,7 +305,6 @@ def flatness_points(store: Any = None) -> list[dict]:
 def allowed_roots() -> list[Path]:
     """Folders a dashboard user may load checkpoints from: the cache, the project, and env
     `LANDSCAPE_ALLOWED_ROOTS` (os.pathsep-separated)."""
-
     roots = [cache_root(), PROJECT_ROOT]
     for r in os.environ.get("LANDSCAPE_ALLOWED_ROOTS", "").split(os.pathsep):
         if r.strip():
@@ -380,7 +377,6 @@ def variant_config(train: dict, **changes: Any):
     Raises:
         LandscapeError: the checkpoint has no training record, or a changed value is invalid.
     """
-
     if not train or "kind" not in train:
         raise LandscapeError("this checkpoint has no training record (not trained here), so it cannot be retrained")
     names = {f.name for f in fields(TrainConfig)}

@@ -183,7 +183,6 @@ def model_facts(path: str | os.PathLike, surface_spec: dict | None = None, flatn
     the training history; flatness numbers and the basin width are read from cached results only (None until the
     dashboard or the CLI has computed them with the given specs).
     """
-
     info = checkpoint_info(path)
     ck = load_checkpoint(path)
     enc = encoder_of(ck.model)

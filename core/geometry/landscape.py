@@ -271,7 +271,6 @@ def _batched_values(
 ) -> list[dict[str, float]]:
     """Values at several points in one vectorized call: the weights of every point stacked along a new leading
     dimension and `torch.func.vmap` over `functional_call` (pays on GPUs, where one small model underuses the chip)."""
-
     c = torch.as_tensor(coords, dtype=torch.float32, device=pert.base[0].device)  # (B, k)
     stacked = {}
     for i, name in enumerate(names):

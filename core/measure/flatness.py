@@ -455,7 +455,6 @@ def estimate_flatness(spec: FlatnessSpec, objective: Objective, names: list[str]
     (`FlatnessStage.cost`: a Hessian-vector product about two gradients, a forward about a third), and the memory of
     the Lanczos vectors kept for reorthogonalization. Returns a `core.measure.surfaces.Estimate` (points = HVP
     equivalents)."""
-
     module = objective.module
     params = [module.get_parameter(n) for n in names]
     with attention_for_second_derivatives(module):
@@ -473,7 +472,6 @@ def flatness_disk_bytes(hvps: int, n_weights: int, folder: Any) -> int:
     """What a report writes at its peak: its step journals (at most one float64 vector over the `n_weights`
     weights per Hessian-vector product, bounded by `Journal`'s cap of a quarter of the free disk) plus the stage
     results (a few KiB each)."""
-
     free = free_bytes(folder)
     cap = DEFAULT_MAX_BYTES if free is None else min(DEFAULT_MAX_BYTES, free // 4)
     n_stages = 8
@@ -492,9 +490,9 @@ def _compute_flatness(spec, store, progress, check_stop, cached_only, confirm=No
     if not names:
         raise LandscapeError(f"no trainable parameters in scope {spec.scope!r}")
     base = {"v": 1, "objective": objective.key(), "scope": spec.scope, "seed": spec.seed}
+    n_weights = sum(module.get_parameter(n).numel() for n in names)
     if not cached_only and compute_flatness(spec, store=store, cached_only=True) is None:
         est = estimate_flatness(spec, objective, names)
-        n_weights = sum(module.get_parameter(n).numel() for n in names)
         est = est.with_disk(flatness_disk_bytes(est.points, n_weights, store.root), store.root)
         if est.available is not None and est.bytes > est.available:
             raise LandscapeError(f"this flatness report cannot fit in memory: {est.describe()}; use fewer samples")
@@ -505,7 +503,7 @@ def _compute_flatness(spec, store, progress, check_stop, cached_only, confirm=No
             "spec": asdict(spec),
             "model_kind": ckpt.kind,
             "loss_kind": objective.loss_kind,
-            "n_params": sum(module.get_parameter(n).numel() for n in names),
+            "n_params": n_weights,
             "cached": {},
             "reused_steps": {},  # steps replayed from a killed run's journal, per stage
         }

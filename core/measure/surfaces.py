@@ -176,7 +176,6 @@ class Estimate:
 
     def with_disk(self, need: int, folder: str | os.PathLike) -> Estimate:
         """This estimate with the disk counted: `need` bytes to write against the free space under `folder`."""
-
         return replace(self, disk_bytes=int(need), disk_free=free_bytes(folder))
 
     def describe(self) -> str:
@@ -290,7 +289,6 @@ def make_directions(
 
 def _checkpoint_directions(spec: SurfaceSpec, module: torch.nn.Module) -> list[dict[str, torch.Tensor]]:
     """The line to another checkpoint, or the plane through two others (their weights at coordinate 1)."""
-
     w0 = {n: p.detach() for n, p in module.named_parameters() if p.requires_grad}
     others = []
     for path in spec.others:
@@ -311,7 +309,6 @@ def _hessian_directions(spec: SurfaceSpec, objective: Objective) -> list[dict[st
     """The top Hessian eigenvectors of the objective (unit norm), the axes of largest curvature (Boettcher &
     Wheeler 2022: random slices mostly show the trace; these show the sharpest directions). Scaled to the norm of
     the in-scope weights so that spans mean the same relative size as for filter-normalized directions."""
-
     module = objective.module
     names = select_parameters(module, spec.scope, spec.include, spec.exclude)
     if not names:

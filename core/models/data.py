@@ -332,7 +332,6 @@ def _make_synthetic(size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, t
 
 def _load_folder(root: Path, size: int) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...], int]:
     """Read an image folder (one sub-folder per class, searched recursively)."""
-
     if not root.exists():
         raise LandscapeError(f"dataset folder {root} does not exist")
     if not root.is_dir():
@@ -363,7 +362,6 @@ def _load_folder(root: Path, size: int) -> tuple[torch.Tensor, torch.Tensor, tup
 
 def _allowed_pickle_globals() -> dict[tuple[str, str], object]:
     """The only globals a CIFAR-10 batch may reference: what rebuilds a plain numpy array, and bytes."""
-
     try:  # numpy moved its core modules in 2.0: whichever this numpy has
         from numpy._core import multiarray, numeric
     except ImportError:  # numpy 1.x

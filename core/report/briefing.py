@@ -405,7 +405,6 @@ def _cost_point(p: Point, lang: str) -> BriefPoint:
 
 def _stab_pairs(p: Point, lang: str) -> tuple[list[tuple[str, str, str | None]], str]:
     """[(a, b, verdict or None)] of the counted comparisons, and the short phrase listing them."""
-
     t, kn = T[lang], _KIND[lang]
     out, phrases = [], []
     for c in comparisons(counted=True):
@@ -418,7 +417,6 @@ def _stab_pairs(p: Point, lang: str) -> tuple[list[tuple[str, str, str | None]],
 
 def _stab_headline(facts: dict, lang: str) -> Headline:
     """RC-MAE's top eigenvalue relative to MAE's, both on MAE's loss (the counted comparison's function)."""
-
     t = T[lang]
     c = comparison_of("rcmae", "mae")
     _, by_fn = group_facts(facts)

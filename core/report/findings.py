@@ -89,7 +89,6 @@ def correlation(x: Sequence[float], y: Sequence[float], n_perm: int = 10000, see
     Returns:
         {"n", "pearson", "spearman", "p_spearman"}; NaN coefficients (and p) for n < 3 or no spread.
     """
-
     out = dict(correlations(x, y))
     out["p_spearman"] = math.nan
     if not np.isfinite(out["spearman"]):

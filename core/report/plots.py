@@ -178,7 +178,6 @@ def wrap_captions(fig: go.Figure, chars: int = 90) -> go.Figure:
     """Break long caption lines (at spaces; CJK text, twice as wide per character, at half the count) so that a
     caption fits a half-width chart; grows the bottom margin to match. Apply after `localize`, which matches
     whole phrases. Returns the figure itself."""
-
     for ann in fig.layout.annotations:
         if ann.name != "caption" or not ann.text:
             continue

@@ -202,13 +202,14 @@ class _Defaults:
         self._shas: set[str] | None = None
         self.derived: set[Path] = set()  # files made from the defaults that the Overview reads (fine-tuned runs)
         self.derived_shas: set[str] = set()
-        self._derived_paths = list(overview.get("derived", ()))
-        self._find_derived()
+        # The caller found them in the default cache (`overview["derived"]`): they count for that cache only.
+        if root == cache_root():
+            self._find_derived(overview.get("derived", ()))
 
-    def _find_derived(self) -> None:
-        """The files made from the defaults that the Overview reads (the first-run job's fine-tuned runs), as the
-        caller found them (`overview["derived"]`); hashed here so that what is keyed by them is kept too."""
-        for path in map(Path, self._derived_paths):
+    def _find_derived(self, paths: Any) -> None:
+        """The files made from the defaults that the Overview reads (the first-run job's fine-tuned runs), hashed
+        so that what is keyed by them is kept too."""
+        for path in map(Path, paths):
             try:
                 if path.exists():
                     self.derived.add(path.resolve())
@@ -349,7 +350,6 @@ def list_items(root: str | os.PathLike[str] | None = None, overview: dict[str, A
         checkpoints
             once per process); None marks nothing.
     """
-
     root = Path(root).resolve() if root is not None else cache_root()
     defaults = _Defaults(root, overview) if overview is not None else None
     now = time.time()
@@ -373,7 +373,6 @@ def list_items(root: str | os.PathLike[str] | None = None, overview: dict[str, A
 
 def cache_size(root: str | os.PathLike[str] | None = None) -> int:
     """Bytes of every file under the cache folder (what `du` would count, roughly)."""
-
     return _size([Path(root) if root is not None else cache_root()])
 
 

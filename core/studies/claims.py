@@ -45,7 +45,6 @@ def landscape_numbers(
             `spec.rel_threshold` x the centre loss (for comparisons across different loss functions).
         threshold: the absolute basin / flat-area threshold when not `relative` (one value for every model compared).
     """
-
     sm = surface_metrics(
         m.xs,
         m.ys,
@@ -275,7 +274,6 @@ def generalization_claim(r: RunResults, figures: tuple[tuple[str, str], ...]) ->
 
 def build_findings(r: RunResults, figures: dict[str, tuple[tuple[str, str], ...]], command: str) -> Findings:
     """The report's content from the measurements."""
-
     rel = (
         "MAE's pixel MSE and cross-entropy live on different scales, so every number is relative: the threshold is "
         "a fraction of each surface's centre loss, and increases, curvatures and Hessian numbers are divided by the "

@@ -53,7 +53,6 @@ def _surface_figure(r: RunResults, keys: Sequence[tuple[str, str]], title: str):
 
 def make_figures(r: RunResults, folder: Path, link_prefix: str) -> dict[str, tuple[tuple[str, str], ...]]:
     """Every figure of the report, written to `folder`; returns claim -> ((caption, link), ...)."""
-
     out: dict[str, list[tuple[str, str]]] = {"claim1": [], "claim2": [], "generalization": []}
     s0 = r.seeds[0]
 

@@ -331,7 +331,6 @@ def _plain_spec(spec: StudySpec) -> dict:
 def flatness_numbers(spec: StudySpec, path: str, split: str, cached_only: bool = False) -> dict | None:
     """{"lambda_max", "trace", "sharpness"} of one run's supervised loss on a split (cached), or None when
     `cached_only` and not cached."""
-
     report = compute_flatness(spec.flatness_spec(path, split), cached_only=cached_only)
     if report is None:
         return None
@@ -586,7 +585,6 @@ def add_premise_to_findings(findings, results, out_dir: Path | None = None, log:
 def premise_figures(study: StudyResult, folder: Path, link_prefix: str) -> tuple[tuple[str, str], ...]:
     """The premise claim's figures: validation accuracy vs labels per class and the accuracy gap per budget, every
     seed (mean, ±1 std); (caption, link) pairs, the files written to `folder`."""
-
     caption = f"{study.spec.seeds} seeds, mean ± 1 std; {SETTING_NOTE}"
     eff = plot_label_efficiency(study_series(study, "val_acc"), caption=caption)
     gap = plot_gap(study_series(study, "gap_acc"), "gap_acc", caption=caption)
@@ -609,7 +607,6 @@ def verdict_counts(claim: Claim) -> tuple[int, int, int]:
 
 def study_path(spec: StudySpec) -> Path:
     """Where the CLI writes a study's JSON: `<cache>/generalization/study_<hash of the spec>.json`."""
-
     d = _plain_spec(spec)
     d.pop("device")
     return cache_root() / "generalization" / f"study_{'quick_' if spec.quick else ''}{content_hash(d)[:10]}.json"
@@ -617,7 +614,6 @@ def study_path(spec: StudySpec) -> Path:
 
 def check_budgets(spec: StudySpec) -> None:
     """A one-line error before any training when a budget is larger than the data."""
-
     ds = dataset_for(spec.train_config("mae", 0))
     for b in spec.budgets:
         check_budget(ds.train_y, b)
@@ -625,7 +621,6 @@ def check_budgets(spec: StudySpec) -> None:
 
 def write_json(result: StudyResult, path: str | Path) -> Path:
     """The study's JSON next to its table (atomic)."""
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, json.dumps(result.to_dict(), indent=1, default=str).encode())

@@ -157,7 +157,6 @@ def hessian_numbers(
 
     For a probe the Hessian covers the encoder (RC-MAE: its EMA teacher) and the head, less `exclude`.
     """
-
     store = store or Store()
     ck = load_checkpoint(checkpoint)
     obj_spec = ObjectiveSpec(
@@ -210,7 +209,6 @@ class Measured:
 
 def measure(measure_def: Measure, model_ckpt: str, probe_ckpt: str | None, spec: ReproduceSpec, log: LogFn) -> Measured:
     """The landscape and Hessian numbers of one objective of one trained model (both cached)."""
-
     path = probe_ckpt if measure_def.is_probe else model_ckpt
     exclude = PROBE_EXCLUDE if measure_def.is_probe else ()
     sspec = surface_spec_of(measure_def, model_ckpt, probe_ckpt, spec)
@@ -222,7 +220,6 @@ def measure(measure_def: Measure, model_ckpt: str, probe_ckpt: str | None, spec:
 
 def surface_spec_of(measure_def: Measure, model_ckpt: str, probe_ckpt: str | None, spec: ReproduceSpec):
     """The slice one objective is measured on (landscape and convexity map share it)."""
-
     is_probe = measure_def.is_probe
     return SurfaceSpec(
         checkpoint=str(probe_ckpt if is_probe else model_ckpt),
@@ -260,7 +257,6 @@ class RunResults:
 
 def run_measurements(spec: ReproduceSpec, log: LogFn) -> RunResults:
     """Train (or find) every model and probe, then measure every objective (all cached)."""
-
     seeds = tuple(range(spec.seeds))
     ckpts, probes, hist, pacc, cacc = {}, {}, {}, {}, {}
     for seed in seeds:

@@ -105,7 +105,6 @@ def cell_spec(spec: ReproduceSpec, epochs: int) -> ReproduceSpec:
 
 def _train(cfg, spec: ReproduceSpec, name: str, log: LogFn) -> tuple[str, str, list[dict], float]:
     """Train (or find) one model and its probe: (checkpoint, probe, history, probe accuracy)."""
-
     log(f"regimes: train {name} ({cfg.epochs} epochs; cached by config)")
     path = train_model(cfg, device=spec.device)
     probe = train_probe(path, spec.probe, device=spec.device)
@@ -143,7 +142,6 @@ def run_regimes(
         momenta: RC-MAE teacher momenta ("auto" or floats).
         factors: training lengths as multiples of `spec.epochs`.
     """
-
     seeds = tuple(range(spec.seeds))
     by_key = {m.key: m for m in MEASURES}
     cells = []
@@ -288,7 +286,6 @@ FIGURE_NUMBERS = (
 def regime_figure(rr: RegimeResults):
     """One panel per key number: RC-MAE per momentum (and MAE) on the x axis, one trace per training length, the
     mean with error bars of one sample standard deviation over seeds."""
-
     fig = make_subplots(rows=1, cols=len(FIGURE_NUMBERS), subplot_titles=FIGURE_NUMBERS, horizontal_spacing=0.07)
     cats = ["MAE"] + [f"RC-MAE m {momentum_label(m)}" for m in rr.momenta]
     for li, epochs in enumerate(rr.lengths):

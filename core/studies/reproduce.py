@@ -127,7 +127,6 @@ def reproduce(
     Returns:
         The report's path.
     """
-
     out = Path(out) if out is not None else default_out()
     if out.suffix != ".md":
         raise LandscapeError(f"--out must be a .md file, got {out.name}")
