@@ -29,7 +29,17 @@ from core.app import (
     wide_study,
 )
 from core.errors import LandscapeError
-from core.report import format_mean_std, msg, plot_flatness_vs_gap, plot_gap, plot_label_efficiency, plot_surfaces
+from core.report import (
+    PREMISE_LABEL,
+    claim_verdict,
+    estimate_cell,
+    format_mean_std,
+    msg,
+    plot_flatness_vs_gap,
+    plot_gap,
+    plot_label_efficiency,
+    plot_surfaces,
+)
 from core.studies import KINDS, LABEL, budget_label, study_series
 from pages._ui import (
     LONG_JOB_SECONDS,
@@ -99,22 +109,43 @@ def regime_text(result) -> str:
     )
 
 
-VERDICT_KEY = {"reproduced": "gen.v_reproduced", "not reproduced": "gen.v_not_reproduced"}
+# core.report.verdicts' readings and claim verdicts -> the page's words
+VERDICT_KEY = {
+    "reproduced": "gen.v_reproduced",
+    "contradicted": "gen.v_contradicted",
+    "no meaningful difference": "gen.v_no_difference",
+    "undetermined": "gen.v_undetermined",
+}
+READING_KEY = {
+    "supports": "gen.r_supports",
+    "contradicts": "gen.r_contradicts",
+    "no meaningful difference": "gen.r_no_difference",
+    "undetermined": "gen.r_undetermined",
+}
+
+
+def _verdict_row(label: str, verdict) -> dict:
+    """One row: per pre-trained kind the paired estimate and its reading after Holm, then the verdict."""
+    row = {tr("gen.col_budget"): label}
+    by_name = {j.estimate.name: j for j in verdict.judged}
+    for kind in ("mae", "rcmae"):
+        j = by_name.get(PREMISE_LABEL[kind])
+        row[tr(f"gen.col_{kind}")] = f"{estimate_cell(j.estimate)} → {tr(READING_KEY[j.reading])}" if j else "—"
+    text = tr(VERDICT_KEY[verdict.verdict])
+    if verdict.verdict == "undetermined" and verdict.seeds_needed:
+        text += f" (~{verdict.seeds_needed} {tr('gen.col_seeds')})"
+    row[tr("gen.col_verdict")] = text
+    row[tr("gen.col_seeds")] = verdict.n
+    return row
 
 
 def verdict_table(result) -> pd.DataFrame:
     rows = []
     for b in result.spec.budgets:
-        if not any(r.budget == b for r in result.runs):
-            continue
-        readings = dict(result.budget_readings(b))
-        row = {tr("gen.col_budget"): budget_text(budget_label(b))}
-        for kind in ("mae", "rcmae"):
-            reading = readings.get(f"{LABEL[kind]} vs scratch", "inconclusive")
-            row[tr(f"gen.col_{kind}")] = tr(f"gen.r_{reading}")
-        row[tr("gen.col_verdict")] = tr(VERDICT_KEY.get(result.budget_verdict(b), "gen.v_undecided"))
-        row[tr("gen.col_seeds")] = len(result.values("scratch", b, "val_acc"))
-        rows.append(row)
+        if any(r.budget == b for r in result.runs):
+            rows.append(_verdict_row(budget_text(budget_label(b)), claim_verdict(result.budget_estimates(b))))
+    if rows:
+        rows.append(_verdict_row(tr("gen.mean_budgets"), result.premise()))
     return pd.DataFrame(rows)
 
 

@@ -622,7 +622,10 @@ def test_generalization_prepared_shows_the_first_run_cell_at_once(prepared: Path
     assert any("one seed: no spread" in a["text"] for a in eff["layout"]["annotations"])
     assert "bar" in trace_types(figs[1])
     verdicts = at.dataframe[1].value
-    assert verdicts[EN["gen.col_verdict"]].tolist() == [EN["gen.v_undecided"]]  # one seed: no spread, no verdict
+    # one seed: no interval, undetermined; the budget's row, then the mean over budgets (the same one budget)
+    assert verdicts[EN["gen.col_verdict"]].tolist() == [EN["gen.v_undetermined"]] * 2
+    assert verdicts[EN["gen.col_budget"]].tolist()[-1] == EN["gen.mean_budgets"]
+    assert "(1 seed: no interval)" in verdicts[EN["gen.col_mae"]].tolist()[0]
     at.radio(key="gen.gap").set_value("gap_loss").run()
     assert "loss gap" in charts(at)[1]["layout"]["yaxis"]["title"]["text"]
     set_lang(at, "ja")

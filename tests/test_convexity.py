@@ -336,11 +336,11 @@ def test_reproduce_table_counts_the_convex_area_beside_convex_fraction():
     assert all("|" not in row.name for row in table.rows)  # the names are markdown table cells
     rows = {row.name.split(",")[0] + "," + row.name.split(",")[1].split("(")[0].strip(): row for row in table.rows}
     area = rows["convex area,pre-training loss"]
-    assert area.counted and area.better == "higher"
+    assert area.primary and area.better == "higher" and area.seeds == seeds
     assert area.a == (convex_area(wide), convex_area(wide + 0.001)) and area.a[0] == 5 / 25
     assert area.b[0] == 1 / 25 and area.reading == "supports"
     frac = rows["convex fraction of the 2-D slice,pre-training loss"]
-    assert not frac.counted and frac.a == (1.0, 1.0)  # a bowl: every interior point curves up
+    assert not frac.primary and frac.a == (1.0, 1.0)  # a bowl: every interior point curves up
     assert "linear-probe loss" in " ".join(row.name for row in table.rows)
     figs = convexity_figures(r)
     assert [stem for _, stem, _ in figs] == ["claim2_convexity_pretrain", "claim2_convexity_probe"]

@@ -1,40 +1,45 @@
-"""Tests for core/report/findings.py: the verdict rule, the statistics and the report's markdown (pure functions of
-plain numbers, checked against independent formulas and exact enumeration)."""
+"""Tests for core/report/findings.py: the report's content judged by the one rule of core/report/verdicts.py
+(primaries decide, other numbers are shown), the statistics shown beside it and the markdown (pure functions of plain
+numbers, checked against independent formulas and exact enumeration)."""
 
 from __future__ import annotations
 
 import itertools
 import math
 import statistics
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from core.report.findings import (
-    CONTRADICTS,
-    INCONCLUSIVE,
-    NOT_REPRODUCED,
-    REPRODUCED,
-    SUPPORTS,
-    UNDECIDED,
     Claim,
     CorrelationRow,
     Findings,
     Row,
     Table,
-    claim_verdict,
     convergence_target,
-    correlation,
-    correlation_reading,
     epochs_to_reach,
     format_mean_std,
     mean_std,
-    number_reading,
+    premise_estimates,
+    premise_pairs,
     render_markdown,
+)
+from core.report.verdicts import (
+    CONTRADICTED,
+    CONTRADICTS,
+    NO_DIFFERENCE,
+    REPRODUCED,
+    SUPPORTS,
+    UNDETERMINED,
+    claim_verdict,
+    correlation,
+    paired,
 )
 
 # --------------------------------------------------------------------------------------------------------------------
-# The verdict rule
+# Statistics shown beside the verdicts
 
 
 def test_mean_std_matches_statistics_module():
@@ -45,43 +50,6 @@ def test_mean_std_matches_statistics_module():
     assert s == pytest.approx(statistics.stdev([0.3, 1.7, 0.9]))
     assert math.isnan(mean_std([2.0])[1]) and mean_std([2.0])[0] == 2.0
     assert mean_std([])[2] == 0
-
-
-def test_number_reading_supports_contradicts_inconclusive():
-    a, b = (1.0, 1.1, 0.9), (0.5, 0.6, 0.4)  # means 1.0 vs 0.5, spread 0.1 + 0.1
-    assert number_reading(a, b, "higher") == SUPPORTS
-    assert number_reading(a, b, "lower") == CONTRADICTS
-    assert number_reading(b, a, "lower") == SUPPORTS
-    overlapping = (0.55, 1.0, 0.45)  # mean 0.667, std 0.29: the difference 0.33 is under the spread 0.39
-    assert number_reading(a, overlapping, "higher") == INCONCLUSIVE
-    assert number_reading((1.0,), (0.0,), "higher") == INCONCLUSIVE  # one seed: no spread
-    assert number_reading((1.0, float("nan")), (0.0, 0.1), "higher") == INCONCLUSIVE
-    assert number_reading((2.0, 2.0), (1.0, 1.0), "higher") == SUPPORTS  # no spread at all, a real difference
-    assert number_reading((1.0, 1.0), (1.0, 1.0), "higher") == INCONCLUSIVE
-    with pytest.raises(ValueError):
-        number_reading(a, b, "bigger")
-
-
-def test_number_reading_agrees_with_the_rule_on_random_numbers():
-    rng = np.random.default_rng(3)
-    for _ in range(200):
-        a, b = rng.normal(0, 1, 3) + rng.normal(0, 2), rng.normal(0, 1, 3)
-        d = statistics.mean(a) - statistics.mean(b)
-        s = statistics.stdev(a) + statistics.stdev(b)
-        want = SUPPORTS if d > s else CONTRADICTS if -d > s else INCONCLUSIVE
-        assert number_reading(tuple(a), tuple(b), "higher") == want
-
-
-def test_claim_verdict_counts():
-    S, C, I = SUPPORTS, CONTRADICTS, INCONCLUSIVE  # noqa: E741
-    assert claim_verdict([S, S, S, I, I, I]) == REPRODUCED  # half support, none against
-    assert claim_verdict([S, S, S, C, I, I]) == REPRODUCED  # 3 to 1
-    assert claim_verdict([S, S, S, C, C, I]) == UNDECIDED  # not 3 to 1
-    assert claim_verdict([S, S, I, I, I, I]) == UNDECIDED  # under half
-    assert claim_verdict([C, C, C, I, I, I]) == NOT_REPRODUCED
-    assert claim_verdict([C, C, C, C, S, I, I, I]) == NOT_REPRODUCED
-    assert claim_verdict([I, I]) == UNDECIDED
-    assert claim_verdict([]) == UNDECIDED
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -97,40 +65,33 @@ def _pearson(x, y):
 def test_correlation_against_independent_formulas():
     x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
     y = [1.0, 8.0, 27.0, 64.0, 125.0, 216.0]  # monotone, not linear
-    c = correlation(x, y, n_perm=2000)
-    assert c["n"] == 6
-    assert c["spearman"] == pytest.approx(1.0)
-    assert c["pearson"] == pytest.approx(_pearson(x, y))
-    assert c["pearson"] < 0.99
+    c = correlation("c", x, y, +1, n_perm=2000)
+    assert c.n == 6
+    assert c.spearman == pytest.approx(1.0)
+    assert c.pearson == pytest.approx(_pearson(x, y))
+    assert c.pearson < 0.99
     # Exact two-sided permutation p for a perfect rank correlation of 6: 2 of 720 orders reach |rho| = 1.
-    assert c["p_spearman"] == pytest.approx(2 / 720, abs=0.004)
+    assert c.p == pytest.approx(2 / 720, abs=0.004)
     # Ties get average ranks; NaN pairs are dropped.
     x2 = [1.0, 2.0, 2.0, 3.0, float("nan"), 5.0]
     y2 = [3.0, 1.0, 2.0, 5.0, 9.0, 4.0]
-    c2 = correlation(x2, y2, n_perm=500)
-    assert c2["n"] == 5
+    c2 = correlation("c2", x2, y2, +1, n_perm=500)
+    assert c2.n == 5
     rx, ry = [1.0, 2.5, 2.5, 4.0, 5.0], [3.0, 1.0, 2.0, 5.0, 4.0]  # ranks by hand
-    assert c2["spearman"] == pytest.approx(_pearson(rx, ry))
-    assert 0.0 < c2["p_spearman"] <= 1.0
-    small = correlation([1.0, 2.0], [2.0, 1.0])
-    assert math.isnan(small["pearson"]) and math.isnan(small["p_spearman"])
+    assert c2.spearman == pytest.approx(_pearson(rx, ry))
+    assert 0.0 < c2.p <= 1.0
+    small = correlation("small", [1.0, 2.0], [2.0, 1.0], +1)
+    assert math.isnan(small.pearson) and math.isnan(small.p)
 
 
 def test_correlation_p_value_matches_exact_enumeration():
     x = [0.1, 0.4, 0.2, 0.9, 0.5]
     y = [1.0, 2.0, 4.0, 3.0, 5.0]
-    rho = correlation(x, y, n_perm=10)["spearman"]
+    rho = correlation("c", x, y, +1, n_perm=10).spearman
     ry = np.argsort(np.argsort(y)) + 1.0
     rx = np.argsort(np.argsort(x)) + 1.0
     exact = np.mean([abs(_pearson(rx, ry[list(p)])) >= abs(rho) - 1e-12 for p in itertools.permutations(range(5))])
-    assert correlation(x, y, n_perm=20000)["p_spearman"] == pytest.approx(exact, abs=0.015)
-
-
-def test_correlation_reading():
-    assert correlation_reading(0.9, 0.001, +1, 0.01) == SUPPORTS
-    assert correlation_reading(-0.9, 0.001, +1, 0.01) == CONTRADICTS
-    assert correlation_reading(0.9, 0.02, +1, 0.01) == INCONCLUSIVE
-    assert correlation_reading(float("nan"), float("nan"), +1, 0.01) == INCONCLUSIVE
+    assert correlation("c", x, y, +1, n_perm=20000).p == pytest.approx(exact, abs=0.015)
 
 
 def test_epochs_to_reach_and_targets():
@@ -151,17 +112,19 @@ def test_epochs_to_reach_and_targets():
 
 
 def _findings() -> Findings:
+    # Claim one: MAE's basin is ~2x wider on every seed (primary, supports); the curvature row points the same way
+    # but is shown only. Claim two: RC-MAE's trace is 5x MAE's on every seed (primary, contradicts).
     t1 = Table(
-        "Own objective (counted)",
+        "Own objective",
         "MAE",
         "Sup-ViT",
         (
-            Row("basin width", (0.20, 0.22, 0.21), (0.10, 0.11, 0.09), "higher"),
+            Row("basin width", (0.20, 0.22, 0.21), (0.10, 0.11, 0.09), "higher", primary=True),
             Row("curvature", (1.0, 1.1, 0.9), (3.0, 3.2, 2.8), "lower"),
             Row("loss at the centre", (0.4, 0.41, 0.39), (0.2, 0.2, 0.2)),
         ),
     )
-    t2 = Table("Other", "RC-MAE", "MAE", (Row("trace", (5.0, 6.0, 7.0), (1.0, 1.1, 1.2), "lower"),))
+    t2 = Table("Other", "RC-MAE", "MAE", (Row("trace", (5.0, 6.0, 7.0), (1.0, 1.2, 1.4), "lower", primary=True),))
     x = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
     c3 = CorrelationRow("basin width (probe loss)", x, tuple(v / 10 for v in x), +1, n_perm=2000)
     return Findings(
@@ -169,7 +132,13 @@ def _findings() -> Findings:
         command="python -m core reproduce --seeds 3",
         setup=(("seeds", "3 model seeds"),),
         claims=(
-            Claim("Claim one", "MAE is flatter.", tables=(t1,), figures=(("a figure", "figures/a.html"),)),
+            Claim(
+                "Claim one",
+                "MAE is flatter.",
+                tables=(t1,),
+                figures=(("a figure", "figures/a.html"),),
+                primary_reason="the picture.",
+            ),
             Claim("Claim two", "RC-MAE is flatter.", tables=(t2,)),
             Claim("Claim three", "Flat is good.", correlations=(c3,)),
         ),
@@ -184,16 +153,21 @@ def test_render_markdown_tables_and_verdicts():
     lines = md.splitlines()
     assert lines[0] == "# Test findings"
     assert "Run with fewer seeds." in md
-    assert "| Claim one | **reproduced** | 2 / 0 / 0 |" in md
-    assert "| Claim two | **not reproduced** | 0 / 1 / 0 |" in md
-    assert "| Claim three | **reproduced** | 1 / 0 / 0 |" in md
-    assert "**Verdict: reproduced.** Of 2 counted numbers: 2 support the claim, 0 contradict it, 0 inconclusive." in md
-    assert "**Verdict: not reproduced.**" in md
-    want = f"| basin width | {format_mean_std((0.20, 0.22, 0.21))} | {format_mean_std((0.10, 0.11, 0.09))} |"
+    one, two, three = f.claims
+    assert (one.verdict, two.verdict, three.verdict) == (REPRODUCED, CONTRADICTED, REPRODUCED)
+    assert any(line.startswith("| Claim one | **reproduced at 3 seeds** | basin width: ×") for line in lines)
+    assert any(line.startswith("| Claim two | **contradicted at 3 seeds** | trace: ×5") for line in lines)
+    assert "| Claim three | **reproduced at 8 points** | strongest: basin width (probe loss), rho 1.00" in md
+    assert "**Verdict: reproduced at 3 seeds.**" in md and "Reproduced at 3 seeds." in md
+    assert "Why this primary: the picture." in md
+    want = (
+        f"| **basin width (primary)** | {format_mean_std((0.20, 0.22, 0.21))} | {format_mean_std((0.10, 0.11, 0.09))} |"
+    )
     assert any(line.startswith(want) for line in lines)
     assert format_mean_std((0.20, 0.22, 0.21)) == f"{0.21:.3g} ± {statistics.stdev([0.20, 0.22, 0.21]):.3g}"
-    assert "| loss at the centre | 0.4 ± 0.01 | 0.2 ± 0 | — | — |" in md
-    assert "| MAE higher | supports |" in md and "| RC-MAE lower | contradicts |" in md
+    assert "| loss at the centre | 0.4 ± 0.01 | 0.2 ± 0 | — | — | — | — |" in md
+    assert "| MAE higher | ×2" in md and "| RC-MAE lower | ×5" in md
+    assert md.count("| supports |") == 3 and "| contradicts |" in md  # basin width, curvature, rho; trace
     assert "[a figure](figures/a.html)" in md
     assert "| basin width (probe loss) | 8 | 1.00 | 1.00 |" in md
     assert "- n is small." in md
@@ -201,10 +175,60 @@ def test_render_markdown_tables_and_verdicts():
     assert md.index("## 1. Claim one") < md.index("## 2. Claim two") < md.index("## 3. Claim three")
 
 
-def test_uncounted_rows_do_not_change_the_verdict():
-    t = Table(
-        "T", "A", "B", (Row("x", (2.0, 2.1), (1.0, 1.1), "higher"), Row("y", (0.0, 0.1), (5.0, 5.1), "higher", False))
+def test_only_primaries_decide_and_secondary_rows_are_shown_with_their_reading():
+    # x is a clear win on every seed; y a clear loss: x primary reproduces, y primary contradicts, whatever the other.
+    x = Row("x", (2.0, 2.1, 2.3), (1.0, 1.1, 1.2), "higher")
+    y = Row("y", (0.5, 0.6, 0.7), (5.0, 5.1, 5.3), "higher")
+    c = Claim("c", "s", tables=(Table("T", "A", "B", (replace(x, primary=True), y)),))
+    assert c.verdict == REPRODUCED and y.reading == CONTRADICTS
+    assert "| y | " in render_markdown(Findings("t", "cmd", (), (c,))) and "| contradicts |" in render_markdown(
+        Findings("t", "cmd", (), (c,))
     )
-    c = Claim("c", "s", tables=(t,))
-    assert c.verdict == REPRODUCED
-    assert "contradicts (not counted)" in render_markdown(Findings("t", "cmd", (), (c,)))
+    c2 = Claim("c", "s", tables=(Table("T", "A", "B", (x, replace(y, primary=True))),))
+    assert c2.verdict == CONTRADICTED
+    assert Claim("none", "s", tables=(Table("T", "A", "B", (x, y)),)).verdict == UNDETERMINED  # no primary
+
+
+def test_primary_row_equals_the_rule_on_the_same_pairs():
+    # A NaN drops that seed's pair (by seed), on either side; the row's estimate is `paired` on the same values.
+    a, b = (1.0, 2.0, math.nan, 4.0, 5.0), (0.5, 1.1, 2.0, math.nan, 2.4)
+    row = Row("n", a, b, "higher", True, seeds=(3, 4, 5, 6, 7))
+    e = paired("n", a, b, "higher", row.estimate.margin, (3, 4, 5, 6, 7))
+    assert row.estimate.seeds == (3, 4, 7) and row.estimate.dropped == (5, 6)
+    assert (row.estimate.estimate, row.estimate.lo, row.estimate.hi, row.reading) == (e.estimate, e.lo, e.hi, e.reading)
+    assert Claim("c", "s", tables=(Table("T", "A", "B", (row,)),)).judgement == claim_verdict([e])
+
+
+def test_premise_pairs_average_over_budgets_by_seed_and_drop_incomplete_seeds():
+    acc = {
+        "scratch": {5: {0: 0.5, 1: 0.6, 2: 0.55}, None: {0: 0.8, 1: 0.82, 2: 0.81}},
+        "mae": {5: {0: 0.6, 1: 0.7, 2: 0.66}, None: {0: 0.85, 1: 0.86}},  # seed 2 lacks "all"
+        "rcmae": {5: {0: 0.61, 1: 0.69, 2: 0.65}, None: {0: 0.84, 1: 0.88, 2: 0.86}},
+    }
+    pairs = premise_pairs(acc)
+    a, b, seeds = pairs["mae"]
+    assert seeds == (0, 1, 2) and a[0] == pytest.approx((0.6 + 0.85) / 2) and math.isnan(a[2])
+    assert b[1] == pytest.approx((0.6 + 0.82) / 2)
+    mae, rcmae = premise_estimates(acc)
+    assert (mae.name, mae.seeds, mae.dropped) == ("MAE vs scratch", (0, 1), (2,))
+    assert rcmae.n == 3 and rcmae.margin.name == "accuracy" and rcmae.better == "higher"
+    assert [e.name for e in premise_estimates({"scratch": acc["scratch"], "rcmae": acc["rcmae"]})] == [
+        "RC-MAE vs scratch"
+    ]
+
+
+def test_an_equivalent_claim_reads_no_meaningful_difference():
+    same = tuple(0.8 + 0.001 * k for k in range(8))
+    row = Row("acc", same, tuple(v + 0.0005 * (-1) ** k for k, v in enumerate(same)), "higher", True, margin="accuracy")
+    c = Claim("c", "s", tables=(Table("T", "A", "B", (row,)),))
+    assert c.verdict == NO_DIFFERENCE
+    assert "No difference larger than 3 points (8 seeds)." in render_markdown(Findings("t", "cmd", (), (c,)))
+
+
+def test_an_undetermined_claim_names_the_seeds_that_would_decide_it():
+    row = Row("w", (1.0, 1.4, 0.9), (1.1, 1.0, 1.2), "higher", True)
+    c = Claim("c", "s", tables=(Table("T", "A", "B", (row,)),))
+    j = c.judgement
+    assert j.verdict == UNDETERMINED and j.seeds_needed is None or j.seeds_needed > 3
+    assert c.verdict_text().startswith("undetermined at 3 seeds")
+    assert SUPPORTS not in c.verdict_text()

@@ -18,7 +18,8 @@ from core.models.checkpoints import load_checkpoint
 from core.models.finetune import FinetuneConfig
 from core.models.objectives import ObjectiveSpec, build_objective
 from core.models.train import checkpoint_path, train_model
-from core.report.findings import Findings, claim_verdict, number_reading, render_markdown
+from core.report.findings import Findings, premise_estimates, render_markdown
+from core.report.verdicts import claim_verdict, paired
 from core.studies.generalization import (
     KINDS,
     StudyResult,
@@ -94,8 +95,14 @@ def test_cells_verdicts_and_correlations(study):
     for budget in SPEC.budgets:
         sc = result.values("scratch", budget, "val_acc")
         assert len(sc) == 2
-        readings = [number_reading(result.values(k, budget, "val_acc"), sc, "higher") for k in ("mae", "rcmae")]
-        assert result.budget_verdict(budget) == claim_verdict(readings)
+        # the premise's rule at one budget: each pre-trained kind vs scratch paired by seed, Holm over the two
+        estimates = [
+            paired(e.name, result.values(k, budget, "val_acc"), sc, "higher", e.margin)
+            for k, e in zip(("mae", "rcmae"), result.budget_estimates(budget), strict=True)
+        ]
+        assert result.budget_verdict(budget) == claim_verdict(estimates).verdict
+    # the premise: the mean over budgets, by seed
+    assert result.premise() == claim_verdict(premise_estimates(result.accuracy()))
     corr = result.correlations()
     assert len(corr) == 2 * 3 * 2  # splits x numbers x gaps
     for c in corr:
@@ -106,7 +113,7 @@ def test_cells_verdicts_and_correlations(study):
     assert {c["budget"] for c in d["cells"]} == {"2", "all"} and len(d["cells"]) == 6
     cell = next(c for c in d["cells"] if c["budget"] == "2" and c["kind"] == "mae")
     assert cell["val_acc"]["values"] == list(result.values("mae", 2, "val_acc"))
-    assert set(d["verdicts"]) == {"2", "all"} and "semi-supervised" in d["note"]
+    assert set(d["verdicts"]) == {"2", "all", "premise (mean over budgets)"} and "semi-supervised" in d["note"]
     table = result.format_table()
     assert "MAE-FT" in table and "RC-MAE-FT" in table and "scratch" in table and "all" in table
 
@@ -114,7 +121,13 @@ def test_cells_verdicts_and_correlations(study):
 def test_the_claims_render(study):
     result, _ = study
     premise, follow = premise_claim(result), flatness_gap_claim(result)
-    assert len(premise.readings()) == 2 * len(SPEC.budgets)  # val accuracy of MAE-FT and RC-MAE-FT per budget
+    # one primary per pre-trained kind (the mean over budgets), the per-budget rows shown
+    assert [r.name for r in premise.primary_rows()] == ["validation accuracy, mean over the 2 budgets"] * 2
+    a, b = premise.judgement, result.premise()
+    assert (a.verdict, a.n, a.seeds_needed) == (b.verdict, b.n, b.seeds_needed)
+    assert [(j.estimate.estimate, j.estimate.lo, j.p_adjusted) for j in a.judged] == [
+        (j.estimate.estimate, j.estimate.lo, j.p_adjusted) for j in b.judged
+    ]
     md = render_markdown(Findings("t", "cmd", (), (premise, follow)))
     assert "## 1. Premise: self-supervised pre-training generalizes better" in md
     assert "### Correlation with the generalization gap" in md and "± " in md

@@ -45,7 +45,7 @@ def test_quick_run_end_to_end_and_cached(tmp_path, monkeypatch, capsys):
         md.count("**Verdict: ") == 5
     )  # + the premise claim and its flatness follow-up (core/studies/generalization.py)
     assert md.index("## 1. Premise: self-supervised pre-training") < md.index("## 2. MAE's pre-training landscape")
-    assert "| basin width (increase < 10% of L(centre)) |" in md
+    assert "| **basin width (increase < 10% of L(centre)) (primary)** |" in md
     assert "5x5 grid" in md and "2 model seeds (0, 1)" in md
     # claim 2 across regimes (core.studies.regimes, tests/test_regimes.py): 3 momenta x 2 lengths, a row and a verdict
     # each
@@ -53,8 +53,8 @@ def test_quick_run_end_to_end_and_cached(tmp_path, monkeypatch, capsys):
     assert sum(line.startswith(("| auto (", "| 0.99 |", "| 0.996 |")) for line in regimes.splitlines()) == 6
     assert "claim2_regimes." in regimes
     # Claim 2 counts the convex area of the full Hessian (core.measure.convexity) beside the slice's convex fraction.
-    assert "### Convex region of the full Hessian (counted)" in md
-    assert "| convex area, pre-training loss (share of the 3x3 points with abs(λmin/λmax) < 0.1) |" in md
+    assert "### Convex region of the full Hessian" in md
+    assert "| **convex area, pre-training loss (share of the 3x3 points with abs(λmin/λmax) < 0.1) (primary)** |" in md
     assert "claim2_convexity_pretrain" in md and "claim2_convexity_probe" in md
     links = [line.split("](")[1].rstrip(")") for line in md.splitlines() if line.startswith("- [")]
     assert len(links) >= 8

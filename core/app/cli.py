@@ -46,7 +46,14 @@ from core.models import (
     train_probe,
 )
 from core.store import Store, apply_cache_cap, cache_size, list_items, parse_age, parse_size, prune
-from core.studies import ReproduceSpec, add_premise_to_findings, add_regimes_to_findings, quick_spec, reproduce
+from core.studies import (
+    ReproduceSpec,
+    add_premise_to_findings,
+    add_regimes_to_findings,
+    quick_spec,
+    reproduce,
+    resolve_workers,
+)
 
 EPILOG = """examples:
   python -m core train --model mae --epochs 30          # pre-train the tiny MAE on the embedded digits
@@ -433,11 +440,12 @@ def _cache_prune(a: argparse.Namespace, store) -> str:
 
 def cmd_reproduce(a: argparse.Namespace) -> str:
 
-    spec = quick_spec(seeds=a.seeds or 2) if a.quick else ReproduceSpec(seeds=a.seeds or 3)
+    spec = quick_spec(seeds=a.seeds or 2) if a.quick else ReproduceSpec(seeds=a.seeds or ReproduceSpec.seeds)
     opts = (("grid", a.grid), ("span", a.span), ("samples", a.samples))
-    opts += (("convexity_grid", a.convexity_grid), ("regime_grid", a.regime_grid))
+    opts += (("convexity_grid", a.convexity_grid), ("regime_grid", a.regime_grid), ("regime_seeds", a.regime_seeds))
     changes = {k: v for k, v in opts if v is not None}
-    spec = replace(spec, device=a.device, note=a.note or "", regimes=not a.no_regimes, **changes)
+    workers = resolve_workers(a.workers)
+    spec = replace(spec, device=a.device, note=a.note or "", regimes=not a.no_regimes, workers=workers, **changes)
     # claim 2 across regimes (a section; skipped by --no-regimes), then the premise claim and its follow-up
     return str(reproduce(spec, a.out, extend=(add_regimes_to_findings, add_premise_to_findings)))
 
@@ -618,7 +626,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-test the paper's claims on MAE, RC-MAE and Sup-ViT over seeds; writes docs/FINDINGS.md",
     )
     rp.add_argument("--quick", action="store_true", help="a small version for CI (micro models, synthetic data)")
-    rp.add_argument("--seeds", type=int, default=None, help="model seeds 0..N-1 (default 3; 2 with --quick)")
+    rp.add_argument(
+        "--seeds", type=int, default=None, help=f"model seeds 0..N-1 (default {ReproduceSpec.seeds}; 2 with --quick)"
+    )
+    rp.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="worker processes for the independent seed jobs (default 0: one per core); the numbers do not depend "
+        "on it",
+    )
     rp.add_argument("--out", default=None, help="the report (default: docs/FINDINGS.md of the repository)")
     rp.add_argument("--grid", type=int, default=None, help="points per axis (default 33; 5 with --quick)")
     rp.add_argument("--span", type=float, default=None, help="coordinates over [-span, span] (default 0.5)")
@@ -642,6 +659,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="landscape grid of the regime cells, 2**k + 1 (default 17); used where it nests in --grid, else "
         "--grid itself (0: always --grid)",
+    )
+    rp.add_argument(
+        "--regime-seeds",
+        type=int,
+        default=None,
+        help=f"seeds of the regime grid, the first min(--seeds, N) (default {ReproduceSpec.regime_seeds})",
     )
     rp.add_argument("--device", default="auto", help="auto, cpu or cuda")
     rp.set_defaults(func=cmd_reproduce)

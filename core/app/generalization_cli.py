@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.models import FinetuneConfig, finetune, finetune_summary
-from core.studies import StudySpec, quick_study, run_study, study_path, write_json
+from core.studies import StudySpec, quick_study, resolve_workers, run_study, study_path, write_json
 
 
 def parse_budget(text: str) -> int | None:
@@ -71,7 +71,7 @@ def cmd_finetune(a: argparse.Namespace) -> str:
 def cmd_generalization(a: argparse.Namespace) -> str:
 
     spec = quick_study(seeds=a.seeds or 2) if a.quick else StudySpec(seeds=a.seeds or 3)
-    changes: dict = {"device": a.device, "flatness": not a.no_flatness}
+    changes: dict = {"device": a.device, "flatness": not a.no_flatness, "workers": resolve_workers(a.workers)}
     if a.budgets:
         changes["budgets"] = tuple(a.budgets)
     if a.data:
@@ -128,6 +128,13 @@ def add_commands(sub, progress_factory: Callable) -> None:
     )
     g.add_argument("--quick", action="store_true", help="a small version (micro models, synthetic data)")
     g.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 3; 2 with --quick)")
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="worker processes, one seed each (default 0: one per core; 1 shows the progress bar); the numbers do "
+        "not depend on it",
+    )
     g.add_argument(
         "--budgets",
         type=parse_budget,

@@ -1,10 +1,12 @@
-"""The findings report's content and its rules, as pure functions of plain numbers.
+"""The findings report's content, as pure functions of plain numbers, judged by the one rule of
+`core.report.verdicts`.
 
-- Statistics: `mean_std`, `correlation` (with a permutation p-value), `epochs_to_reach`, `convergence_target`.
-- The verdict rule: `number_reading` (one number: supports / contradicts / inconclusive against the spread over
-  seeds), `claim_verdict` (a claim from its numbers), `correlation_reading`.
-- The report's content: `Row`, `Table`, `CorrelationRow`, `Claim`, `Findings` (frozen, plain values), and its
+- Statistics shown beside the verdicts: `mean_std`, `format_mean_std`, `epochs_to_reach`, `convergence_target`.
+- The report's content: `Row` (one number of A and B by seed, with its paired estimate), `Table`,
+  `CorrelationRow`, `Claim` (its primary numbers, declared with a reason, decide its verdict), `Findings`, and the
   markdown, `render_markdown`.
+- `premise_estimates`: the premise's primary numbers (pre-trained vs scratch, paired by seed, averaged over label
+  budgets), shared by docs/FINDINGS.md and the Overview's briefing so that both read the same runs the same way.
 
 `core.studies.reproduce` measures and fills these; `core.studies.regimes` and `core.studies.generalization` add claims
 with the same rule.
@@ -13,19 +15,31 @@ with the same rule.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-from core.report.plots_flatness import correlations, rankdata
-
-SUPPORTS, CONTRADICTS, INCONCLUSIVE = "supports", "contradicts", "inconclusive"
-REPRODUCED, NOT_REPRODUCED, UNDECIDED = "reproduced", "not reproduced", "inconclusive at this scale"
-
+from core.report.verdicts import (
+    ALPHA,
+    MARGINS,
+    READINGS,
+    UNDETERMINED,
+    ClaimVerdict,
+    Correlation,
+    Estimate,
+    claim_verdict,
+    correlation,
+    correlation_verdict,
+    format_estimate,
+    judge_correlations,
+    paired,
+    reading_sentence,
+)
 
 # --------------------------------------------------------------------------------------------------------------------
-# Statistics and the verdict rule (pure)
+# Statistics shown beside the verdicts (pure)
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
@@ -40,78 +54,6 @@ def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
     if np.ptp(v) == 0:  # equal values: exactly no spread (the float mean could leave ~1e-17)
         return float(v[0]), 0.0, n
     return float(v.mean()), float(v.std(ddof=1)), n
-
-
-def number_reading(a: Sequence[float], b: Sequence[float], better: str) -> str:
-    """Whether one number supports the claim "A is `better` (higher / lower) than B".
-
-    The rule: with d the difference of the means in the claimed direction and s the combined spread (the sum of
-    the two sample standard deviations over seeds), the number supports the claim if d > s, contradicts it if
-    -d > s, and is inconclusive otherwise, or when either side has fewer than 2 finite values (no spread).
-    """
-    if better not in ("higher", "lower"):
-        raise ValueError(f"better must be 'higher' or 'lower', got {better!r}")
-    ma, sa, na = mean_std(a)
-    mb, sb, nb = mean_std(b)
-    if na < 2 or nb < 2:
-        return INCONCLUSIVE
-    d = ma - mb if better == "higher" else mb - ma
-    spread = sa + sb
-    if d > spread:
-        return SUPPORTS
-    if -d > spread:
-        return CONTRADICTS
-    return INCONCLUSIVE
-
-
-def claim_verdict(readings: Sequence[str]) -> str:
-    """A claim's verdict from the readings of its counted numbers.
-
-    Reproduced: at least half of the numbers support it and supporting numbers outnumber contradicting ones at
-    least 3 to 1. Not reproduced: the same with the roles swapped. Inconclusive at this scale: anything else
-    (including no numbers).
-    """
-    n = len(readings)
-    s = sum(r == SUPPORTS for r in readings)
-    c = sum(r == CONTRADICTS for r in readings)
-    if n and 2 * s >= n and s >= 3 * c:
-        return REPRODUCED
-    if n and 2 * c >= n and c >= 3 * s:
-        return NOT_REPRODUCED
-    return UNDECIDED
-
-
-def correlation(x: Sequence[float], y: Sequence[float], n_perm: int = 10000, seed: int = 0) -> dict[str, float]:
-    """Pearson r and Spearman rho of the finite pairs, with a two-sided permutation p-value for rho.
-
-    p = (1 + #{permutations with |rho_perm| >= |rho|}) / (1 + n_perm), permuting y's ranks with a seeded generator.
-
-    Returns:
-        {"n", "pearson", "spearman", "p_spearman"}; NaN coefficients (and p) for n < 3 or no spread.
-    """
-    out = dict(correlations(x, y))
-    out["p_spearman"] = math.nan
-    if not np.isfinite(out["spearman"]):
-        return out
-    xv, yv = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    ok = np.isfinite(xv) & np.isfinite(yv)
-    rx, ry = rankdata(xv[ok]), rankdata(yv[ok])
-    zx = (rx - rx.mean()) / rx.std()
-    zy = (ry - ry.mean()) / ry.std()
-    rng = np.random.default_rng(seed)
-    perms = np.argsort(rng.random((n_perm, len(zy))), axis=1)
-    r_perm = (zx[None, :] * zy[perms]).mean(axis=1)
-    hits = int(np.sum(np.abs(r_perm) >= abs(out["spearman"]) - 1e-12))
-    out["p_spearman"] = (1 + hits) / (1 + n_perm)
-    return out
-
-
-def correlation_reading(rho: float, p: float, expected_sign: int, alpha: float) -> str:
-    """Supports if the rank correlation is significant (p < alpha) with the expected sign, contradicts if
-    significant with the other sign, inconclusive otherwise."""
-    if not (np.isfinite(rho) and np.isfinite(p)) or p >= alpha or rho == 0:
-        return INCONCLUSIVE
-    return SUPPORTS if np.sign(rho) == np.sign(expected_sign) else CONTRADICTS
 
 
 def epochs_to_reach(history: Sequence[dict], key: str, target: float, mode: str) -> float:
@@ -144,28 +86,88 @@ def convergence_target(histories: Sequence[Sequence[dict]], key: str, mode: str)
 # The report's content (plain values) and its markdown
 
 
+def premise_pairs(
+    acc: Mapping[str, Mapping[object, Mapping[int, float]]],
+) -> dict[str, tuple[tuple[float, ...], tuple[float, ...], tuple[int, ...]]]:
+    """Per pre-trained kind ("mae", "rcmae") present: its validation accuracy and scratch's, each averaged over the
+    label budgets, by seed (NaN for a seed missing any budget on either side: the rule drops that pair).
+
+    Args:
+        acc: kind ("mae", "rcmae", "scratch") -> budget -> seed -> validation accuracy (a fraction).
+
+    Returns:
+        kind -> (A by seed, scratch by seed, seeds).
+    """
+    scratch = acc.get("scratch") or {}
+    budgets = list(scratch)
+    seeds = tuple(sorted({s for by_seed in scratch.values() for s in by_seed}))
+
+    def mean_over_budgets(side: Mapping[object, Mapping[int, float]], seed: int) -> float:
+        vals = [float(side.get(b, {}).get(seed, math.nan)) for b in budgets]
+        return float(np.mean(vals)) if vals and all(math.isfinite(v) for v in vals) else math.nan
+
+    return {
+        kind: (
+            tuple(mean_over_budgets(acc[kind], s) for s in seeds),
+            tuple(mean_over_budgets(scratch, s) for s in seeds),
+            seeds,
+        )
+        for kind in ("mae", "rcmae")
+        if acc.get(kind)
+    }
+
+
+PREMISE_LABEL = {"mae": "MAE vs scratch", "rcmae": "RC-MAE vs scratch"}
+
+
+def premise_estimates(acc: Mapping[str, Mapping[object, Mapping[int, float]]]) -> tuple[Estimate, ...]:
+    """The premise's primary numbers, one per pre-trained kind present (`premise_pairs`): the paired accuracy
+    difference to scratch averaged over the label budgets, with the accuracy margin. Judge them together with
+    `claim_verdict` (Holm over the kinds): docs/FINDINGS.md's premise and the Overview's briefing both do."""
+    return tuple(
+        paired(PREMISE_LABEL[kind], a, b, "higher", MARGINS["accuracy"], seeds)
+        for kind, (a, b, seeds) in premise_pairs(acc).items()
+    )
+
+
 @dataclass(frozen=True)
 class Row:
-    """One number compared between model A and model B over seeds.
+    """One number compared between model A and model B, by seed.
 
     Attributes:
         name: what the number is.
-        a: A's value per seed. b: B's value per seed.
+        a: A's value per seed. b: B's value per seed (the same seeds, in the same order).
         better: the claim's direction for A ("higher" / "lower"), or "" for a number shown without a reading.
-        counted: whether the reading counts towards the claim's verdict.
+        primary: whether it is (one of) its claim's primary number(s), which alone decide the verdict; the others
+            are shown with their intervals and readings, never counted.
         fmt: format of the values.
+        margin: the `core.report.verdicts.MARGINS` key: its scale (log-ratio or difference) and equivalence margin.
+        seeds: the seed ids of the values (default 0..n-1).
+        context: where the number is from, added to its estimate's name (e.g. "linear-probe loss").
     """
 
     name: str
     a: tuple[float, ...]
     b: tuple[float, ...]
     better: str = ""
-    counted: bool = True
+    primary: bool = False
     fmt: str = ".3g"
+    margin: str = "ratio"
+    seeds: tuple[int, ...] = ()
+    context: str = ""
+
+    @cached_property
+    def estimate(self) -> Estimate | None:
+        """The paired comparison of A with B (None for a number without a direction)."""
+        if not self.better:
+            return None
+        name = f"{self.name.split(' (')[0]}, {self.context}" if self.context else self.name
+        return paired(name, self.a, self.b, self.better, MARGINS[self.margin], self.seeds or None)
 
     @property
     def reading(self) -> str:
-        return number_reading(self.a, self.b, self.better) if self.better else ""
+        """The unadjusted reading ("" without a direction); a primary's verdict reading is after Holm."""
+        return self.estimate.reading if self.estimate is not None else ""
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,7 @@ class Table:
 
 @dataclass(frozen=True)
 class CorrelationRow:
-    """The correlation of one flatness number with accuracy across models and seeds."""
+    """The correlation of one flatness number with accuracy (or a gap) across models and seeds."""
 
     name: str
     x: tuple[float, ...]
@@ -187,44 +189,68 @@ class CorrelationRow:
     expected_sign: int  # +1: larger is flatter and is expected to go with higher accuracy; -1: the opposite
     n_perm: int = 10000
 
-    @property
-    def stats(self) -> dict[str, float]:
-        return correlation(self.x, self.y, n_perm=self.n_perm)
+    @cached_property
+    def stats(self) -> Correlation:
+        return correlation(self.name, self.x, self.y, self.expected_sign, n_perm=self.n_perm)
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim: what is claimed, the evidence tables and figures, and (for the follow-up) correlations."""
+    """One claim: what is claimed, its primary number(s) with the reason, the evidence tables and figures, and (for
+    a follow-up) correlations.
+
+    The verdict (`judgement`) is `core.report.verdicts.claim_verdict` over the primary rows (Holm across them, a
+    conjunction); a claim of correlations only is `correlation_verdict` over its rows (Holm across them).
+    """
 
     title: str
     statement: str
     tables: tuple[Table, ...] = ()
     correlations: tuple[CorrelationRow, ...] = ()
-    alpha: float = 0.05  # family-wise level for the correlations (Bonferroni over the rows)
     figures: tuple[tuple[str, str], ...] = ()  # (caption, link)
     text: str = ""  # markdown shown before the tables
     correlation_title: str = "Correlation with linear-probe accuracy"  # what `correlations` correlate with
+    primary_reason: str = ""  # why the primary number(s) were chosen, declared before measuring
 
-    def correlation_alpha(self) -> float:
-        return self.alpha / max(1, len(self.correlations))
+    def primary_rows(self) -> list[Row]:
+        return [r for t in self.tables for r in t.rows if r.primary and r.better]
 
-    def readings(self) -> list[tuple[str, str]]:
-        """(name, reading) of every counted number."""
-        out = [
-            (f"{r.name.split(' (')[0]} ({t.title.split(' (')[0].lower()})", r.reading)
-            for t in self.tables
-            for r in t.rows
-            if r.counted and r.better
-        ]
-        a = self.correlation_alpha()
-        for c in self.correlations:
-            s = c.stats
-            out.append((c.name, correlation_reading(s["spearman"], s["p_spearman"], c.expected_sign, a)))
-        return out
+    @cached_property
+    def judgement(self) -> ClaimVerdict:
+        rows = self.primary_rows()
+        if rows:
+            return claim_verdict([r.estimate for r in rows])
+        if self.correlations:
+            return correlation_verdict([c.stats for c in self.correlations])
+        return ClaimVerdict(UNDETERMINED, (), 0, None, False)
 
     @property
     def verdict(self) -> str:
-        return claim_verdict([r for _, r in self.readings()])
+        return self.judgement.verdict
+
+    def verdict_text(self) -> str:
+        """The verdict with its evidence: "undetermined at 8 seeds (about 23 needed)", "reproduced at 8 seeds",
+        "undetermined at 8 seeds: its parts disagree (1 supports, 1 no meaningful difference, 1 undetermined)"."""
+        j = self.judgement
+        correlations = bool(self.correlations and not self.primary_rows())
+        unit = "points" if correlations else ("seed" if j.n == 1 else "seeds")
+        text = f"{j.verdict} at {j.n} {unit}"
+        if j.verdict != UNDETERMINED:
+            return text
+        if j.beyond:
+            return text + " (more than 1000 needed)"
+        if j.seeds_needed:
+            return text + f" (about {j.seeds_needed} needed)"
+        readings = (
+            [r for _, _, r in judge_correlations([c.stats for c in self.correlations])]
+            if correlations
+            else [x.reading for x in j.judged]
+        )
+        counts = {r: readings.count(r) for r in READINGS if readings.count(r)}
+        if len(counts) > 1:
+            what = "rows" if correlations else "parts"
+            text += f": its {what} disagree ({', '.join(f'{k} {r}' for r, k in counts.items())})"
+        return text
 
 
 @dataclass(frozen=True)
@@ -252,64 +278,114 @@ def format_mean_std(values: Sequence[float], fmt: str = ".3g") -> str:
     return f"{_fmt(m, fmt)} ± {_fmt(s, fmt)}"
 
 
+# Display formats of the paired estimates by margin (accuracy in points).
+_ESTIMATE_FMT = {"accuracy": ".1f", "epochs": ".1f", "fraction": ".2f"}
+
+
+def estimate_cell(e: Estimate | None) -> str:
+    """The paired estimate for a markdown cell: "×2.9 [2.4, 3.5], p = 0.004, 8 seeds" (accuracies in points)."""
+    if e is None:
+        return "—"
+    unit = "pts" if e.margin.name == "accuracy" else ""
+    return format_estimate(e, _ESTIMATE_FMT.get(e.margin.name, ".3g"), unit)
+
+
+def reading_cell(e: Estimate | None) -> str:
+    """The reading, with the seeds that would decide an undetermined one."""
+    if e is None:
+        return "—"
+    if e.reading != UNDETERMINED:
+        return e.reading
+    if e.n < 2:
+        return "undetermined (1 seed)"
+    if e.beyond:
+        return "undetermined (> 1000 seeds needed)"
+    return f"undetermined (~{e.seeds_needed} seeds needed)" if e.seeds_needed else "undetermined"
+
+
 def _table_md(t: Table) -> list[str]:
     lines = [f"### {t.title}", ""]
     if t.note:
         lines += [t.note, ""]
     lines += [
-        f"| number | {t.a_label} | {t.b_label} | claimed | reading |",
-        "|---|---|---|---|---|",
+        f"| number | {t.a_label} | {t.b_label} | claimed | {t.a_label} vs {t.b_label}, paired: estimate [95% CI] | "
+        f"P({t.a_label} better) | reading |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in t.rows:
+        e = r.estimate
         claimed = f"{t.a_label} {r.better}" if r.better else "—"
-        reading = r.reading or "—"
-        if r.better and not r.counted:
-            reading += " (not counted)"
+        name = f"**{r.name} (primary)**" if r.primary and r.better else r.name
+        p_imp = _fmt(e.p_improve, ".2f") if e is not None else "—"
         lines.append(
-            f"| {r.name} | {format_mean_std(r.a, r.fmt)} | {format_mean_std(r.b, r.fmt)} | {claimed} | {reading} |"
+            f"| {name} | {format_mean_std(r.a, r.fmt)} | {format_mean_std(r.b, r.fmt)} | {claimed} | "
+            f"{estimate_cell(e)} | {p_imp} | {reading_cell(e)} |"
         )
     lines.append("")
     return lines
 
 
 def _correlations_md(c: Claim) -> list[str]:
-    a = c.correlation_alpha()
+    rows = judge_correlations([row.stats for row in c.correlations])
     lines = [
         f"### {c.correlation_title}",
         "",
-        f"Rank correlation counted as significant when the permutation p-value is below {c.alpha:g} / "
-        f"{len(c.correlations)} = {a:.2g} (Bonferroni over the rows).",
+        f"A rank correlation decides when its permutation p-value, Holm-adjusted over the {len(rows)} rows, is below "
+        f"{ALPHA:g}; the sign says whether it supports or contradicts. Points needed: for 80% power to detect the "
+        "observed rho (Fisher z).",
         "",
-        "| flatness number | n | Pearson r | Spearman rho | permutation p (rho) | expected sign | reading |",
-        "|---|---|---|---|---|---|---|",
+        "| flatness number | n | Pearson r | Spearman rho | permutation p | Holm p | expected sign | reading |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for row in c.correlations:
-        s = row.stats
-        reading = correlation_reading(s["spearman"], s["p_spearman"], row.expected_sign, a)
-        sign = "+" if row.expected_sign > 0 else "−"
+    for s, p_adj, reading in rows:
+        sign = "+" if s.expected_sign > 0 else "−"
+        if reading == UNDETERMINED and s.seeds_needed:
+            reading = f"undetermined (~{s.seeds_needed} points needed)"
         lines.append(
-            f"| {row.name} | {int(s['n'])} | {_fmt(s['pearson'], '.2f')} | {_fmt(s['spearman'], '.2f')} | "
-            f"{_fmt(s['p_spearman'], '.3g')} | {sign} | {reading} |"
+            f"| {s.name} | {s.n} | {_fmt(s.pearson, '.2f')} | {_fmt(s.spearman, '.2f')} | {_fmt(s.p, '.3g')} | "
+            f"{_fmt(p_adj, '.3g')} | {sign} | {reading} |"
         )
     lines.append("")
     return lines
 
 
 def _verdict_md(c: Claim) -> list[str]:
-    readings = c.readings()
-    n = len(readings)
-    sup = [name for name, r in readings if r == SUPPORTS]
-    con = [name for name, r in readings if r == CONTRADICTS]
-    lines = [
-        f"**Verdict: {c.verdict}.** Of {n} counted numbers: {len(sup)} support the claim, {len(con)} contradict it, "
-        f"{n - len(sup) - len(con)} inconclusive.",
-        "",
-    ]
-    if sup:
-        lines += ["Supporting: " + "; ".join(sup) + ".", ""]
-    if con:
-        lines += ["Contradicting: " + "; ".join(con) + ".", ""]
+    j = c.judgement
+    lines = [f"**Verdict: {c.verdict_text()}.**", ""]
+    if j.judged:
+        margin = j.judged[0].estimate.margin
+        lines += [reading_sentence(j.verdict, j.n, j.seeds_needed, j.beyond, margin), ""]
+        k = len(j.judged)
+        lines += [
+            "Primary number"
+            + ("s (Holm over the " + str(k) + ")" if k > 1 else "")
+            + ": "
+            + "; ".join(
+                f"{x.estimate.name}: {estimate_cell(x.estimate)}"
+                + (f", Holm p = {_fmt(x.p_adjusted, '.2g')}" if k > 1 else "")
+                + f" → {x.reading}"
+                for x in j.judged
+            )
+            + ".",
+            "",
+        ]
+    if c.primary_reason:
+        lines += [f"Why this primary: {c.primary_reason}", ""]
     return lines
+
+
+def _primary_cell(c: Claim) -> str:
+    j = c.judgement
+    if j.judged:
+        return "; ".join(f"{x.estimate.name}: {estimate_cell(x.estimate)}" for x in j.judged)
+    if c.correlations:
+        best = min((s for s, _, _ in judge_correlations([r.stats for r in c.correlations])), key=_p_key)
+        return f"strongest: {best.name}, rho {_fmt(best.spearman, '.2f')}, p {_fmt(best.p, '.2g')}"
+    return "—"
+
+
+def _p_key(s: Correlation) -> float:
+    return s.p if math.isfinite(s.p) else 2.0
 
 
 def render_markdown(f: Findings) -> str:
@@ -322,11 +398,9 @@ def render_markdown(f: Findings) -> str:
     ]
     if f.preface:
         lines += [f.preface, ""]
-    lines += ["## Summary", "", "| claim | verdict | support / contradict / inconclusive |", "|---|---|---|"]
+    lines += ["## Summary", "", "| claim | verdict | primary number(s): paired estimate [95% CI] |", "|---|---|---|"]
     for c in f.claims:
-        rs = [r for _, r in c.readings()]
-        s, k = rs.count(SUPPORTS), rs.count(CONTRADICTS)
-        lines.append(f"| {c.title} | **{c.verdict}** | {s} / {k} / {len(rs) - s - k} |")
+        lines.append(f"| {c.title} | **{c.verdict_text()}** | {_primary_cell(c)} |")
     lines += ["", "## Setup", ""]
     lines += [f"- **{label}**: {text}" for label, text in f.setup]
     lines.append("")

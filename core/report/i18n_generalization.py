@@ -55,21 +55,25 @@ EN: dict[str, str] = {
     "gen.gap_metric": "Gap of",
     "gen.gap_acc": "accuracy (train - validation)",
     "gen.gap_loss": "loss (train - validation)",
-    "gen.verdicts": "Verdict per budget",
-    "gen.verdicts_help": "Counted: validation accuracy of each pre-trained kind against scratch, with the rule of "
-    "docs/FINDINGS.md (a difference larger than the sum of the two spreads over seeds supports or contradicts; one "
-    "seed has no spread and reads inconclusive).",
+    "gen.verdicts": "Verdict: pre-trained vs scratch, paired by seed",
+    "gen.verdicts_help": "The rule of docs/FINDINGS.md: validation accuracy of each pre-trained kind minus scratch's, "
+    "paired by seed, with its 95% interval; supported when the interval excludes 0, no meaningful difference when "
+    "the 90% interval lies within ±3 points, otherwise undetermined (with about how many seeds would decide it); Holm "
+    "over the two kinds. The last row, the mean over budgets, decides the premise; the budgets alone are shown.",
+    "gen.mean_budgets": "mean over the budgets (decides)",
     "gen.col_budget": "labels per class",
     "gen.col_verdict": "verdict (pre-trained > scratch)",
     "gen.col_mae": "MAE-FT vs scratch",
     "gen.col_rcmae": "RC-MAE-FT vs scratch",
     "gen.col_seeds": "seeds",
     "gen.v_reproduced": "pre-training generalizes better",
-    "gen.v_not_reproduced": "scratch generalizes better",
-    "gen.v_undecided": "inconclusive at this scale",
+    "gen.v_contradicted": "scratch generalizes better",
+    "gen.v_no_difference": "no difference larger than 3 points",
+    "gen.v_undetermined": "undetermined",
     "gen.r_supports": "higher",
     "gen.r_contradicts": "lower",
-    "gen.r_inconclusive": "within the spread",
+    "gen.r_no_difference": "no meaningful difference",
+    "gen.r_undetermined": "undetermined",
     "gen.table": "Mean ± std over seeds",
     "gen.land_header": "Fine-tuned vs from scratch: landscapes on the same directions",
     "gen.land_help": "The supervised cross-entropy of MAE-FT, RC-MAE-FT and scratch at one budget and seed, on the "
@@ -138,20 +142,25 @@ JA: dict[str, str] = {
     "gen.gap_metric": "ギャップの対象",
     "gen.gap_acc": "精度(学習 - 検証)",
     "gen.gap_loss": "損失(学習 - 検証)",
-    "gen.verdicts": "予算ごとの判定",
-    "gen.verdicts_help": "数えるもの: 事前学習した各モデルとスクラッチの検証精度。docs/FINDINGS.mdの規則"
-    "(平均の差がシード間の2つのばらつきの和より大きければ支持または矛盾。シード1つではばらつきがなく結論なし)。",
+    "gen.verdicts": "判定: 事前学習とスクラッチ(シードごとの対応比較)",
+    "gen.verdicts_help": "docs/FINDINGS.mdの規則: 事前学習した各モデルの検証精度からスクラッチの精度を引いた差を"
+    "シードごとに対応させ、95%区間を示します。区間が0を含まなければ支持、90%区間が±3ポイント以内なら意味のある差なし、"
+    "それ以外は未決定(決着に必要なシード数の目安つき)。2種類のモデルにHolm補正。最後の行(予算の平均)が前提を判定し、"
+    "予算ごとの行は参考です。",
+    "gen.mean_budgets": "予算の平均(判定に使用)",
     "gen.col_budget": "1クラスあたりのラベル数",
     "gen.col_verdict": "判定(事前学習 > スクラッチ)",
     "gen.col_mae": "MAE-FT 対 スクラッチ",
     "gen.col_rcmae": "RC-MAE-FT 対 スクラッチ",
     "gen.col_seeds": "シード",
     "gen.v_reproduced": "事前学習の方が汎化が良い",
-    "gen.v_not_reproduced": "スクラッチの方が汎化が良い",
-    "gen.v_undecided": "この規模では結論なし",
+    "gen.v_contradicted": "スクラッチの方が汎化が良い",
+    "gen.v_no_difference": "3ポイントを超える差はない",
+    "gen.v_undetermined": "未決定",
     "gen.r_supports": "高い",
     "gen.r_contradicts": "低い",
-    "gen.r_inconclusive": "ばらつきの範囲内",
+    "gen.r_no_difference": "意味のある差なし",
+    "gen.r_undetermined": "未決定",
     "gen.table": "シード間の平均 ± 標準偏差",
     "gen.land_header": "ファインチューニング済みとスクラッチ: 同じ方向での損失地形",
     "gen.land_help": "ある予算・シードでのMAE-FT、RC-MAE-FT、スクラッチの教師あり交差エントロピーを、"

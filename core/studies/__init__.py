@@ -22,18 +22,22 @@ from core.studies.generalization import (
 from core.studies.measuring import ReproduceSpec
 from core.studies.regimes import add_regimes_to_findings
 from core.studies.reproduce import quick_spec, reproduce
+from core.studies.workers import default_workers, map_jobs, resolve_workers
 
 __all__ = [
     "add_premise_to_findings",
     "add_regimes_to_findings",
     "budget_label",
     "check_budgets",
+    "default_workers",
     "flatness_numbers",
     "KINDS",
     "LABEL",
+    "map_jobs",
     "quick_spec",
     "quick_study",
     "reproduce",
+    "resolve_workers",
     "ReproduceSpec",
     "run_study",
     "RunRecord",

@@ -29,6 +29,7 @@ from core.report import (
     convergence_target,
     epochs_to_reach,
     format_mean_std,
+    rule_text,
 )
 from core.studies.measuring import KINDS, LABEL, Measured, ReproduceSpec, RunResults
 
@@ -84,8 +85,9 @@ class NumberDef:
     key: str
     name: str
     flatter: str  # "higher" / "lower": the flatter side; "" for numbers shown without a reading
-    counted: bool = True
+    margin: str = "ratio"  # core.report.verdicts.MARGINS key: log-ratios for positive scale-free numbers
     fmt: str = ".3g"
+    variant: bool = False  # another form of a number above (raw, divided by L(centre), own threshold): not correlated
 
 
 def number_defs(spec: ReproduceSpec, relative: bool, threshold_text: str = "") -> tuple[NumberDef, ...]:
@@ -94,10 +96,10 @@ def number_defs(spec: ReproduceSpec, relative: bool, threshold_text: str = "") -
     thr = f"{spec.rel_threshold:.0%} of L(centre)" if relative else threshold_text
     defs = [
         NumberDef("basin_width", f"basin width (increase < {thr})", "higher"),
-        NumberDef("flat_fraction", f"flat-area fraction (increase < {thr})", "higher"),
+        NumberDef("flat_fraction", f"flat-area fraction (increase < {thr})", "higher", "fraction"),
         NumberDef("curvature_max", f"centre curvature, sharpest axis{per}", "lower"),
-        NumberDef("curvature_min", f"centre curvature, flattest axis{per}", "", counted=False),
-        NumberDef("convex_fraction", "convex fraction of the slice", "higher"),
+        NumberDef("curvature_min", f"centre curvature, flattest axis{per}", ""),
+        NumberDef("convex_fraction", "convex fraction of the slice", "higher", "fraction"),
     ]
     defs += [NumberDef(f"increase_r{r:g}", f"loss increase at radius {r:g}{per}", "lower") for r in spec.radii]
     defs += [
@@ -106,8 +108,8 @@ def number_defs(spec: ReproduceSpec, relative: bool, threshold_text: str = "") -
     ]
     if relative:
         defs += [
-            NumberDef("lambda_max_raw", "Hessian top eigenvalue (raw)", "lower", counted=False),
-            NumberDef("trace_raw", "Hessian trace (raw)", "lower", counted=False),
+            NumberDef("lambda_max_raw", "Hessian top eigenvalue (raw)", "lower", variant=True),
+            NumberDef("trace_raw", "Hessian trace (raw)", "lower", variant=True),
         ]
     else:
         defs += [
@@ -115,12 +117,12 @@ def number_defs(spec: ReproduceSpec, relative: bool, threshold_text: str = "") -
                 "basin_width_own",
                 f"basin width (increase < {spec.rel_threshold:.0%} of each model's own L(centre))",
                 "higher",
-                counted=False,
+                variant=True,
             ),
-            NumberDef("lambda_max_rel", "Hessian top eigenvalue / L(centre)", "lower", counted=False),
-            NumberDef("trace_rel", "Hessian trace / L(centre)", "lower", counted=False),
+            NumberDef("lambda_max_rel", "Hessian top eigenvalue / L(centre)", "lower", variant=True),
+            NumberDef("trace_rel", "Hessian trace / L(centre)", "lower", variant=True),
         ]
-    defs.append(NumberDef("centre_loss", "loss at the centre", "", counted=False, fmt=".4g"))
+    defs.append(NumberDef("centre_loss", "loss at the centre", "", fmt=".4g"))
     return tuple(defs)
 
 
@@ -144,12 +146,13 @@ def comparison_table(
     b_label: str,
     *,
     relative: bool,
-    counted: bool,
+    primary: str = "",
     note: str = "",
 ) -> Table:
-    """Every flatness number of measure `a` against measure `b`, A claimed to be the flatter one.
+    """Every flatness number of measure `a` against measure `b`, A claimed to be the flatter one, paired by seed.
 
     `relative` for different loss functions (see `landscape_numbers`); otherwise both use one absolute threshold.
+    `primary`: the key of the claim's primary number in this table ("" for none).
     """
     thr = None if relative else common_threshold(r, (a, b))
     thr_text = "" if relative else f"{thr:.4g}, {r.spec.rel_threshold:.0%} of the mean L(centre) of both"
@@ -162,12 +165,14 @@ def comparison_table(
     for d in number_defs(r.spec, relative, thr_text):
         va = tuple(nums[a, s][d.key] for s in r.seeds)
         vb = tuple(nums[b, s][d.key] for s in r.seeds)
-        rows.append(Row(d.name, va, vb, d.flatter, counted and d.counted, d.fmt))
+        context = title.split(" (")[0].lower()
+        rows.append(Row(d.name, va, vb, d.flatter, d.key == primary, d.fmt, d.margin, tuple(r.seeds), context))
     return Table(title, a_label, b_label, tuple(rows), note)
 
 
-def convergence_table(r: RunResults) -> Table:
-    """Epochs until each pre-training run reaches a shared validation loss / ridge-probe accuracy."""
+def convergence_table(r: RunResults, primary: bool = True) -> Table:
+    """Epochs until each pre-training run reaches a shared validation loss / ridge-probe accuracy; the first (the
+    pre-training loss) is one of claim 2's primaries when `primary`."""
     h_mae = [r.histories["mae", s] for s in r.seeds]
     h_rc = [r.histories["rcmae", s] for s in r.seeds]
     t_loss = convergence_target(h_mae + h_rc, "val_loss", "below")
@@ -179,35 +184,49 @@ def convergence_table(r: RunResults) -> Table:
     def final(hs: list[list[dict]], key: str) -> tuple[float, ...]:
         return tuple(float(h[-1].get(key, math.nan)) if h else math.nan for h in hs)
 
+    seeds = tuple(r.seeds)
     rows = (
         Row(
             f"epochs to reach validation pre-training loss {t_loss:.4g}",
             per_seed(h_rc, "val_loss", t_loss, "below"),
             per_seed(h_mae, "val_loss", t_loss, "below"),
             "lower",
+            primary=primary,
+            margin="epochs",
+            seeds=seeds,
         ),
         Row(
             f"epochs to reach ridge-probe accuracy {t_acc:.4f}",
             per_seed(h_rc, "probe_acc", t_acc, "above"),
             per_seed(h_mae, "probe_acc", t_acc, "above"),
             "lower",
+            margin="epochs",
+            seeds=seeds,
         ),
         Row(
             "final validation pre-training loss",
             final(h_rc, "val_loss"),
             final(h_mae, "val_loss"),
             "lower",
-            False,
-            ".4g",
+            fmt=".4g",
+            seeds=seeds,
         ),
-        Row("final ridge-probe accuracy", final(h_rc, "probe_acc"), final(h_mae, "probe_acc"), "higher", False, ".4f"),
+        Row(
+            "final ridge-probe accuracy",
+            final(h_rc, "probe_acc"),
+            final(h_mae, "probe_acc"),
+            "higher",
+            fmt=".4f",
+            margin="accuracy",
+            seeds=seeds,
+        ),
     )
     note = (
         "From the training histories: the validation MAE loss (RC-MAE: of the student) with masks fixed by seed 0, "
         "and a ridge classifier on frozen features of the deployed encoder (RC-MAE: the teacher), after every "
         "epoch. Each target is the level every MAE and RC-MAE run reaches at some epoch (the worst run's best value)."
     )
-    return Table("Convergence (counted)", "RC-MAE", "MAE", rows, note)
+    return Table("Convergence", "RC-MAE", "MAE", rows, note)
 
 
 # Which function each kind is compared on (RC-MAE: its MAE term): decided by core.report.comparison, as on the
@@ -247,7 +266,7 @@ def generalization_claim(r: RunResults, figures: tuple[tuple[str, str], ...]) ->
     for family, nums in fam.items():
         relative = family == "own objective"
         for d in number_defs(spec, relative, "one threshold for all models"):
-            if d.counted and d.flatter:
+            if d.flatter and not d.variant:
                 x = tuple(float(nums[p][d.key]) for p in points)
                 name = f"{d.name.split(' (')[0]} ({family})"
                 rows.append(CorrelationRow(name, x, y, 1 if d.flatter == "higher" else -1))
@@ -272,6 +291,21 @@ def generalization_claim(r: RunResults, figures: tuple[tuple[str, str], ...]) ->
     )
 
 
+# The primary numbers, declared before measuring (the issue "verdicts that sharpen with evidence"); every other number
+# is shown with its interval and reading, never counted.
+CLAIM1_PRIMARY = (
+    "the basin width on each model's own objective (relative threshold: the two losses differ in scale) is what the "
+    "paper's pictures show, a wider basin; curvature, loss increases and Hessian numbers measure nearly the same "
+    "fact and would count it several times."
+)
+CLAIM2_PRIMARY = (
+    "the claim has three parts, so three primaries, Holm-corrected, all of which must hold: the convex area of the "
+    "full Hessian on the pre-training loss and on the linear-probe loss (the paper's 'region of convexity'; the "
+    "slice's convex fraction where the maps were skipped), and the epochs to reach the shared validation "
+    "pre-training loss ('converges faster')."
+)
+
+
 def build_findings(r: RunResults, figures: dict[str, tuple[tuple[str, str], ...]], command: str) -> Findings:
     """The report's content from the measurements."""
     rel = (
@@ -281,8 +315,11 @@ def build_findings(r: RunResults, figures: dict[str, tuple[tuple[str, str], ...]
     )
     same = (
         "Both models are measured on the same loss function, so the numbers are compared directly, with one "
-        "absolute threshold for both; the relative versions are shown below them, not counted."
+        "absolute threshold for both; the relative versions are shown below them."
     )
+    # Claim 2's convex region: the convex area of the full Hessian's maps; where they were skipped
+    # (--convexity-grid 0) the slice's convex fraction stands in, as it does in the regime cells.
+    convex = "" if r.convexity else "convex_fraction"
     claim1 = Claim(
         title="MAE's pre-training landscape is flatter and wider than the supervised ViT's",
         statement=(
@@ -292,29 +329,29 @@ def build_findings(r: RunResults, figures: dict[str, tuple[tuple[str, str], ...]
         tables=(
             comparison_table(
                 r,
-                "Own training objective (counted)",
+                "Own training objective",
                 "mae_own",
                 "sup_own",
                 "MAE",
                 "Sup-ViT",
                 relative=True,
-                counted=True,
+                primary="basin_width",
                 note="MAE: masked-patch pixel MSE; Sup-ViT: cross-entropy. " + rel,
             ),
             comparison_table(
                 r,
-                "Linear-probe loss (shown, not counted)",
+                "Linear-probe loss",
                 "mae_probe",
                 "sup_probe",
                 "MAE",
                 "Sup-ViT",
                 relative=False,
-                counted=False,
                 note="Both through a linear probe trained on the frozen encoder by the same protocol (for the Sup-ViT "
                 "a probe on its encoder, not its own classifier); the encoder and the probe head move. " + same,
             ),
         ),
         figures=figures.get("claim1", ()),
+        primary_reason=CLAIM1_PRIMARY,
     )
     claim2 = Claim(
         title="RC-MAE widens the convex, flat region and converges faster than MAE",
@@ -325,42 +362,42 @@ def build_findings(r: RunResults, figures: dict[str, tuple[tuple[str, str], ...]
         tables=(
             comparison_table(
                 r,
-                "Pre-training loss (counted)",
+                "Pre-training loss",
                 compared_function("rcmae", "mae"),
                 compared_function("mae", "rcmae"),
                 "RC-MAE",
                 "MAE",
                 relative=False,
-                counted=True,
+                primary=convex,
                 note="The masked-patch MSE for both (for RC-MAE its MAE term, the student moving). " + same,
             ),
             comparison_table(
                 r,
-                "Linear-probe loss (counted)",
+                "Linear-probe loss",
                 "rcmae_probe",
                 "mae_probe",
                 "RC-MAE",
                 "MAE",
                 relative=False,
-                counted=True,
+                primary=convex,
                 note="RC-MAE's probe reads its deployed EMA teacher; the encoder and the probe head move. " + same,
             ),
             convergence_table(r),
             comparison_table(
                 r,
-                "RC-MAE's full objective vs MAE's loss (shown, not counted)",
+                "RC-MAE's full objective vs MAE's loss",
                 "rcmae_full",
                 "mae_own",
                 "RC-MAE",
                 "MAE",
                 relative=True,
-                counted=False,
                 note="RC-MAE's training objective adds the consistency term to the fixed teacher: a different "
                 "function from MAE's loss, hence relative numbers.",
             ),
             *convexity_table(r),
         ),
         figures=figures.get("claim2", ()),
+        primary_reason=CLAIM2_PRIMARY,
     )
     claim3 = generalization_claim(r, figures.get("generalization", ()))
     return Findings(
@@ -393,8 +430,9 @@ def setup_items(r: RunResults) -> tuple[tuple[str, str], ...]:
         ),
         (
             "seeds",
-            f"{len(r.seeds)} model seeds ({', '.join(map(str, r.seeds))}); tables give mean ± sample standard "
-            "deviation over them",
+            f"{len(r.seeds)} model seeds ({', '.join(map(str, r.seeds))}); seed k also moves every measurement seed "
+            "(directions, evaluation images, masks, probe, Hessian start vectors) by k; tables give mean ± sample "
+            "standard deviation over seeds beside the paired estimate of A vs B",
         ),
         ("data", r.setup_facts["data"]),
         (
@@ -406,8 +444,8 @@ def setup_items(r: RunResults) -> tuple[tuple[str, str], ...]:
             "landscapes",
             f"2-D slices L(theta + a d1 + b d2) on a {spec.grid}x{spec.grid} grid over [-{spec.span:g}, "
             f"{spec.span:g}]^2; random Gaussian directions, filter-normalized, biases and norm scales fixed, direction "
-            f"seed {spec.direction_seed} for every model; {spec.samples} validation images (data seed "
-            f"{spec.data_seed}), MAE masks fixed by mask seed {spec.mask_seed}; eval mode, fp32",
+            f"seed {spec.direction_seed} + k for every model of seed k; {spec.samples} validation images (data seed "
+            f"{spec.data_seed} + k), MAE masks fixed by mask seed {spec.mask_seed} + k; eval mode, fp32",
         ),
         (
             "numbers",
@@ -422,15 +460,7 @@ def setup_items(r: RunResults) -> tuple[tuple[str, str], ...]:
             f"objectives), trace by Hutchinson ({spec.trace_probes} Rademacher probes); the same parameters and "
             "images as the landscape",
         ),
-        (
-            "verdict rule",
-            "a number supports a claim when the means differ in the claimed direction by more than the combined "
-            "spread (the sum of the two standard deviations over seeds), contradicts it when they differ the other "
-            "way by more than that, and is inconclusive otherwise (always with a single seed); a correlation "
-            "supports when its permutation p-value is under the Bonferroni level with the expected sign. A claim is "
-            "reproduced when at least half of its counted numbers support it and supporters outnumber "
-            "contradictors 3 to 1, not reproduced in the mirror case, and inconclusive at this scale otherwise",
-        ),
+        ("verdict rule", rule_text()),
         ("code version", f"`{code_version()}`"),
     )
 
@@ -441,7 +471,7 @@ def caveats(r: RunResults) -> tuple[str, ...]:
         f"Scale: `{spec.preset}` models on `{spec.data}` with {len(r.seeds)} seed(s); the paper used ViT-B on "
         "ImageNet. A verdict here says what these small models show, not what holds at scale.",
         "Random 2-D slices mostly reflect the Hessian trace and rarely show saddles (Boettcher & Wheeler 2022); "
-        "one direction seed is used for every model.",
+        "one direction seed per model seed k (shared by every model of seed k), so the spread over seeds covers it.",
         "Filter normalization is used throughout; other normalizations of the directions can change the picture.",
     ]
     edge = sum(bool(landscape_numbers(m, spec, relative=True)["basin_at_edge"]) for m in r.measured.values())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from core.models import (
     train_probe,
 )
 from core.store import Store
+from core.studies.workers import map_jobs
 
 KINDS = ("mae", "rcmae", "sup")
 LABEL = {"mae": "MAE", "rcmae": "RC-MAE", "sup": "Sup-ViT"}
@@ -45,7 +46,7 @@ LogFn = Callable[[str], None]  # receives the run's progress lines
 class ReproduceSpec:
     """Everything the reproduction depends on (defaults: the full run on the default models)."""
 
-    seeds: int = 3  # model seeds 0..seeds-1
+    seeds: int = 8  # model seeds 0..seeds-1: enough for the paired intervals to decide (core.report.verdicts)
     data: str = "digits"
     preset: str = "tiny"
     epochs: int = 30  # the TrainConfig defaults: seed 0 is the dashboard's default trio
@@ -58,6 +59,9 @@ class ReproduceSpec:
     samples: int = 128  # evaluation images for landscapes and Hessians (the same images)
     rel_threshold: float = 0.1  # basin / flat area: increase under this fraction of the centre loss
     radii: tuple[float, ...] = (0.1, 0.25)
+    # Measurement seeds of seed k are these plus k (`at_seed`): directions, evaluation images, masks and the probe
+    # follow the model seed, so that the spread over seeds covers them too, and every model of seed k shares them.
+    # Seed 0 measures with these, as the dashboard does.
     direction_seed: int = 0
     data_seed: int = 0
     mask_seed: int = 0
@@ -69,6 +73,9 @@ class ReproduceSpec:
     convexity_grid: int = 5
     convexity_iter: int = 20
     device: str = "auto"
+    # Worker processes for the independent (seed) jobs, 0: one per core (`core.studies.workers`). Not part of any
+    # cache key: the numbers are the same for any number.
+    workers: int = 0
     quick: bool = False
     note: str = ""  # a paragraph shown at the top of the report (e.g. why fewer seeds were used)
     regimes: bool = True  # claim 2 again over teacher momentum x training length (core.studies.regimes)
@@ -76,6 +83,9 @@ class ReproduceSpec:
     # the full report under 45 min on 2 cores (measured: 41.5 min, against 51 min with 33x33 cells, README), at a
     # coarser resolution: the (auto, epochs) cell is then claim 2 read on the 17x17 points of its 33x33 grid.
     regime_grid: int = 17
+    # Seeds of the regime grid (the first min(seeds, regime_seeds)): its 6 cells cost ~6x a seed of claims 1-2, and
+    # it asks how claim 2 moves with the regime, not claim 2 itself; the report states its n.
+    regime_seeds: int = 3
 
     def __post_init__(self):
         if self.seeds < 1:
@@ -91,6 +101,19 @@ class ReproduceSpec:
         e.g. 17 in 33), else `grid` itself (0, a coarser grid that does not nest, or one no coarser)."""
         g, n = self.regime_grid, self.grid
         return g if 3 <= g < n and (n - 1) % (g - 1) == 0 else n
+
+    def at_seed(self, seed: int) -> ReproduceSpec:
+        """The spec that measures seed `seed`: every measurement seed (directions, evaluation images, masks, the
+        probe's init and order, the Hessians' start vectors) moved by `seed`; seed 0 is the spec itself."""
+        if not seed:
+            return self
+        return replace(
+            self,
+            direction_seed=self.direction_seed + seed,
+            data_seed=self.data_seed + seed,
+            mask_seed=self.mask_seed + seed,
+            probe=replace(self.probe, seed=self.probe.seed + seed),
+        )
 
     def train_config(self, kind: str, seed: int) -> TrainConfig:
         return TrainConfig(
@@ -255,39 +278,67 @@ class RunResults:
     )  # (measure key, seed) -> core.measure.convexity.ConvexityMap (claim 2)
 
 
-def run_measurements(spec: ReproduceSpec, log: LogFn) -> RunResults:
-    """Train (or find) every model and probe, then measure every objective (all cached)."""
-    seeds = tuple(range(spec.seeds))
-    ckpts, probes, hist, pacc, cacc = {}, {}, {}, {}, {}
-    for seed in seeds:
-        for kind in KINDS:
-            cfg = spec.train_config(kind, seed)
-            name = f"{LABEL[kind]} seed {seed}"
-            log(f"train {name} ({cfg.epochs} epochs, {cfg.preset}, {cfg.data}; cached by config)")
-            last = [0]
+@dataclass
+class SeedRun:
+    """Everything one seed trained and measured (a worker's result: plain values)."""
 
-            def on_step(p: Progress, name=name, last=last) -> None:
-                quarter = p.epoch * 4 // p.epochs
-                if p.step == p.steps and quarter != last[0]:
-                    last[0] = quarter
-                    log(f"train {name}: epoch {p.epoch}/{p.epochs}, loss {p.loss:.4f}")
+    ckpts: dict[str, str]  # kind -> model checkpoint
+    probes: dict[str, str]  # kind -> probe checkpoint
+    histories: dict[str, list[dict]]
+    probe_acc: dict[str, float]
+    classifier_acc: float
+    measured: dict[str, Measured]  # measure key -> numbers
+    convexity: dict  # (measure key, seed) -> ConvexityMap
 
-            path = train_model(cfg, progress=on_step, device=spec.device)
-            log(f"linear probe on {name}")
-            probe = train_probe(path, spec.probe, device=spec.device)
-            ckpts[kind, seed], probes[kind, seed] = str(path), str(probe)
-            hist[kind, seed] = list(load_checkpoint(path).meta.get("history") or [])
-            ph = load_checkpoint(probe).meta.get("history") or []
-            pacc[kind, seed] = float(ph[-1]["val_acc"]) if ph else math.nan
-            if kind == "sup":
-                cacc[seed] = float(hist[kind, seed][-1].get("val_acc", math.nan)) if hist[kind, seed] else math.nan
+
+def run_seed(spec: ReproduceSpec, seed: int, *, log: LogFn) -> SeedRun:
+    """Train (or find) every model and probe of one seed, then measure every objective (all cached); the
+    measurement seeds follow the seed (`ReproduceSpec.at_seed`)."""
+    sspec = spec.at_seed(seed)
+    ckpts, probes, hist, pacc = {}, {}, {}, {}
+    for kind in KINDS:
+        cfg = spec.train_config(kind, seed)
+        name = f"{LABEL[kind]} seed {seed}"
+        log(f"train {name} ({cfg.epochs} epochs, {cfg.preset}, {cfg.data}; cached by config)")
+        last = [0]
+
+        def on_step(p: Progress, name=name, last=last) -> None:
+            quarter = p.epoch * 4 // p.epochs
+            if p.step == p.steps and quarter != last[0]:
+                last[0] = quarter
+                log(f"train {name}: epoch {p.epoch}/{p.epochs}, loss {p.loss:.4f}")
+
+        path = train_model(cfg, progress=on_step, device=spec.device)
+        log(f"linear probe on {name}")
+        probe = train_probe(path, sspec.probe, device=spec.device)
+        ckpts[kind], probes[kind] = str(path), str(probe)
+        hist[kind] = list(load_checkpoint(path).meta.get("history") or [])
+        ph = load_checkpoint(probe).meta.get("history") or []
+        pacc[kind] = float(ph[-1]["val_acc"]) if ph else math.nan
+    cacc = float(hist["sup"][-1].get("val_acc", math.nan)) if hist["sup"] else math.nan
     measured = {}
-    total = len(seeds) * len(MEASURES)
-    for seed in seeds:
-        for m in MEASURES:
-            log(f"measure {len(measured) + 1}/{total}: {m.title}, seed {seed}")
-            measured[m.key, seed] = measure(m, ckpts[m.kind, seed], probes[m.kind, seed], spec, log)
-    first = load_checkpoint(ckpts["mae", 0])
+    for i, m in enumerate(MEASURES, 1):
+        log(f"measure {i}/{len(MEASURES)}: {m.title}, seed {seed}")
+        measured[m.key] = measure(m, ckpts[m.kind], probes[m.kind], sspec, log)
+    slices = {(m.key, seed): surface_spec_of(m, ckpts[m.kind], probes[m.kind], sspec) for m in MEASURES}
+    convexity = reproduce_maps(slices, spec, log)
+    return SeedRun(ckpts, probes, hist, pacc, cacc, measured, convexity)
+
+
+def run_measurements(spec: ReproduceSpec, log: LogFn) -> RunResults:
+    """Train (or find) every model and probe, then measure every objective (all cached): one job per seed, over
+    `spec.workers` processes (`core.studies.workers`; the numbers do not depend on how many)."""
+    seeds = tuple(range(spec.seeds))
+    runs = map_jobs(run_seed, [(spec, s) for s in seeds], spec.workers, log, [f"seed {s}" for s in seeds])
+    by_seed = dict(zip(seeds, runs, strict=True))
+    ckpts = {(k, s): r.ckpts[k] for s, r in by_seed.items() for k in KINDS}
+    probes = {(k, s): r.probes[k] for s, r in by_seed.items() for k in KINDS}
+    hist = {(k, s): r.histories[k] for s, r in by_seed.items() for k in KINDS}
+    pacc = {(k, s): r.probe_acc[k] for s, r in by_seed.items() for k in KINDS}
+    cacc = {s: r.classifier_acc for s, r in by_seed.items()}
+    measured = {(m.key, s): r.measured[m.key] for s, r in by_seed.items() for m in MEASURES}
+    convexity = {key: v for r in runs for key, v in r.convexity.items()}
+    first = load_checkpoint(ckpts["mae", seeds[0]])
     c = first.config
     facts = {
         "architecture": (
@@ -297,11 +348,6 @@ def run_measurements(spec: ReproduceSpec, log: LogFn) -> RunResults:
         "data": _data_fact(first.meta.get("data") or {}),
         "ema": _ema_fact(load_checkpoint(ckpts["rcmae", seeds[0]]).meta.get("train") or {}),
     }
-
-    slices = {
-        (m.key, s): surface_spec_of(m, ckpts[m.kind, s], probes[m.kind, s], spec) for s in seeds for m in MEASURES
-    }
-    convexity = reproduce_maps(slices, spec, log)
     return RunResults(spec, seeds, ckpts, probes, hist, pacc, cacc, measured, facts, convexity)
 
 

@@ -1,7 +1,7 @@
 """Claim 2 across training regimes: RC-MAE against MAE for each teacher momentum x training length.
 
 The seed's claim 2 (RC-MAE's EMA teacher widens the convex, flat region and converges faster) is measured by
-`core.studies.reproduce` on one regime. This module repeats the claim's counted comparison over a small grid, so that
+`core.studies.reproduce` on one regime. This module repeats the claim's comparison over a small grid, so that
 the report says where, if anywhere, the claim holds at this scale:
 
 - momentum: "auto" (the paper's teacher horizon in epochs, `core.models.vit.resolve_ema_momentum`), 0.99 and 0.996 (the
@@ -11,7 +11,8 @@ the report says where, if anywhere, the claim holds at this scale:
 
 Each cell is judged as claim 2 is: the same tables (`core.studies.claims.comparison_table` on the MAE reconstruction
 loss, the same function for both models: RC-MAE's MAE term with its student moving; the linear-probe loss;
-`convergence_table`) and the same rule (`number_reading` per number, `claim_verdict` over the counted ones). Only
+`convergence_table`) and the same rule (`core.report.verdicts`: claim 2's three primaries, Holm-corrected over every
+primary of the grid, `judge_grid`), with the slice's convex fraction standing in for the convex area. Only
 claim 2's convex-area table (`core.measure.convexity`: a Lanczos run per map point) is left out of the cells: its cost.
 Every training, probe, landscape and Hessian is cached by content, so the cell of the default regime (auto, the
 report's epochs) reuses the report's own runs and points, and a rerun costs nothing.
@@ -29,15 +30,29 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.models import load_checkpoint, train_model, train_probe
-from core.report import COLORS, CONTRADICTS, SUPPORTS, Claim, Findings, Table, captions, format_mean_std, mean_std
-from core.studies.claims import comparison_table, convergence_table
+from core.report import (
+    COLORS,
+    UNDETERMINED,
+    Claim,
+    ClaimVerdict,
+    Findings,
+    Table,
+    captions,
+    estimate_cell,
+    format_mean_std,
+    judge,
+    mean_std,
+    verdict_of,
+)
+from core.studies.claims import CLAIM2_PRIMARY, comparison_table, convergence_table
 from core.studies.figures import write_figure
 from core.studies.measuring import MEASURES, LogFn, Measured, ReproduceSpec, RunResults, measure
+from core.studies.workers import map_jobs
 
 MOMENTA: tuple[float | str, ...] = ("auto", 0.99, 0.996)  # auto first: the default regime
 LENGTH_FACTORS: tuple[int, ...] = (1, 3)  # the report's epochs and 3x that
 QUICK_FACTORS: tuple[int, ...] = (1, 2)  # --quick: shorter
-CELL_MEASURES = ("mae_own", "rcmae_mae", "mae_probe", "rcmae_probe")  # claim 2's counted comparisons
+CELL_MEASURES = ("mae_own", "rcmae_mae", "mae_probe", "rcmae_probe")  # claim 2's comparisons
 
 
 def momentum_label(m: float | str) -> str:
@@ -52,8 +67,9 @@ class Cell:
         momentum: "auto" or the explicit value asked for.
         epochs: training length of both models.
         resolved: the momentum RC-MAE trained with (auto resolved for the run's steps per epoch).
-        claim: claim 2's counted tables for this regime; `claim.verdict` is `claim_verdict` over their readings.
+        claim: claim 2's tables for this regime, with its three primaries (`cell_claim`).
         results: the measurements behind it (as `core.studies.measuring.RunResults`).
+        judgement: the cell's verdict, its primaries read after Holm over every cell's primaries (`judge_grid`).
     """
 
     momentum: float | str
@@ -61,13 +77,30 @@ class Cell:
     resolved: float
     claim: Claim
     results: RunResults
+    judgement: ClaimVerdict | None = None
 
     @property
-    def counts(self) -> tuple[int, int, int]:
-        """(supporting, contradicting, inconclusive) counted numbers."""
-        rs = [r for _, r in self.claim.readings()]
-        s, c = rs.count(SUPPORTS), rs.count(CONTRADICTS)
-        return s, c, len(rs) - s - c
+    def verdict(self) -> str:
+        return (self.judgement or self.claim.judgement).verdict
+
+    def verdict_text(self) -> str:
+        j = self.judgement or self.claim.judgement
+        text = f"{j.verdict} at {j.n} seed{'s' if j.n != 1 else ''}"
+        if j.verdict == UNDETERMINED and (j.beyond or j.seeds_needed):
+            text += " (more than 1000 needed)" if j.beyond else f" (about {j.seeds_needed} needed)"
+        return text
+
+
+def judge_grid(cells: Sequence[Cell]) -> None:
+    """Set every cell's `judgement`: Holm over the primaries of every cell of the grid (one family: the grid asks
+    where, if anywhere, claim 2 holds), then each cell's verdict from its own primaries."""
+    primaries = [r.estimate for c in cells for r in c.claim.primary_rows()]
+    judged = judge(primaries)
+    i = 0
+    for c in cells:
+        k = len(c.claim.primary_rows())
+        c.judgement = verdict_of(judged[i : i + k])
+        i += k
 
 
 @dataclass
@@ -104,7 +137,8 @@ def cell_spec(spec: ReproduceSpec, epochs: int) -> ReproduceSpec:
 
 
 def _train(cfg, spec: ReproduceSpec, name: str, log: LogFn) -> tuple[str, str, list[dict], float]:
-    """Train (or find) one model and its probe: (checkpoint, probe, history, probe accuracy)."""
+    """Train (or find) one model and its probe (`spec` is the seed's, `ReproduceSpec.at_seed`): (checkpoint, probe,
+    history, probe accuracy)."""
     log(f"regimes: train {name} ({cfg.epochs} epochs; cached by config)")
     path = train_model(cfg, device=spec.device)
     probe = train_probe(path, spec.probe, device=spec.device)
@@ -113,18 +147,50 @@ def _train(cfg, spec: ReproduceSpec, name: str, log: LogFn) -> tuple[str, str, l
     return str(path), str(probe), hist, float(ph[-1]["val_acc"]) if ph else math.nan
 
 
+def regime_seed(spec: ReproduceSpec, epochs: int, seed: int, momenta: tuple, *, log: LogFn) -> dict:
+    """One job of the grid: MAE and every RC-MAE momentum trained `epochs` epochs with seed `seed`, and the cells'
+    measures (all cached). Returns {"mae": trained, "rc": momentum -> trained, "measured": momentum -> key ->
+    Measured}, a trained model being (checkpoint, probe, history, probe accuracy)."""
+    s_len = cell_spec(spec, epochs)
+    ss = s_len.at_seed(seed)
+    by_key = {m.key: m for m in MEASURES}
+    mae = _train(s_len.train_config("mae", seed), ss, f"MAE seed {seed}", log)
+    out: dict = {"mae": mae, "rc": {}, "measured": {}}
+    mae_measured: dict[str, Measured] = {}
+    for m in momenta:
+        cfg = replace(s_len.train_config("rcmae", seed), ema_momentum=m)
+        rc = _train(cfg, ss, f"RC-MAE m {momentum_label(m)} seed {seed}", log)
+        measured = {}
+        for key in CELL_MEASURES:
+            kind = by_key[key].kind
+            if kind == "mae" and key in mae_measured:
+                measured[key] = mae_measured[key]
+                continue
+            ckpt, probe = (mae if kind == "mae" else rc)[:2]
+            log(f"regimes: measure {by_key[key].title}, {epochs} epochs, m {momentum_label(m)}, seed {seed}")
+            measured[key] = measure(by_key[key], ckpt, probe, ss, log)
+            if kind == "mae":
+                mae_measured[key] = measured[key]
+        out["rc"][m], out["measured"][m] = rc, measured
+    return out
+
+
 def cell_claim(r: RunResults) -> Claim:
-    """Claim 2's counted comparisons on one regime's measurements: the tables `build_findings` counts for claim 2
-    (the pre-training loss on one function for both, the linear-probe loss, convergence) except the convex-area
-    table of `core.measure.convexity`, whose maps cost a Lanczos run per point: too much for every cell."""
+    """Claim 2 on one regime's measurements: the tables of claim 2 (the pre-training loss on one function for both,
+    the linear-probe loss, convergence) except the convex-area table of `core.measure.convexity`, whose maps cost a
+    Lanczos run per point: too much for every cell. Its three primaries are claim 2's, the slice's convex fraction
+    standing in for the convex area (`core.studies.claims.CLAIM2_PRIMARY`)."""
+    primary = "convex_fraction"
     tables = (
-        comparison_table(r, "Pre-training loss", "rcmae_mae", "mae_own", "RC-MAE", "MAE", relative=False, counted=True),
         comparison_table(
-            r, "Linear-probe loss", "rcmae_probe", "mae_probe", "RC-MAE", "MAE", relative=False, counted=True
+            r, "Pre-training loss", "rcmae_mae", "mae_own", "RC-MAE", "MAE", relative=False, primary=primary
+        ),
+        comparison_table(
+            r, "Linear-probe loss", "rcmae_probe", "mae_probe", "RC-MAE", "MAE", relative=False, primary=primary
         ),
         convergence_table(r),
     )
-    return Claim(title="RC-MAE vs MAE", statement="", tables=tables)
+    return Claim(title="RC-MAE vs MAE", statement="", tables=tables, primary_reason=CLAIM2_PRIMARY)
 
 
 def run_regimes(
@@ -142,39 +208,31 @@ def run_regimes(
         momenta: RC-MAE teacher momenta ("auto" or floats).
         factors: training lengths as multiples of `spec.epochs`.
     """
-    seeds = tuple(range(spec.seeds))
-    by_key = {m.key: m for m in MEASURES}
+    seeds = tuple(range(min(spec.seeds, spec.regime_seeds)))
+    momenta = tuple(momenta)
+    jobs = [(spec, epochs, s, momenta) for epochs in lengths(spec, factors) for s in seeds]
+    names = [f"regime {epochs} epochs seed {s}" for epochs in lengths(spec, factors) for s in seeds]
+    done = dict(zip([(j[1], j[2]) for j in jobs], map_jobs(regime_seed, jobs, spec.workers, log, names), strict=True))
     cells = []
     for epochs in lengths(spec, factors):
         s_len = cell_spec(spec, epochs)
-        mae = {s: _train(s_len.train_config("mae", s), spec, f"MAE seed {s}", log) for s in seeds}
-        mae_measured: dict[tuple[str, int], Measured] = {}
         for m in momenta:
-            rc = {}
-            for s in seeds:
-                cfg = replace(s_len.train_config("rcmae", s), ema_momentum=m)
-                rc[s] = _train(cfg, spec, f"RC-MAE m {momentum_label(m)} seed {s}", log)
-            measured = {}
-            for s in seeds:
-                for key in CELL_MEASURES:
-                    kind = by_key[key].kind
-                    ckpt, probe = (mae if kind == "mae" else rc)[s][:2]
-                    if kind == "mae" and (key, s) in mae_measured:
-                        measured[key, s] = mae_measured[key, s]
-                        continue
-                    log(f"regimes: measure {by_key[key].title}, {epochs} epochs, m {momentum_label(m)}, seed {s}")
-                    measured[key, s] = measure(by_key[key], ckpt, probe, s_len, log)
-                    if kind == "mae":
-                        mae_measured[key, s] = measured[key, s]
-            ckpts = {(k, s): (mae if k == "mae" else rc)[s][0] for k in ("mae", "rcmae") for s in seeds}
-            probes = {(k, s): (mae if k == "mae" else rc)[s][1] for k in ("mae", "rcmae") for s in seeds}
-            hist = {(k, s): (mae if k == "mae" else rc)[s][2] for k in ("mae", "rcmae") for s in seeds}
-            pacc = {(k, s): (mae if k == "mae" else rc)[s][3] for k in ("mae", "rcmae") for s in seeds}
+            runs = {s: done[epochs, s] for s in seeds}
+            trained = {
+                (k, s): runs[s]["mae"] if k == "mae" else runs[s]["rc"][m] for k in ("mae", "rcmae") for s in seeds
+            }
+            measured = {(key, s): runs[s]["measured"][m][key] for key in CELL_MEASURES for s in seeds}
+            ckpts = {ks: t[0] for ks, t in trained.items()}
+            probes = {ks: t[1] for ks, t in trained.items()}
+            hist = {ks: t[2] for ks, t in trained.items()}
+            pacc = {ks: t[3] for ks, t in trained.items()}
             r = RunResults(s_len, seeds, ckpts, probes, hist, pacc, {}, measured, {})
-            train = load_checkpoint(rc[seeds[0]][0]).meta.get("train") or {}
+            train = load_checkpoint(ckpts["rcmae", seeds[0]]).meta.get("train") or {}
             resolved = float(train.get("ema_momentum_resolved", m if m != "auto" else math.nan))
             cells.append(Cell(m, epochs, resolved, cell_claim(r), r))
-            log(f"regimes: {epochs} epochs, m {momentum_label(m)}: {cells[-1].claim.verdict}")
+    judge_grid(cells)
+    for c in cells:
+        log(f"regimes: {c.epochs} epochs, m {momentum_label(c.momentum)}: {c.verdict_text()}")
     return RegimeResults(spec, seeds, tuple(momenta), lengths(spec, factors), cells)
 
 
@@ -225,7 +283,7 @@ def regime_markdown(rr: RegimeResults, figures: Sequence[tuple[str, str]] = ()) 
         f"x training length in {{{', '.join(map(str, rr.lengths))}}} epochs, {len(rr.seeds)} seeds each; MAE is "
         "retrained at "
         "each length as the baseline. Each cell is judged as claim 2 is, with the same verdict rule, on claim 2's "
-        "counted numbers from the pre-training landscape on the MAE reconstruction loss (the same function for both; "
+        "numbers from the pre-training landscape on the MAE reconstruction loss (the same function for both; "
         "RC-MAE's student moves), the linear-probe landscape and convergence; the convex-area maps are left out "
         f"(a Lanczos run per point is too costly for every cell). Landscapes on a {rr.grid}x{rr.grid} grid"
         + (
@@ -239,31 +297,33 @@ def regime_markdown(rr: RegimeResults, figures: Sequence[tuple[str, str]] = ()) 
         "(S = optimizer steps per epoch; 312 is ImageNet-1k at batch 4096): the paper's teacher horizon in epochs, "
         "by the EMA scaling rule of Busbridge et al. 2023; 0.996 is the paper's value taken as it is, a horizon of "
         "~250 steps, which here is most of the run. Numbers are mean ± sample standard deviation over seeds "
-        "(RC-MAE / MAE); support / contradict / inconclusive count the cell's counted numbers.",
+        f"(RC-MAE / MAE). Each cell's verdict is decided by claim 2's three primaries (the slice's convex fraction "
+        f"standing in for the convex area), Holm-corrected over every primary of the {len(rr.cells)} cells (one "
+        f"family: the grid asks where, if anywhere, the claim holds), with {len(rr.seeds)} seeds, fewer than the "
+        "claims' (the grid costs about six times a seed of claims 1-2).",
         "",
-        "| momentum (used) | epochs | verdict | support / contradict / inconclusive | "
+        "| momentum (used) | epochs | verdict (Holm over the grid) | primaries, RC-MAE vs MAE paired | "
         + " | ".join(f"{name}: RC-MAE / MAE" for name, _ in TABLE_NUMBERS)
         + " |",
         "|---|---|---|---|" + "---|" * len(TABLE_NUMBERS),
     ]
     for cell in rr.cells:
         nums = key_numbers(cell)
-        s, c, i = cell.counts
+        j = cell.judgement or cell.claim.judgement
+        prim = "; ".join(f"{_short(x.estimate.name)}: {estimate_cell(x.estimate)} → {x.reading}" for x in j.judged)
         m = momentum_label(cell.momentum)
         used = f"{m} ({cell.resolved:.4g})" if cell.momentum == "auto" else m
         vals = [
             f"{format_mean_std(nums[name][0], fmt)} / {format_mean_std(nums[name][1], fmt)}"
             for name, fmt in TABLE_NUMBERS
         ]
-        lines.append(
-            f"| {used} | {cell.epochs} | **{cell.claim.verdict}** | {s} / {c} / {i} | " + " | ".join(vals) + " |"
-        )
+        lines.append(f"| {used} | {cell.epochs} | **{cell.verdict_text()}** | {prim} | " + " | ".join(vals) + " |")
     lines.append("")
-    verdicts = {c.claim.verdict for c in rr.cells}
+    verdicts = {c.verdict for c in rr.cells}
     lines.append(
         "Across the grid: "
         + "; ".join(
-            f"{v} in {sum(c.claim.verdict == v for c in rr.cells)} of {len(rr.cells)} cells" for v in sorted(verdicts)
+            f"{v} in {sum(c.verdict == v for c in rr.cells)} of {len(rr.cells)} cells" for v in sorted(verdicts)
         )
         + "."
     )
@@ -273,6 +333,13 @@ def regime_markdown(rr: RegimeResults, figures: Sequence[tuple[str, str]] = ()) 
         lines += [f"- [{cap}]({link})" for cap, link in figures]
         lines.append("")
     return "\n".join(lines)
+
+
+def _short(name: str) -> str:
+    """A primary's name without its threshold details, for the grid's table cells."""
+    return name.replace("convex fraction of the slice", "convex fraction").replace(
+        "epochs to reach validation pre-training loss", "epochs to the shared loss"
+    )
 
 
 FIGURE_NUMBERS = (
