@@ -26,9 +26,15 @@ from pages._ui import error_box, lang, registry, say, submit, tr, watch
 VERDICT_ICON = {
     "supports": ":material/check_circle:",
     "contradicts": ":material/cancel:",
-    "inconclusive": ":material/help:",
+    "no meaningful difference": ":material/drag_handle:",
+    "undetermined": ":material/help:",
 }
-VERDICT_COLOR = {"supports": "green", "contradicts": "red", "inconclusive": "orange"}
+VERDICT_COLOR = {
+    "supports": "green",
+    "contradicts": "red",
+    "no meaningful difference": "gray",
+    "undetermined": "orange",
+}
 STAGES = ("train", "landscapes", "flatness", "generalization", "summary", "done")
 
 st.title(tr("overview.title"))

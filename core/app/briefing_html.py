@@ -44,8 +44,13 @@ from core.report import (
 )
 from core.store import atomic_write_bytes, ensure_folder
 
-VERDICT_MARK = {"supports": "✔", "contradicts": "✘", "inconclusive": "?"}
-VERDICT_COLOR = {"supports": "#1a7f37", "contradicts": "#cf222e", "inconclusive": "#9a6700"}
+VERDICT_MARK = {"supports": "✔", "contradicts": "✘", "no meaningful difference": "=", "undetermined": "?"}
+VERDICT_COLOR = {
+    "supports": "#1a7f37",
+    "contradicts": "#cf222e",
+    "no meaningful difference": "#57606a",
+    "undetermined": "#9a6700",
+}
 
 _T = {
     "en": {

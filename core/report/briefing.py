@@ -3,16 +3,15 @@
 Built on the executive summary (`core.report.summary`, which decides the verdicts and writes the full measured text)
 and, when the first-run job carries it, the fine-tuning measurement (facts key "generalization", see
 /work/notes/contract.md). Nothing here is canned: every sentence is composed from the verdicts and the numbers at
-hand, and says so plainly when a point is inconclusive, contradicted or not measured yet.
+hand, and says so plainly when a point is undetermined, contradicted or not measured yet.
 
 - `compose(facts, lang, context)` -> `Briefing`: per point a verdict, one short sentence (at most `MAX_WORDS` words
-  in English, `MAX_CHARS` characters in Japanese), one headline number with its spread and the comparison as a
-  delta, the full measured text, the numbers, and, when inconclusive, what would settle it; then the meeting
+  in English, `MAX_CHARS` characters in Japanese), one headline number with its interval and the comparison as a
+  delta, the full measured text, the numbers, and, when undetermined, what would settle it; then the meeting
   sentence (one or two sentences).
-- The generalization point uses fine-tuning when measured (pre-trained vs from scratch, validation accuracy over
-  seeds; a difference counts beyond two standard errors of the difference of means, or beyond `tolerance` of the
-  larger with one seed), else the flatness comparison of `core.report.summary` (on the functions
-  `core.report.comparison` picks).
+- Every verdict is the one rule of `core.report.verdicts`. The generalization point uses fine-tuning when measured:
+  pre-trained vs from scratch, validation accuracy paired by seed, exactly as docs/FINDINGS.md's premise
+  (`core.report.premise_estimates`, Holm over the two kinds); else the flatness comparison of `core.report.summary`.
 
 The HTML export lives in `core.app.briefing_html`.
 """
@@ -27,8 +26,20 @@ from typing import Any
 import numpy as np
 
 from core.errors import LandscapeError
-from core.report.comparison import comparison_of, comparisons
-from core.report.summary import LANGS, ModelFacts, Point, Summary, executive_summary, fmt, fmt_count, group_facts
+from core.report.comparison import comparisons
+from core.report.findings import premise_estimates
+from core.report.summary import LANGS, ModelFacts, Point, Summary, executive_summary, fmt, fmt_count
+from core.report.verdicts import (
+    CONTRADICTED,
+    CONTRADICTS,
+    MARGINS,
+    NO_DIFFERENCE,
+    REPRODUCED,
+    SUPPORTS,
+    UNDETERMINED,
+    claim_verdict,
+    reading_sentence,
+)
 
 MAX_WORDS = 25  # English short sentences
 MAX_CHARS = 60  # Japanese short sentences
@@ -60,12 +71,13 @@ class BriefPoint:
     Attributes:
         key: "cost", "general" or "inf".
         title: a short heading.
-        verdict: "supports" | "contradicts" | "inconclusive" (of the seed's claim).
+        verdict: "supports" | "contradicts" | "no meaningful difference" | "undetermined" (of the seed's claim,
+            `core.report.verdicts`).
         short: one plain sentence.
         headline: the one number.
         details: the full measured text (paragraphs).
         numbers: the numbers behind it (name -> value).
-        why: for an inconclusive verdict, what would settle it ("" otherwise).
+        why: for an undetermined verdict, what would settle it ("" otherwise).
         measured: False when the point has nothing measured yet.
     """
 
@@ -104,7 +116,8 @@ T: dict[str, dict[str, Any]] = {
         "cost_supports": "RC-MAE trains {x} slower per epoch than MAE{params}.",
         "cost_params": " and holds {r} the parameters while training",
         "cost_contradicts": "RC-MAE trained {x} faster per epoch than MAE: no extra training cost here.",
-        "cost_inconclusive": "RC-MAE's time per epoch is within the measurement spread of MAE's ({sx}).",
+        "cost_same": "RC-MAE's time per epoch is within 5% of MAE's ({sx}): no meaningful extra cost.",
+        "cost_open": "RC-MAE's time per epoch is not yet told apart from MAE's ({sx}).",
         "cost_missing": "Training cost is not measured yet.",
         "h_cost": "Time per epoch, RC-MAE / MAE",
         "vs_mae": "{d} vs MAE",
@@ -112,80 +125,70 @@ T: dict[str, dict[str, Any]] = {
         # generalization (fine-tuning)
         "gen_supports": "With {n} labels per class, pre-training lifts accuracy: {accs}, from scratch {s}.",
         "gen_contradicts": "With {n} labels per class, training from scratch did better: {s} vs {accs}.",
-        "gen_inconclusive": "With {n} labels per class, pre-training's gain is not clear: {accs}, from scratch {s}.",
+        "gen_same": "With {n} labels per class, pre-training made no difference over 3 points: {accs}, scratch {s}.",
+        "gen_open": "With {n} labels per class, pre-training's gain is not settled: {accs}, from scratch {s}.",
         "gen_acc": "{k} {a}",
         "h_gen": "Fine-tuned accuracy, {k}",
         "vs_scratch": "{d} pts vs scratch",
         "gen_detail": "Fine-tuned on {n} labels per class ({data}; {epochs} epochs, {steps} steps; seeds {seeds}): "
         "validation accuracy {rows}. Train minus validation accuracy (the gap): {gaps}. {note}",
         "gen_row": "{k} {m} ± {s}",
-        "gen_vs": "{k} vs from scratch: {d} points, 95% interval ±{e}",
-        "gen_vs_unknown": "{k} vs from scratch: {d} points (one seed: spread unknown)",
+        "gen_vs": "{k} vs from scratch, paired by seed: {est} → {reading}",
         "gen_missing": "Fine-tuning is not measured yet: the verdict below is on flatness alone.",
         "flat_line": "Flatness: {short}",
         # stability (flatness)
         "pair_supports": "{A} is flatter than {B}",
         "pair_contradicts": "{B} is flatter than {A}",
-        "pair_inconclusive": "{A} vs {B} is unclear",
+        "pair_no meaningful difference": "{A} vs {B}: no meaningful difference",
+        "pair_undetermined": "{A} vs {B} is not settled",
         "pair_missing": "{A} vs {B} is not measured",
         "stab_short": "Flatness on one function: {pairs}.",
         "stab_missing": "Stability (flatness) is not measured yet.",
         "h_stab": "Top eigenvalue, RC-MAE / MAE",
         "h_stab_sub": "on MAE's loss",
-        "one_model": "one model: spread unknown",
-        "one_seed": "one seed: spread unknown",
-        "sp_interval": "95% interval ± {e}",
-        "sp_seeds": "± {e} (std over seeds)",
+        "one_seed": "one seed: no interval",
+        "sp_interval": "95% interval [{lo}, {hi}], {n}",
         "sp_repeats": "± {e} (std over repeats)",
         # inference
         "inf_supports": "RC-MAE deploys an encoder the same size as MAE's ({p} parameters): no extra inference cost.",
         "inf_contradicts": "RC-MAE's deployed encoder has {r} MAE's parameters: it costs more to run.",
-        "inf_inconclusive": "Same architecture as MAE, yet latency measured {r} MAE's: re-measure before concluding.",
         "inf_missing": "Inference cost is not measured yet.",
         "h_inf": "Latency per image, RC-MAE",
         "h_inf_params": "Deployed parameters, RC-MAE",
-        # why inconclusive
-        "why_cost_spread": "The {sx} difference is inside the 95% interval (±{e}) of {n} timed epochs per model. "
-        "About {k} times as many epochs, timed on a quiet machine, would resolve a difference this size.",
-        "why_cost_zero": "The times are equal within ±{e}: a real difference would be smaller than that.",
-        "why_cost_one": "Only one epoch per model was timed, so the spread is unknown: time several epochs.",
-        "why_gen": "The gain of {d} points for {k} is inside its 95% interval (±{e}) over {n} seed(s); about {m} "
-        "seeds would resolve a gain this size.",
-        "why_gen_one": "One seed per model: the spread is unknown. Run at least 3 seeds.",
+        # why undetermined
+        "why_cost": "Timed over {n} epoch pairs: {said}",
+        "why_gen": "{said}",
         "why_regime": " The regime is small ({regime}); the paper's claims are about ViT-B trained for 1600 epochs on "
         "ImageNet, so a longer run may move the verdict.",
-        "why_flat": "RC-MAE vs MAE on one function: {a} of {n} numbers favour RC-MAE, {b} favour MAE, {t} are within "
-        "the spread. With {m} model(s) per kind there is {spread}: train more seeds (at least 3) to see whether the "
-        "differences hold.",
+        "why_flat": "{said}",
         "why_flat_missing": "RC-MAE on MAE's loss is not measured yet: the first-run job computes it.",
-        "spread_seeds": "a spread across seeds",
-        "spread_none": "no spread across seeds (only the measurement's own)",
-        "why_inf": "The architectures are equal, so the cost should be equal; the latency gap exceeds its spread. "
-        "Re-measure on an idle machine with more repeats.",
         "why_missing": "Not measured yet: open the Overview or run `python -m core briefing` to prepare it.",
         # meeting
         "m_cost": {
             "supports": "a little more training cost ({x} per epoch)",
             "contradicts": "no extra training cost ({x} faster per epoch)",
-            "inconclusive": "about the same training time",
+            "no meaningful difference": "about the same training time (within 5%)",
+            "undetermined": "a training cost not yet settled",
             "missing": "a training cost we have not measured yet",
         },
         "m_gen": {
             "supports": "better accuracy after fine-tuning (+{d} points over training from scratch)",
             "contradicts": "no accuracy gain from pre-training (from scratch did better)",
-            "inconclusive": "an accuracy gain we cannot confirm yet",
+            "no meaningful difference": "no accuracy difference over 3 points after fine-tuning",
+            "undetermined": "an accuracy gain we cannot confirm yet",
             "missing": "a generalization gain we have not measured yet",
         },
         "m_stab": {
             "supports": "a flatter, more stable model",
             "contradicts": "no stability gain (the flatness numbers point the other way)",
-            "inconclusive": "a stability gain we cannot confirm yet",
+            "no meaningful difference": "no meaningful difference in flatness",
+            "undetermined": "a stability gain we cannot confirm yet",
             "missing": "a stability gain we have not measured yet",
         },
         "m_inf": {
             "supports": "the same inference cost",
             "contradicts": "a higher inference cost",
-            "inconclusive": "an inference cost to re-measure",
+            "undetermined": "an inference cost to re-measure",
             "missing": "an inference cost not measured yet",
         },
         "m_one": "On our models, RC-MAE means {cost}, {gen}, and {inf}.",
@@ -206,14 +209,16 @@ T: dict[str, dict[str, Any]] = {
         "cost_supports": "RC-MAEの学習はMAEより1エポックあたり{x}遅い{params}。",
         "cost_params": "(学習中のパラメータは{r})",
         "cost_contradicts": "RC-MAEはMAEより1エポックあたり{x}速く、追加コストなし。",
-        "cost_inconclusive": "RC-MAEの1エポックの時間はMAEとの差{sx}で、ばらつきの範囲内。",
+        "cost_same": "RC-MAEの1エポックの時間はMAEとの差{sx}で5%以内。意味のある追加コストなし。",
+        "cost_open": "RC-MAEの1エポックの時間はMAEとの差{sx}で、まだ区別できない。",
         "cost_missing": "学習コストはまだ測定されていません。",
         "h_cost": "1エポックの時間 RC-MAE / MAE",
         "vs_mae": "{d}(MAE比)",
         "spread_unknown": "ばらつき不明",
         "gen_supports": "1クラス{n}枚で事前学習が精度を向上: {accs}、スクラッチ{s}。",
         "gen_contradicts": "1クラス{n}枚ではスクラッチの方が高精度: {s}対{accs}。",
-        "gen_inconclusive": "1クラス{n}枚で事前学習の効果は不明確: {accs}、スクラッチ{s}。",
+        "gen_same": "1クラス{n}枚で事前学習の差は3ポイント以内: {accs}、スクラッチ{s}。",
+        "gen_open": "1クラス{n}枚で事前学習の効果は未決定: {accs}、スクラッチ{s}。",
         "gen_acc": "{k} {a}",
         "h_gen": "微調整後の精度 {k}",
         "vs_scratch": "{d}ポイント(スクラッチ比)",
@@ -221,70 +226,58 @@ T: dict[str, dict[str, Any]] = {
         "シード{seeds}): "
         "検証精度 {rows}。学習精度と検証精度の差: {gaps}。{note}",
         "gen_row": "{k} {m} ± {s}",
-        "gen_vs": "{k}とスクラッチの差: {d}ポイント、95%区間 ±{e}",
-        "gen_vs_unknown": "{k}とスクラッチの差: {d}ポイント(シード1つのためばらつき不明)",
+        "gen_vs": "{k}とスクラッチの差(シードごとの対応比較): {est} → {reading}",
         "gen_missing": "ファインチューニングはまだ測定されていません。判定は平坦さのみによります。",
         "flat_line": "平坦さ: {short}",
         "pair_supports": "{A}は{B}より平坦",
         "pair_contradicts": "{B}の方が{A}より平坦",
-        "pair_inconclusive": "{A}と{B}の差は不明確",
+        "pair_no meaningful difference": "{A}と{B}に意味のある差なし",
+        "pair_undetermined": "{A}と{B}の差は未決定",
         "pair_missing": "{A}と{B}は未測定",
         "stab_short": "同じ関数での平坦さ: {pairs}。",
         "stab_missing": "安定性(平坦さ)はまだ測定されていません。",
         "h_stab": "最大固有値 RC-MAE / MAE",
         "h_stab_sub": "MAEの損失",
-        "one_model": "モデル1つ: ばらつき不明",
-        "one_seed": "シード1つ: ばらつき不明",
-        "sp_interval": "95%区間 ± {e}",
-        "sp_seeds": "± {e}(シード間の標準偏差)",
+        "one_seed": "シード1つ: 区間なし",
+        "sp_interval": "95%区間 [{lo}, {hi}]、{n}",
         "sp_repeats": "± {e}(繰り返しの標準偏差)",
         "inf_supports": "RC-MAEの配備モデルはMAEと同じ大きさ({p}パラメータ)で推論コスト増なし。",
         "inf_contradicts": "RC-MAEの配備モデルはMAEの{r}のパラメータで、推論コストが増える。",
-        "inf_inconclusive": "構造はMAEと同じだが推論時間はMAEの{r}。結論の前に再測定を。",
         "inf_missing": "推論コストはまだ測定されていません。",
         "h_inf": "1画像あたりの推論時間 RC-MAE",
         "h_inf_params": "配備パラメータ数 RC-MAE",
-        "why_cost_spread": "差{sx}は、各モデル{n}エポックの測定の95%区間(±{e})の内側です。"
-        "負荷の少ないマシンで約{k}倍のエポックを測れば、この大きさの差を判別できます。",
-        "why_cost_zero": "時間は±{e}の範囲で等しく、実際の差があってもそれより小さいと言えます。",
-        "why_cost_one": "各モデル1エポックしか測定していないため、ばらつきが分かりません。"
-        "複数エポックを測定してください。",
-        "why_gen": "{k}の{d}ポイントの向上は、シード{n}個での95%区間(±{e})の内側です。"
-        "この大きさの差を判別するには約{m}個のシードが必要です。",
-        "why_gen_one": "各モデルのシードが1つのため、ばらつきが分かりません。3つ以上のシードで測定してください。",
+        "why_cost": "{n}組のエポックで測定: {said}",
+        "why_gen": "{said}",
         "why_regime": "規模も小さい({regime})ため、論文の主張(ImageNetでViT-Bを1600エポック学習)とは条件が"
         "大きく異なり、長い学習で判定が変わる可能性があります。",
-        "why_flat": "同じ関数でのRC-MAEとMAEの比較では、{n}項目のうちRC-MAEが平坦なのは{a}項目、MAEが平坦なのは{b}"
-        "項目、ばらつきの範囲内が{t}項目です。各種類{m}モデルのため{spread}。差が保たれるか確かめるには、"
-        "シードを増やして(3つ以上)学習してください。",
+        "why_flat": "{said}",
         "why_flat_missing": "MAEの損失でのRC-MAEはまだ測定されていません。初回の準備ジョブが計算します。",
-        "spread_seeds": "シード間のばらつきで判定しています",
-        "spread_none": "シード間のばらつきは分かりません(測定そのもののばらつきのみ)",
-        "why_inf": "構造が同じなので推論コストは等しいはずですが、推論時間の差がばらつきを超えています。"
-        "負荷のないマシンで繰り返し回数を増やして再測定してください。",
         "why_missing": "まだ測定されていません。Overviewを開くか `python -m core briefing` を実行すると準備されます。",
         "m_cost": {
             "supports": "学習コストは少し増え(1エポックあたり{x})",
             "contradicts": "学習コストは増えず(1エポックあたり{x}速い)",
-            "inconclusive": "学習時間はほぼ同じで",
+            "no meaningful difference": "学習時間はほぼ同じで(5%以内)",
+            "undetermined": "学習コストはまだ決まらず",
             "missing": "学習コストは未測定で",
         },
         "m_gen": {
             "supports": "ファインチューニング後の精度が上がり(スクラッチより+{d}ポイント)",
             "contradicts": "事前学習による精度向上は見られず(スクラッチの方が高精度)",
-            "inconclusive": "精度向上はまだ確認できず",
+            "no meaningful difference": "ファインチューニング後の精度差は3ポイント以内で",
+            "undetermined": "精度向上はまだ確認できず",
             "missing": "汎化性能は未測定で",
         },
         "m_stab": {
             "supports": "より平坦で安定したモデルになり",
             "contradicts": "安定性の向上は見られず(平坦さの数値は逆)",
-            "inconclusive": "安定性の向上はまだ確認できず",
+            "no meaningful difference": "平坦さに意味のある差はなく",
+            "undetermined": "安定性の向上はまだ確認できず",
             "missing": "安定性は未測定で",
         },
         "m_inf": {
             "supports": "推論コストは変わりません",
             "contradicts": "推論コストは増えます",
-            "inconclusive": "推論コストは再測定が必要です",
+            "undetermined": "推論コストは再測定が必要です",
             "missing": "推論コストは未測定です",
         },
         "m_one": "私たちのモデルでは、RC-MAEは{cost}、{gen}、{inf}。",
@@ -341,13 +334,6 @@ def _finite(x: Any) -> bool:
         return False
 
 
-def _seeds_to_resolve(n: int, interval: float, diff: float) -> int:
-    """Samples per side for a 95% interval half-width below |diff|, from the current one (shrinks as 1/sqrt(n))."""
-    if diff == 0 or not _finite(interval):
-        return 0
-    return max(n + 1, math.ceil(n * (interval / abs(diff)) ** 2))
-
-
 def _join(items: Sequence[str], t: dict) -> str:
     items = list(items)
     if len(items) <= 1:
@@ -371,6 +357,18 @@ def regime_text(context: dict, lang: str) -> str:
 # The points
 
 
+_POINT_OF = {REPRODUCED: SUPPORTS, CONTRADICTED: CONTRADICTS, NO_DIFFERENCE: NO_DIFFERENCE, UNDETERMINED: UNDETERMINED}
+
+
+def _interval(lo: float, hi: float, n: int, lang: str, fmt_: str = ".2f") -> str:
+    """ "95% interval [lo, hi], n seeds", or why there is none."""
+    t = T[lang]
+    if n < 2 or not (_finite(lo) and _finite(hi)):
+        return t["one_seed"]
+    seeds = f"{n}シード" if lang == "ja" else f"{n} seeds"
+    return t["sp_interval"].format(lo=format(lo, fmt_), hi=format(hi, fmt_), n=seeds)
+
+
 def _cost_point(p: Point, lang: str) -> BriefPoint:
     t, n = T[lang], p.numbers
     if "epoch_time_ratio" not in n:
@@ -378,33 +376,41 @@ def _cost_point(p: Point, lang: str) -> BriefPoint:
         return BriefPoint(
             "cost", p.title, p.verdict, t["cost_missing"], head, (p.sentence,), n, t["why_missing"], False
         )
-    ratio, err, extra = float(n["epoch_time_ratio"]), float(n["epoch_time_ratio_se"]), float(n["extra_pct"])
+    ratio, extra = float(n["epoch_time_ratio"]), float(n["extra_pct"])
     params = ""
     if _finite(n.get("training_params_ratio")):
         params = t["cost_params"].format(r=_ratio(float(n["training_params_ratio"]), lang))
-    if p.verdict == "supports":
+    if p.verdict == SUPPORTS:
         short = t["cost_supports"].format(x=_pct(extra), params=params)
-    elif p.verdict == "contradicts":
-        short = t["cost_contradicts"].format(x=_pct(extra))
+    elif p.verdict == CONTRADICTS:
+        short = t["cost_contradicts"].format(x=_pct(abs(extra)))
+    elif p.verdict == NO_DIFFERENCE:
+        short = t["cost_same"].format(sx=_signed_pct(extra))
     else:
-        short = t["cost_inconclusive"].format(sx=_signed_pct(extra))
-    spread = t["sp_interval"].format(e=f"{2 * err:.2f}") if _finite(err) else t["spread_unknown"]
+        short = t["cost_open"].format(sx=_signed_pct(extra))
+    pairs = int(n.get("n_epoch_pairs", 0))
+    spread = _interval(
+        float(n.get("epoch_time_ratio_lo", math.nan)), float(n.get("epoch_time_ratio_hi", math.nan)), 2, lang
+    )
+    if pairs >= 2:
+        spread = spread.replace("2 seeds", f"{pairs} epoch pairs").replace("2シード", f"{pairs}組のエポック")
     head = Headline(t["h_cost"], _ratio(ratio, lang), t["vs_mae"].format(d=_signed_pct(extra)), "inverse", spread)
     why = ""
-    if p.verdict == "inconclusive":
-        k = int(min(n["n_epochs_rcmae"], n["n_epochs_mae"]))
-        if not _finite(err):
-            why = t["why_cost_one"]
-        elif abs(extra) < 1e-9:
-            why = t["why_cost_zero"].format(e=_pct(200 * err))
+    if p.verdict == UNDETERMINED:
+        needed = n.get("epoch_time_seeds_needed")
+        said = reading_sentence(
+            UNDETERMINED, pairs, int(needed) if _finite(needed) else None, False, MARGINS["time"], lang
+        )
+        if lang == "ja":
+            said = said.replace("シード", "組")
         else:
-            need = _seeds_to_resolve(k, 200 * err, extra)
-            why = t["why_cost_spread"].format(sx=_signed_pct(extra), e=_pct(200 * err), n=k, k=max(2, round(need / k)))
+            said = said.replace(" seeds", " epoch pairs").replace(" seed", " epoch pair")
+        why = t["why_cost"].format(n=pairs, said=said)
     return BriefPoint("cost", p.title, p.verdict, short, head, (p.sentence,), n, why)
 
 
 def _stab_pairs(p: Point, lang: str) -> tuple[list[tuple[str, str, str | None]], str]:
-    """[(a, b, verdict or None)] of the counted comparisons, and the short phrase listing them."""
+    """[(a, b, reading or None)] of the counted comparisons, and the short phrase listing them."""
     t, kn = T[lang], _KIND[lang]
     out, phrases = [], []
     for c in comparisons(counted=True):
@@ -415,52 +421,42 @@ def _stab_pairs(p: Point, lang: str) -> tuple[list[tuple[str, str, str | None]],
     return out, t["sep"].join(phrases)
 
 
-def _stab_headline(facts: dict, lang: str) -> Headline:
-    """RC-MAE's top eigenvalue relative to MAE's, both on MAE's loss (the counted comparison's function)."""
-    t = T[lang]
-    c = comparison_of("rcmae", "mae")
-    _, by_fn = group_facts(facts)
+def _stab_headline(p: Point, lang: str) -> Headline:
+    """RC-MAE's top eigenvalue relative to MAE's, both on MAE's loss (the counted comparison's function and its
+    primary), paired by seed, with its interval."""
+    t, n = T[lang], p.numbers
     label = t["h_stab"]
-    va = [float(f.top_eigenvalue) for f in by_fn.get(c.fa, []) if _finite(f.top_eigenvalue)]
-    vb = [float(f.top_eigenvalue) for f in by_fn.get(c.fb, []) if _finite(f.top_eigenvalue)]
-    if not va or not vb:
+    ratio = n.get("rcmae_vs_mae_estimate")
+    if n.get("rcmae_vs_mae_primary") != "top_eigenvalue" or not _finite(ratio):
         return Headline(label, "n/a", spread=t["h_stab_sub"])
-    ma, mb = float(np.mean(va)), float(np.mean(vb))
-    ratio = ma / mb if mb else math.nan
-    if len(va) > 1 and len(vb) > 1:
-        sa, sb = np.std(va, ddof=1), np.std(vb, ddof=1)
-        spread = t["sp_seeds"].format(e=f"{abs(ratio) * math.hypot(sa / ma, sb / mb):.2f}")
-    else:
-        spread = t["one_model"]
+    ratio = float(ratio)
+    k = int(n.get("rcmae_vs_mae_n", 0))
+    spread = _interval(float(n.get("rcmae_vs_mae_lo", math.nan)), float(n.get("rcmae_vs_mae_hi", math.nan)), k, lang)
     spread = f"{t['h_stab_sub']}; {spread}"
     return Headline(label, _ratio(ratio, lang), t["vs_mae"].format(d=_signed_pct((ratio - 1) * 100)), "inverse", spread)
 
 
-def _stab_point(p: Point, facts: dict, lang: str, context: dict) -> BriefPoint:
+def _stab_point(p: Point, lang: str, context: dict) -> BriefPoint:
     t = T[lang]
     pairs, phrase = _stab_pairs(p, lang)
     measured = any(v for _, _, v in pairs)
     short = t["stab_short"].format(pairs=phrase) if measured else t["stab_missing"]
     why = ""
-    if p.verdict == "inconclusive":
+    if p.verdict == UNDETERMINED:
         n = p.numbers
         if n.get("rcmae_vs_mae_verdict") in (None, "not measured"):
             why = t["why_flat_missing"]
         else:
-            groups, _ = group_facts(facts)
-            m = min(len(groups.get("rcmae", [])), len(groups.get("mae", []))) or 1
-            why = t["why_flat"].format(
-                a=int(n.get("rcmae_vs_mae_rcmae_flatter", 0)),
-                b=int(n.get("rcmae_vs_mae_mae_flatter", 0)),
-                t=int(n.get("rcmae_vs_mae_within_spread", 0)),
-                n=int(n.get("rcmae_vs_mae_measured", 0)),
-                m=m,
-                spread=t["spread_seeds"] if m > 1 else t["spread_none"],
+            k = int(n.get("stability_n", n.get("rcmae_vs_mae_n", 0)))
+            needed = n.get("stability_seeds_needed")
+            said = reading_sentence(
+                UNDETERMINED, k, int(needed) if _finite(needed) else None, False, MARGINS["ratio"], lang
             )
+            why = t["why_flat"].format(said=said)
         why += t["why_regime"].format(regime=regime_text(context, lang))
     if not measured:
         why = t["why_missing"]
-    head = _stab_headline(facts, lang)
+    head = _stab_headline(p, lang)
     return BriefPoint("general", t["t_stab"], p.verdict, short, head, (p.sentence,), p.numbers, why, measured)
 
 
@@ -473,64 +469,66 @@ def _gen_stats(gen: dict) -> dict[str, tuple[float, float, int]]:
     return out
 
 
-def generalization_verdict(gen: dict, tolerance: float = 0.05) -> tuple[str, dict[str, float | str]]:
-    """Whether pre-training (MAE, RC-MAE) beats training from scratch on fine-tuned validation accuracy.
+def generalization_accuracy(gen: dict) -> dict[str, dict[object, dict[int, float]]]:
+    """The fine-tuning measurement as `core.report.premise_estimates` reads it: kind -> budget -> seed -> accuracy."""
+    seeds = [int(s) for s in gen.get("seeds") or []]
+    budget = gen.get("labels_per_class")
+    out: dict[str, dict[object, dict[int, float]]] = {}
+    for k, vals in (gen.get("val_acc") or {}).items():
+        ids = seeds if len(seeds) == len(vals) else list(range(len(vals)))
+        out[k] = {budget: {s: float(v) for s, v in zip(ids, vals, strict=True) if _finite(v)}}
+    return out
 
-    Per pre-trained kind: the difference of means in points and its 95% interval (two standard errors of the
-    difference of means; with one seed per side, `tolerance` of the larger mean instead). Supports when every
-    measured pre-trained kind is better beyond the interval, contradicts when every one is worse beyond it.
+
+def generalization_verdict(gen: dict) -> tuple[str, dict[str, float | str]]:
+    """Whether pre-training (MAE, RC-MAE) beats training from scratch on fine-tuned validation accuracy: the premise's
+    rule of docs/FINDINGS.md on this measurement (`core.report.premise_estimates`: paired by seed, Holm over the
+    kinds, every measured kind must support).
 
     Returns:
-        (verdict, numbers): numbers hold per kind `<k>_val_acc`, `<k>_val_acc_std`, `<k>_vs_scratch_pts`,
-        `<k>_vs_scratch_interval_pts` and `<k>_vs_scratch` (the reading).
+        (verdict, numbers): numbers hold per kind `<k>_val_acc`, `<k>_val_acc_std`, `<k>_seeds`, the paired
+        difference in points `<k>_vs_scratch_pts` with its interval `<k>_vs_scratch_lo_pts` / `_hi_pts`, its reading
+        after Holm `<k>_vs_scratch`, and `gen_n` / `gen_seeds_needed` of the verdict.
     """
     stats = _gen_stats(gen)
     numbers: dict[str, float | str] = {"labels_per_class": float(gen.get("labels_per_class", math.nan))}
     for k, (m, s, n) in stats.items():
         numbers[f"{k}_val_acc"], numbers[f"{k}_val_acc_std"], numbers[f"{k}_seeds"] = m, s, float(n)
     if "scratch" not in stats:
-        return "inconclusive", numbers
-    ms, ss, ns = stats["scratch"]
-    scale = 100.0 if max(v[0] for v in stats.values()) <= 1.0 else 1.0
-    readings = []
-    for k in ("mae", "rcmae"):
-        if k not in stats:
-            continue
-        m, s, n = stats[k]
-        d = (m - ms) * scale
-        if _finite(s) and _finite(ss):
-            e = 2 * math.hypot(s / math.sqrt(n), ss / math.sqrt(ns)) * scale
-        else:
-            e = tolerance * max(abs(m), abs(ms)) * scale
-        reading = "better" if d > e else "worse" if -d > e else "within"
-        numbers |= {f"{k}_vs_scratch_pts": d, f"{k}_vs_scratch_interval_pts": e, f"{k}_vs_scratch": reading}
-        readings.append(reading)
-    if readings and all(r == "better" for r in readings):
-        return "supports", numbers
-    if readings and all(r == "worse" for r in readings):
-        return "contradicts", numbers
-    return "inconclusive", numbers
+        return UNDETERMINED, numbers
+    cv = claim_verdict(premise_estimates(generalization_accuracy(gen)))
+    for j in cv.judged:
+        kind = "rcmae" if j.estimate.name.startswith("RC-MAE") else "mae"
+        e = j.estimate
+        numbers |= {
+            f"{kind}_vs_scratch_pts": 100 * e.estimate,
+            f"{kind}_vs_scratch_lo_pts": 100 * e.lo,
+            f"{kind}_vs_scratch_hi_pts": 100 * e.hi,
+            f"{kind}_vs_scratch": j.reading,
+        }
+    numbers |= {"gen_n": float(cv.n), "gen_seeds_needed": float(cv.seeds_needed) if cv.seeds_needed else math.nan}
+    numbers["gen_verdict_text"] = reading_sentence(cv.verdict, cv.n, cv.seeds_needed, cv.beyond, MARGINS["accuracy"])
+    return _POINT_OF[cv.verdict], numbers
 
 
-def _gen_point(gen: dict, stab: BriefPoint, lang: str, context: dict, tolerance: float) -> BriefPoint:
+def _gen_point(gen: dict, stab: BriefPoint, lang: str, context: dict) -> BriefPoint:
     t, kn = T[lang], _KIND[lang]
-    verdict, n = generalization_verdict(gen, tolerance)
+    verdict, n = generalization_verdict(gen)
     stats = _gen_stats(gen)
     kinds = [k for k in ("rcmae", "mae") if k in stats]
     lpc = gen.get("labels_per_class", "?")
     accs = t["sep"].join(t["gen_acc"].format(k=kn[k], a=_acc(stats[k][0])) for k in kinds)
     s_acc = _acc(stats["scratch"][0]) if "scratch" in stats else "n/a"
-    short = t[f"gen_{verdict}"].format(n=lpc, accs=accs, s=s_acc)
+    key = {SUPPORTS: "gen_supports", CONTRADICTS: "gen_contradicts", NO_DIFFERENCE: "gen_same"}.get(verdict, "gen_open")
+    short = t[key].format(n=lpc, accs=accs, s=s_acc)
     lead = "rcmae" if "rcmae" in stats else (kinds[0] if kinds else None)
-    if lead is None or "scratch" not in stats:
+    if lead is None or f"{lead}_vs_scratch_pts" not in n:
         head = Headline(t["h_gen"].format(k=kn.get(lead or "rcmae")), "n/a")
     else:
-        m, s, _ = stats[lead]
-        scale = 100.0 if m <= 1.0 else 1.0
-        spread = t["sp_seeds"].format(e=f"{s * scale:.1f}") if _finite(s) else t["one_seed"]
+        m = stats[lead][0]
         d = float(n[f"{lead}_vs_scratch_pts"])
-        delta = t["vs_scratch"].format(d=f"{d:+.1f}")
-        head = Headline(t["h_gen"].format(k=kn[lead]), _acc(m), delta, "normal", spread)
+        spread = _interval(n[f"{lead}_vs_scratch_lo_pts"], n[f"{lead}_vs_scratch_hi_pts"], int(n["gen_n"]), lang, ".1f")
+        head = Headline(t["h_gen"].format(k=kn[lead]), _acc(m), t["vs_scratch"].format(d=f"{d:+.1f}"), "normal", spread)
     scale = 100.0 if stats and max(v[0] for v in stats.values()) <= 1.0 else 1.0
     names = {**kn, "scratch": _SCRATCH[lang]}
     rows = t["sep"].join(
@@ -545,10 +543,10 @@ def _gen_point(gen: dict, stab: BriefPoint, lang: str, context: dict, tolerance:
     vs = []
     for k in kinds:
         if f"{k}_vs_scratch_pts" in n:
-            d, e = float(n[f"{k}_vs_scratch_pts"]), float(n[f"{k}_vs_scratch_interval_pts"])
-            both = _finite(stats[k][1]) and _finite(stats.get("scratch", (0, math.nan))[1])
-            key = "gen_vs" if both else "gen_vs_unknown"
-            vs.append(t[key].format(k=kn[k], d=f"{d:+.1f}", e=f"{e:.1f}"))
+            d, lo, hi = (float(n[f"{k}_vs_scratch{x}_pts"]) for x in ("", "_lo", "_hi"))
+            est = f"{d:+.1f} pts [{lo:.1f}, {hi:.1f}]" if _finite(lo) else f"{d:+.1f} pts ({t['one_seed']})"
+            reading = str(n[f"{k}_vs_scratch"])
+            vs.append(t["gen_vs"].format(k=kn[k], est=est, reading=_READING[lang].get(reading, reading)))
     detail = (
         t["gen_detail"]
         .format(
@@ -565,25 +563,32 @@ def _gen_point(gen: dict, stab: BriefPoint, lang: str, context: dict, tolerance:
     )
     details = (detail, t["sep"].join(vs), t["flat_line"].format(short=stab.short), *stab.details)
     why = ""
-    if verdict == "inconclusive":
-        worst = None
-        for k in kinds:
-            if n.get(f"{k}_vs_scratch") != "better":
-                worst = k
-                break
-        if worst is not None and "scratch" in stats:
-            m, s, ns = stats[worst]
-            if not (_finite(s) and _finite(stats["scratch"][1])):
-                why = t["why_gen_one"]
-            else:
-                d, e = float(n[f"{worst}_vs_scratch_pts"]), float(n[f"{worst}_vs_scratch_interval_pts"])
-                need = _seeds_to_resolve(ns, e, d) if d else 0
-                why = t["why_gen"].format(k=kn[worst], d=f"{d:+.1f}", e=f"{e:.1f}", n=ns, m=need or "many")
-        why += t["why_regime"].format(regime=regime_text(context, lang))
+    if verdict == UNDETERMINED and "scratch" in stats:
+        needed = n.get("gen_seeds_needed")
+        said = reading_sentence(
+            UNDETERMINED,
+            int(n.get("gen_n", 0)),
+            int(needed) if _finite(needed) else None,
+            False,
+            MARGINS["accuracy"],
+            lang,
+        )
+        why = t["why_gen"].format(said=said) + t["why_regime"].format(regime=regime_text(context, lang))
     numbers = n | {f"flatness_{k}": v for k, v in stab.numbers.items()}
     return BriefPoint(
         "general", t["t_general"], verdict, short, head, tuple(d for d in details if d), numbers, why.strip()
     )
+
+
+_READING = {
+    "en": {},
+    "ja": {
+        SUPPORTS: "支持",
+        CONTRADICTS: "矛盾",
+        NO_DIFFERENCE: "意味のある差なし",
+        UNDETERMINED: "未決定",
+    },
+}
 
 
 def _inf_point(p: Point, lang: str) -> BriefPoint:
@@ -593,12 +598,10 @@ def _inf_point(p: Point, lang: str) -> BriefPoint:
         return BriefPoint("inf", p.title, p.verdict, t["inf_missing"], head, (p.sentence,), n, t["why_missing"], False)
 
     pr = float(n["params_ratio"])
-    if p.verdict == "supports":
-        short = t["inf_supports"].format(p=fmt_count(float(n["rcmae_params_deployed"])))
-    elif p.verdict == "contradicts":
+    if p.verdict == CONTRADICTS:
         short = t["inf_contradicts"].format(r=_ratio(pr, lang))
     else:
-        short = t["inf_inconclusive"].format(r=_ratio(float(n.get("latency_ratio", math.nan)), lang))
+        short = t["inf_supports"].format(p=fmt_count(float(n["rcmae_params_deployed"])))
     if _finite(n.get("rcmae_latency_ms")):
         la, sa, lr = float(n["rcmae_latency_ms"]), float(n["rcmae_latency_std_ms"]), float(n["latency_ratio"])
         delta = t["vs_mae"].format(d=_signed_pct((lr - 1) * 100))
@@ -610,8 +613,7 @@ def _inf_point(p: Point, lang: str) -> BriefPoint:
             t["vs_mae"].format(d=_signed_pct((pr - 1) * 100)),
             "inverse",
         )
-    why = t["why_inf"] if p.verdict == "inconclusive" else ""
-    return BriefPoint("inf", p.title, p.verdict, short, head, (p.sentence,), n, why)
+    return BriefPoint("inf", p.title, p.verdict, short, head, (p.sentence,), n)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -639,8 +641,9 @@ def meeting_sentence(points: Sequence[BriefPoint], lang: str, uses_finetuning: b
         for p in points
     }
     against = [item[p.key] for p in points if p.measured and p.verdict == "contradicts" and p.key != "cost"]
-    open_ = [item[p.key] for p in points if (not p.measured or p.verdict == "inconclusive") and p.key != "cost"]
-    # Training cost: "contradicts" means no extra cost (good news); "inconclusive" means about the same, not open.
+    open_ = [item[p.key] for p in points if (not p.measured or p.verdict == UNDETERMINED) and p.key != "cost"]
+    # Training cost: "contradicts" means no extra cost (good news); "undetermined" is not a risk the meeting must
+    # weigh (the cost is in the first sentence).
     if not cost.measured:
         open_.insert(0, item["cost"])
     second = ""
@@ -658,7 +661,7 @@ def meeting_sentence(points: Sequence[BriefPoint], lang: str, uses_finetuning: b
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def compose(facts: dict, lang: str = "en", context: dict | None = None, *, tolerance: float = 0.05) -> Briefing:
+def compose(facts: dict, lang: str = "en", context: dict | None = None) -> Briefing:
     """The briefing from the facts the first-run job gathers (`core.app.first_run.gather_facts`).
 
     Args:
@@ -666,17 +669,16 @@ def compose(facts: dict, lang: str = "en", context: dict | None = None, *, toler
             (the fine-tuning measurement, plain dict) — absent means not measured yet.
         lang: "en" or "ja".
         context: models / data / regime for the text ("preset", "epochs", "data").
-        tolerance: the relative difference that counts when no spread is known.
     """
     if lang not in LANGS:
         raise LandscapeError(f"unknown language {lang!r}; choose one of {', '.join(LANGS)}")
     context = dict(context or {})
     models = {k: f for k, f in facts.items() if isinstance(f, ModelFacts)}
-    s = executive_summary(models, lang, tolerance=tolerance)
-    stab = _stab_point(s.points[1], models, lang, context)
+    s = executive_summary(models, lang)
+    stab = _stab_point(s.points[1], lang, context)
     gen = facts.get("generalization")
     if isinstance(gen, dict) and gen.get("val_acc"):
-        second = _gen_point(gen, stab, lang, context, tolerance)
+        second = _gen_point(gen, stab, lang, context)
     else:
         t = T[lang]
         second = BriefPoint(

@@ -105,7 +105,8 @@ EN: dict[str, str] = {
     "stage.summary": "Write the summary",
     "verdict.supports": "Supports the claim",
     "verdict.contradicts": "Contradicts the claim",
-    "verdict.inconclusive": "Inconclusive",
+    "verdict.no meaningful difference": "No meaningful difference",
+    "verdict.undetermined": "Undetermined",
     # captions
     "cap.surface": "{grid} grid over [-{span}, {span}], {loss} loss on {samples} held-out images, direction seed "
     "{seed}, mask seed {mask_seed}, {norm}-normalized, ignore={ignore}, scope={scope}",
@@ -435,7 +436,8 @@ JA: dict[str, str] = {
     "stage.summary": "サマリーを作成",
     "verdict.supports": "主張を支持",
     "verdict.contradicts": "主張と矛盾",
-    "verdict.inconclusive": "結論は出ていません",
+    "verdict.no meaningful difference": "意味のある差なし",
+    "verdict.undetermined": "未決定",
     "cap.surface": "[-{span}, {span}]上の{grid}グリッド、保留画像{samples}枚での{loss}損失、方向シード{seed}、"
     "マスクシード{mask_seed}、{norm}正規化、ignore={ignore}、scope={scope}",
     "cap.partial": "(計算中)",

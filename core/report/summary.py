@@ -3,25 +3,21 @@
 The seed tells a manager three things about RC-MAE: (1) training costs a little more (the EMA teacher), (2) the
 model is more stable (a flatter minimum; the paper also finds MAE flatter than a supervised ViT), (3) inference
 costs nothing extra (the teacher's encoder is deployed, the same architecture as MAE's). `executive_summary`
-checks each point against the numbers measured here and writes the sentence from them: it says "supports" when
-the numbers agree with the claim beyond their stated spread, "contradicts" when they say the opposite (and the
-sentence says so plainly), and "inconclusive" when they disagree among themselves, are within the spread, or are
-not measured yet (and the sentence says which).
+checks each point against the numbers measured here and writes the sentence from them: "supports" when the
+paired interval excludes no difference on the claimed side, "contradicts" when it does on the other (and the
+sentence says so plainly), "no meaningful difference" when it lies within the declared margin, and "undetermined"
+otherwise or when not measured yet (and the sentence says which, and how many seeds would decide it).
 
-Decision rules (stated so a reader can check them):
+Decision rules: the one rule of `core.report.verdicts` (paired by seed; docs/FINDINGS.md uses the same):
 
-- Time per epoch: ratio of means, uncertainty from the standard errors of the two means (std / sqrt(n))
-  propagated to the ratio; a difference counts when it exceeds two standard errors (about a 95% interval). With
-  one epoch per model no spread is known and the difference must exceed `tolerance` (relative).
-- Flatness numbers (top Hessian eigenvalue, trace, sharpness: smaller is flatter; basin width: larger is flatter;
-  accuracy drop under weight noise at the largest common sigma: smaller is flatter): with several models of a
-  kind, the mean and the standard deviation across them; the robustness drop of a single model carries the
-  standard deviation over noise draws. A difference counts when it exceeds the combined spread
-  sqrt(sa^2 + sb^2), or `tolerance` times the larger value when no spread is known. A comparison supports
-  (contradicts) the claim when no counted difference points the other way and the numbers pointing its way
-  outnumber those within the spread; anything else is inconclusive.
-- Inference: parameters and FLOPs of the deployed encoder are counted exactly; measured latency differences
-  within the combined relative spread of the two measurements (or `tolerance`) are noise.
+- Time per epoch: RC-MAE's epochs against MAE's of the same seed, paired epoch by epoch (log-ratios), with the
+  margin MARGINS["time"]; "supports" (costs more) when the interval lies above 1, "no meaningful difference" when the
+  90% interval lies within the margin.
+- Flatness (`stability_comparisons`): each counted comparison of `core.report.comparison` is decided by its declared
+  primary number (`PRIMARY`: RC-MAE vs MAE on one function by the top Hessian eigenvalue, MAE vs Sup-ViT by the basin
+  width), models of the two kinds paired by seed (in label order when no seed is recorded); the other numbers are
+  shown with their intervals. The stability point holds when every counted comparison supports after Holm.
+- Inference: parameters and FLOPs of the deployed encoder are counted exactly and decide; latency is shown.
 """
 
 from __future__ import annotations
@@ -40,9 +36,33 @@ from core.report.comparison import OWN_FUNCTION, Measured, comparisons, moving_t
 from core.report.summary_text import KIND as _KIND
 from core.report.summary_text import METRIC as _METRIC
 from core.report.summary_text import T
+from core.report.verdicts import (
+    CONTRADICTED,
+    CONTRADICTS,
+    MARGINS,
+    NO_DIFFERENCE,
+    READINGS,
+    REPRODUCED,
+    SUPPORTS,
+    UNDETERMINED,
+    Estimate,
+    claim_verdict,
+    format_estimate,
+    paired,
+    reading_sentence,
+)
 
 LANGS = ("en", "ja")
-VERDICTS = ("supports", "contradicts", "inconclusive")
+VERDICTS = READINGS  # a point's verdict: supports / contradicts / no meaningful difference / undetermined
+_POINT_OF = {REPRODUCED: SUPPORTS, CONTRADICTED: CONTRADICTS, NO_DIFFERENCE: NO_DIFFERENCE, UNDETERMINED: UNDETERMINED}
+
+# The primary number of each counted comparison, declared before measuring; the others are shown, never counted.
+PRIMARY = {("rcmae", "mae"): "top_eigenvalue", ("mae", "sup"): "basin_width"}
+PRIMARY_REASON = (
+    "RC-MAE vs MAE: the top Hessian eigenvalue, the seed's 'flatter minimum' and the Overview's headline, measured "
+    "for every model at the default settings; MAE vs Sup-ViT: the basin width, as claim 1 of docs/FINDINGS.md (the "
+    "paper's pictures)."
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +72,8 @@ class ModelFacts:
     Attributes:
         label: display name, e.g. "RC-MAE (seed 0)".
         kind: "mae" | "rcmae" | "sup".
+        seed: its training seed (the unit of evidence: models of one seed are compared with each other); None
+            when not recorded.
         params_deployed: parameters of what is deployed (RC-MAE: the teacher encoder only, no decoder).
         params_training: parameters held during training (RC-MAE: student + teacher, decoders included).
         flops_per_image: FLOPs of the deployed encoder on a full image.
@@ -81,6 +103,7 @@ class ModelFacts:
     centre_loss: float | None = None  # its own training loss at the trained weights (scales cross-loss comparisons)
     # which function the flatness numbers are of (`core.report.comparison` keys); "": its own objective
     function: str = ""
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +114,7 @@ class Point:
         title: a short heading.
         sentence: the plain-language finding, written from the numbers.
         numbers: the numbers behind it (the same in every language).
-        verdict: "supports" | "contradicts" | "inconclusive" (of the seed's claim).
+        verdict: one of `VERDICTS` (of the seed's claim).
     """
 
     title: str
@@ -220,20 +243,14 @@ def _finite(x: float | None) -> bool:
     return x is not None and math.isfinite(float(x))
 
 
-def _mean_spread(values: Sequence[float]) -> tuple[float, float | None]:
-    """Mean and standard deviation (ddof=1), the latter None with fewer than two values."""
-    arr = np.asarray(values, dtype=float)
-    return float(arr.mean()), (float(arr.std(ddof=1)) if len(arr) > 1 else None)
-
-
-def _decisive(a: float, b: float, sa: float | None, sb: float | None, tolerance: float) -> bool:
-    """Whether a and b differ beyond their combined spread (or beyond `tolerance` of the larger when unknown)."""
-    diff = abs(a - b)
-    if diff == 0:
-        return False
-    if sa is None and sb is None:
-        return diff > tolerance * max(abs(a), abs(b))
-    return diff > math.hypot(sa or 0.0, sb or 0.0)
+def seed_pairs(ga: Sequence[Any], gb: Sequence[Any]) -> list[tuple[Any, Any, int]]:
+    """(a, b, seed) for the seeds both sides have; models without a recorded seed are paired in label order."""
+    seeded = all(getattr(f, "seed", None) is not None for f in (*ga, *gb))
+    if seeded:
+        sa, sb = {f.seed: f for f in ga}, {f.seed: f for f in gb}
+        return [(sa[k], sb[k], int(k)) for k in sorted(set(sa) & set(sb))]
+    a, b = sorted(ga, key=lambda f: f.label), sorted(gb, key=lambda f: f.label)
+    return [(x, y, i) for i, (x, y) in enumerate(zip(a, b, strict=False))]
 
 
 def _acc_scale(curves: Sequence[dict]) -> float:
@@ -275,61 +292,50 @@ def _acc_drops(models: Sequence[ModelFacts], others: Sequence[ModelFacts]) -> tu
     return sigma, drops[:n], drops[n:]
 
 
-def _side(values: list[tuple[float, float | None]]) -> tuple[float, float | None]:
-    """Mean over models; spread across models, or the single model's own spread."""
-    if len(values) == 1:
-        return values[0]
-    return _mean_spread([v for v, _ in values])
-
-
 # --------------------------------------------------------------------------------------------------------------
 # The three points
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _training_point(g: dict[str, list[ModelFacts]], lang: str, tol: float) -> tuple[Point, dict]:
+def _training_point(g: dict[str, list[ModelFacts]], lang: str) -> tuple[Point, dict]:
     t = T[lang]
-    times = {k: [float(x) for m in g.get(k, []) for x in m.epoch_times if _finite(x) and x > 0] for k in g}
-    missing = [k for k in ("rcmae", "mae") if not times.get(k)]
+    missing = [
+        k for k in ("rcmae", "mae") if not any(_finite(x) and x > 0 for m in g.get(k, []) for x in m.epoch_times)
+    ]
     if missing:
         who = " / ".join(_KIND[lang][k] for k in missing)
-        return Point(t["t_cost"], t["cost_missing"].format(who=who), {}, "inconclusive"), {"state": "missing"}
-    r, m = np.asarray(times["rcmae"]), np.asarray(times["mae"])
-    mr, mm = float(r.mean()), float(m.mean())
-    ratio = mr / mm
-    if len(r) > 1 and len(m) > 1:
-        se_r, se_m = r.std(ddof=1) / math.sqrt(len(r)), m.std(ddof=1) / math.sqrt(len(m))
-        err = float(ratio * math.hypot(se_r / mr, se_m / mm))
-        margin = 2 * err
-        spread = t["spread_known"].format(e=fmt_pct(200 * err))
-    else:
-        err, margin = math.nan, tol
-        spread = t["spread_unknown"]
-    extra = (ratio - 1) * 100
-    detail = t["cost_detail"].format(a=fmt(mr), b=fmt(mm), spread=spread, na=len(r), nb=len(m))
-    if ratio - 1 > margin:
-        verdict, sentence = "supports", t["cost_more"].format(x=fmt_pct(extra), detail=detail)
-    elif 1 - ratio > margin:
-        verdict, sentence = "contradicts", t["cost_less"].format(x=fmt_pct(extra), detail=detail)
-    else:
-        sign = "+" if extra >= 0 else "-"
-        verdict = "inconclusive"
-        sentence = t["cost_same"].format(sign=sign, x=fmt_pct(extra), detail=detail)
+        return Point(t["t_cost"], t["cost_missing"].format(who=who), {}, UNDETERMINED), {"state": "missing"}
+    # Epoch i of RC-MAE seed k against epoch i of MAE seed k: the same data order, the same machine period.
+    xa, xb, ids = [], [], []
+    for r, m, seed in seed_pairs(g["rcmae"], g["mae"]):
+        for i, (x, y) in enumerate(zip(r.epoch_times, m.epoch_times, strict=False)):
+            if _finite(x) and _finite(y) and x > 0 and y > 0:
+                xa.append(float(x))
+                xb.append(float(y))
+                ids.append(seed * 100_000 + i)
+    e = paired("time per epoch", xa, xb, "higher", MARGINS["time"], ids)
+    mr, mm = (float(np.mean(v)) if v else math.nan for v in (xa, xb))
+    extra = (e.shown - 1) * 100 if e.n else math.nan
+    detail = t["cost_detail"].format(a=fmt(mr), b=fmt(mm), est=format_estimate(e, ".3g", "", lang, count=""), n=e.n)
+    verdict = e.reading
+    key = {SUPPORTS: "cost_more", CONTRADICTS: "cost_less", NO_DIFFERENCE: "cost_same"}.get(verdict, "cost_open")
+    sentence = t[key].format(x=fmt_pct(abs(extra)), detail=detail)
     numbers: dict[str, float | str] = {
         "rcmae_epoch_s": mr,
         "mae_epoch_s": mm,
-        "epoch_time_ratio": ratio,
-        "epoch_time_ratio_se": err,
+        "epoch_time_ratio": e.shown,
+        "epoch_time_ratio_lo": e.shown_lo,
+        "epoch_time_ratio_hi": e.shown_hi,
         "extra_pct": extra,
-        "n_epochs_rcmae": float(len(r)),
-        "n_epochs_mae": float(len(m)),
+        "n_epoch_pairs": float(e.n),
+        "epoch_time_seeds_needed": float(e.seeds_needed) if e.seeds_needed else math.nan,
     }
     pr, pm = g["rcmae"][0].params_training, g["mae"][0].params_training
     if pr and pm:
         numbers |= {"rcmae_params_training": float(pr), "mae_params_training": float(pm)}
         numbers["training_params_ratio"] = pr / pm
         sentence += t["cost_params"].format(r=fmt_ratio(pr / pm, lang), a=fmt_count(pr), b=fmt_count(pm))
-    return Point(t["t_cost"], sentence, numbers, verdict), {"state": verdict, "x": fmt_pct(extra)}
+    return Point(t["t_cost"], sentence, numbers, verdict), {"state": verdict, "x": fmt_pct(abs(extra))}
 
 
 def _compare_pair(
@@ -338,89 +344,75 @@ def _compare_pair(
     ga: list[ModelFacts],
     gb: list[ModelFacts],
     lang: str,
-    tol: float,
     numbers: dict,
     relative: bool,
     tag: str = "",
-) -> tuple[str, str | None]:
-    """The sentence and verdict (None when not measured) for "a is flatter than b".
+) -> tuple[str, str | None, Estimate | None]:
+    """The sentence, reading (None when not measured) and primary estimate for "a is flatter than b".
 
-    `ga` / `gb` hold the models of each side measured on the function `core.report.comparison` picks; `relative` divides
-    loss-unit numbers by each model's centre loss (two different functions); `tag` prefixes the number keys.
+    `ga` / `gb` hold the models of each side measured on the function `core.report.comparison` picks, paired by seed
+    (`seed_pairs`); every flatness number gets a paired estimate (`core.report.verdicts.paired`: log-ratios, the
+    accuracy drop as a difference), and the comparison's primary (`PRIMARY`) decides. `relative` divides loss-unit
+    numbers by each model's centre loss (two different functions); `tag` prefixes the number keys.
     """
     t, kn = T[lang], _KIND[lang]
     A, B = kn[a], kn[b]
     if not ga or not gb:
         gone = b if ga else a
-        return t["pair_nomodel"].format(A=A, B=B, C=kn[gone].removeprefix("the ")), None
-    g = {a: ga, b: gb}
-    a_key, b_key = tag + a, tag + b
-    details, missing = [], []
-    wins = {"a": 0, "b": 0, "t": 0}
+        return t["pair_nomodel"].format(A=A, B=B, C=kn[gone].removeprefix("the ")), None, None
+    pairs = seed_pairs(ga, gb)
+    seeds = [k for _, _, k in pairs]
+    vs = f"{tag}{a}_vs_{b}"
+    estimates: dict[str, Estimate] = {}
+    missing = []
     for key, smaller_flatter in _FLATNESS:
         name = _METRIC[lang][key]
         if key == "acc_drop":
-            found = _acc_drops(g[a], g[b])
+            found = _acc_drops([p[0] for p in pairs], [p[1] for p in pairs])
             if found is None:
                 missing.append(name)
                 continue
             sigma, da, db = found
-            (va, sa), (vb, sb) = _side(da), _side(db)
             name += t["at_sigma"].format(s=fmt(sigma))
-            numbers[f"{a_key}_vs_{b}_sigma"] = sigma
-            numbers[f"{a_key}_acc_drop_vs_{b}"] = va
-            numbers[f"{b_key}_acc_drop_vs_{a}"] = vb
-            unit = t["pts"]
+            numbers[f"{vs}_sigma"] = sigma
+            xa, xb, margin = [d / 100 for d, _ in da], [d / 100 for d, _ in db], "accuracy"  # points -> fractions
         else:
-            xa, xb = _values(g[a], key, relative), _values(g[b], key, relative)
+            xa, xb = [_value(p[0], key, relative) for p in pairs], [_value(p[1], key, relative) for p in pairs]
             if relative and key in _LOSS_SCALED:
                 name += " / L(中心)" if lang == "ja" else " / L(centre)"
-            if not xa or not xb:
+            if not any(map(math.isfinite, xa)) or not any(map(math.isfinite, xb)):
                 missing.append(name)
                 continue
-            (va, sa), (vb, sb) = _mean_spread(xa), _mean_spread(xb)
-            rel = "_rel" if relative and key in _LOSS_SCALED else ""  # divided by L(centre): not the raw number
-            numbers[f"{a_key}_{key}{rel}"], numbers[f"{b_key}_{key}{rel}"] = va, vb
-            unit = ""
-        if not _decisive(va, vb, sa, sb, tol):
-            wins["t"] += 1
-            tie = t["tie"]
-        else:
-            wins["a" if (va < vb) == smaller_flatter else "b"] += 1
-            tie = ""
-        details.append((name, fmt(va) + unit, fmt(vb) + unit, tie))
-    n = len(details)
-    vs = f"{a_key}_vs_{b}"
-    numbers |= {
-        f"{vs}_measured": float(n),
-        f"{vs}_{a}_flatter": float(wins["a"]),
-        f"{vs}_{b}_flatter": float(wins["b"]),
-        f"{vs}_within_spread": float(wins["t"]),
-    }
+            margin = "ratio"
+        e = paired(name, xa, xb, "lower" if smaller_flatter else "higher", MARGINS[margin], seeds)
+        estimates[key] = e
+        numbers[f"{vs}_{key}"] = e.shown
+        numbers[f"{vs}_{key}_reading"] = e.reading
     not_yet = t["not_yet"].format(names=t["list_sep"].join(missing)) if missing else ""
-    if n == 0:
+    primary = PRIMARY.get((a, b), "top_eigenvalue")
+    e = estimates.get(primary)
+    if e is None:
         numbers[f"{vs}_verdict"] = "not measured"
-        return t["pair_missing"].format(A=A, B=B), None
-    every = t["all_1"] if n == 1 else t["all_2"] if n == 2 else t["all_n"].format(n=n)
-    # The sentence's subject comes first in the numbers: B's value first when B is the flatter one.
-    b_first = wins["a"] == 0 and wins["b"] > wins["t"]
-    joined = t["sep"].join(
-        t["detail"].format(name=name, a=vb if b_first else va, b=va if b_first else vb) + tie
-        for name, va, vb, tie in details
-    )
-    if wins["a"] == n:
-        verdict, s = "supports", t["pair_all"].format(A=A, B=B, all=every, details=joined)
-    elif wins["b"] == n:
-        verdict, s = "contradicts", t["pair_none"].format(A=A, B=B, all=every, details=joined)
-    elif wins["b"] == 0 and wins["a"] > wins["t"]:
-        verdict, s = "supports", t["pair_most"].format(A=A, B=B, k=wins["a"], n=n, details=joined)
-    elif wins["a"] == 0 and wins["b"] > wins["t"]:
-        verdict, s = "contradicts", t["pair_mostnone"].format(A=A, B=B, k=wins["b"], n=n, details=joined)
-    else:
-        verdict = "inconclusive"
-        s = t["pair_mixed"].format(A=A, B=B, n=n, a=wins["a"], b=wins["b"], t=wins["t"], details=joined)
-    numbers[f"{vs}_verdict"] = verdict
-    return _cap(s) + not_yet + (t["caveat"] if relative and not tag else ""), verdict
+        return t["pair_missing"].format(A=A, B=B, name=_METRIC[lang][primary]) + not_yet, None, None
+    numbers |= {
+        f"{vs}_verdict": e.reading,
+        f"{vs}_primary": primary,
+        f"{vs}_estimate": e.shown,
+        f"{vs}_lo": e.shown_lo,
+        f"{vs}_hi": e.shown_hi,
+        f"{vs}_n": float(e.n),
+        f"{vs}_seeds_needed": float(e.seeds_needed) if e.seeds_needed else math.nan,
+    }
+    said = reading_sentence(e.reading, e.n, e.seeds_needed, e.beyond, e.margin, lang)
+    s = t["pair_rule"].format(A=A, B=B, name=e.name, est=format_estimate(e, ".3g", "", lang), said=said)
+    others = [
+        t["pair_other"].format(name=x.name, est=format_estimate(x, ".3g", "", lang), reading=t["r"][x.reading])
+        for k, x in estimates.items()
+        if k != primary
+    ]
+    if others:
+        s += t["pair_others"].format(others=t["sep"].join(others))
+    return s + not_yet + (t["caveat"] if relative and not tag else ""), e.reading, e
 
 
 # Numbers in loss units: across two different losses (MAE's pixel MSE vs cross-entropy) they are compared relative to
@@ -428,23 +420,21 @@ def _compare_pair(
 _LOSS_SCALED = ("top_eigenvalue", "trace", "sharpness")
 
 
-def _values(models: list[ModelFacts], key: str, across_losses: bool) -> list[float]:
-    out = []
-    for m in models:
-        v = getattr(m, key)
-        if not _finite(v):
-            continue
-        if across_losses and key in _LOSS_SCALED:
-            if not (_finite(m.centre_loss) and m.centre_loss > 0):
-                continue  # cannot be put on a common scale: left out (reported as not measured)
-            v = float(v) / float(m.centre_loss)
-        out.append(float(v))
-    return out
+def _value(m: Any, key: str, across_losses: bool) -> float:
+    """One flatness number of one model (NaN when unknown: the rule drops that seed's pair)."""
+    v = getattr(m, key)
+    if not _finite(v):
+        return math.nan
+    if across_losses and key in _LOSS_SCALED:
+        if not (_finite(m.centre_loss) and m.centre_loss > 0):
+            return math.nan  # cannot be put on a common scale
+        return float(v) / float(m.centre_loss)
+    return float(v)
 
 
 def stability_comparisons(
-    groups: dict[str, list[ModelFacts]], fn: dict[str, list[ModelFacts]], lang: str = "en", tolerance: float = 0.05
-) -> tuple[list[tuple[Any, str, str | None]], dict[str, float | str]]:
+    groups: dict[str, list[ModelFacts]], fn: dict[str, list[ModelFacts]], lang: str = "en"
+) -> tuple[list[tuple[Any, str, str | None]], dict[str, float | str], list[Estimate]]:
     """Every comparison of `core.report.comparison` (counted ones first, then the secondary lines), each on its
     function.
 
@@ -452,75 +442,78 @@ def stability_comparisons(
         groups: kind -> models loaded (as `group_facts` returns).
         fn: function key -> models measured on it; any objects with the flatness attributes of `ModelFacts` do.
         lang: "en" or "ja".
-        tolerance: the relative difference that counts when no spread is known.
 
     Returns:
-        ([(comparison, text, verdict or None when not measured)], numbers).
+        ([(comparison, text, reading or None when not measured)], numbers, the counted comparisons' primary
+        estimates).
     """
 
     t, kn = T[lang], _KIND[lang]
     numbers: dict[str, float | str] = {}
     out: list[tuple[Any, str, str | None]] = []
+    primaries: list[Estimate] = []
     for c in comparisons(counted=True):
         lacking = [k for k, f in ((c.a, c.fa), (c.b, c.fb)) if groups.get(k) and not fn.get(f)]
         if lacking:  # the model is loaded but not measured on the compared function: never ranked on another one
             numbers[f"{c.a}_vs_{c.b}_verdict"] = "not measured"
             out.append((c, t["pair_nofunction"].format(A=kn[c.a], B=kn[c.b], C=kn[lacking[0]]), None))
             continue
-        s, v = _compare_pair(c.a, c.b, fn.get(c.fa, []), fn.get(c.fb, []), lang, tolerance, numbers, c.relative)
+        s, v, e = _compare_pair(c.a, c.b, fn.get(c.fa, []), fn.get(c.fb, []), lang, numbers, c.relative)
         if c.same_function:
             s = t["cmp_same"].format(moving=moving_text(c.fa, lang)) + s
         out.append((c, s, v))
+        if e is not None:
+            primaries.append(e)
     for c in comparisons(counted=False):
         if not fn.get(c.fa) or not fn.get(c.fb):
             out.append((c, t["cmp_full_missing"].strip(), None))
             continue
-        s, v = _compare_pair(c.a, c.b, fn[c.fa], fn[c.fb], lang, tolerance, numbers, c.relative, tag="full_")
+        s, v, _ = _compare_pair(c.a, c.b, fn[c.fa], fn[c.fb], lang, numbers, c.relative, tag="full_")
         out.append((c, t["cmp_full"].format(pair=s, reason=reason_text(c, lang)).strip(), v))
-    return out, numbers
+    return out, numbers, primaries
 
 
-def compare_measured(items: list[Measured], lang: str = "en", tolerance: float = 0.05) -> list[tuple]:
+def compare_measured(items: list[Measured], lang: str = "en") -> list[tuple]:
     """Every comparison (counted first, then the secondary lines) over models measured on their functions:
-    [(Comparison, text, verdict or None)] from `stability_comparisons`, the summary's own rule."""
+    [(Comparison, text, reading or None)] from `stability_comparisons`, the one rule of `core.report.verdicts`."""
     groups: dict[str, list] = {}
     fn: dict[str, list] = {}
     for m in items:
         fn.setdefault(m.function, []).append(m)
         if m.function == OWN_FUNCTION.get(m.kind):
             groups.setdefault(m.kind, []).append(m)
-    found, _ = stability_comparisons(groups, fn, lang, tolerance)
+    found, _, _ = stability_comparisons(groups, fn, lang)
     return found
 
 
 def _stability_point(
-    groups: dict[str, list[ModelFacts]], fn: dict[str, list[ModelFacts]], lang: str, tol: float
+    groups: dict[str, list[ModelFacts]], fn: dict[str, list[ModelFacts]], lang: str
 ) -> tuple[Point, dict]:
-    """Flatness: the counted comparisons of `core.report.comparison`, each on its function, then the secondary lines."""
+    """Flatness: the counted comparisons of `core.report.comparison`, each on its function and decided by its primary,
+    Holm over them (`claim_verdict`), then the secondary lines."""
     t, kn = T[lang], _KIND[lang]
-    found, numbers = stability_comparisons(groups, fn, lang, tol)
+    found, numbers, primaries = stability_comparisons(groups, fn, lang)
     sentence = ("" if lang == "ja" else " ").join(text for _, text, _ in found)
     counted = [(c, v) for c, _, v in found if c.counted and v is not None]
-    verdicts = [v for _, v in counted]
-    if not verdicts:
-        state, verdict = "missing", "inconclusive"
-    elif all(v == "supports" for v in verdicts):
-        state = verdict = "supports"
-    elif all(v == "contradicts" for v in verdicts):
-        state = verdict = "contradicts"
+    if not primaries:
+        state, verdict = "missing", UNDETERMINED
     else:
-        state = verdict = "inconclusive"
+        cv = claim_verdict(primaries)
+        state = verdict = _POINT_OF[cv.verdict]
+        numbers |= {"stability_n": float(cv.n), "stability_seeds_needed": float(cv.seeds_needed or math.nan)}
     first, later, sep = t["k_stab_who"]
     who = sep.join((later if i else first).format(A=kn[c.a], B=kn[c.b]) for i, (c, _) in enumerate(counted))
     return Point(t["t_stab"], sentence, numbers, verdict), {"state": state, "who": who}
 
 
-def _inference_point(g: dict[str, list[ModelFacts]], lang: str, tol: float) -> tuple[Point, dict]:
+def _inference_point(g: dict[str, list[ModelFacts]], lang: str) -> tuple[Point, dict]:
+    """Parameters and FLOPs of the deployed encoders are counted exactly and decide; latency is shown with its
+    spread (a measurement of the machine's load as much as of the model)."""
     t = T[lang]
     missing = [k for k in ("rcmae", "mae") if not g.get(k)]
     if missing:
         who = " / ".join(_KIND[lang][k] for k in missing)
-        return Point(t["t_inf"], t["inf_missing"].format(who=who), {}, "inconclusive"), {"state": "inconclusive"}
+        return Point(t["t_inf"], t["inf_missing"].format(who=who), {}, UNDETERMINED), {"state": "missing"}
     r, m = g["rcmae"][0], g["mae"][0]
     same = r.params_deployed == m.params_deployed and r.flops_per_image == m.flops_per_image
     numbers: dict[str, float | str] = {
@@ -534,7 +527,7 @@ def _inference_point(g: dict[str, list[ModelFacts]], lang: str, tol: float) -> t
     }
     if same:
         sentence = t["inf_same"].format(p=fmt_count(r.params_deployed), f=fmt_count(r.flops_per_image))
-        verdict = "supports"
+        verdict = SUPPORTS
     else:
         sentence = t["inf_diff"].format(
             pa=fmt_count(r.params_deployed),
@@ -543,13 +536,11 @@ def _inference_point(g: dict[str, list[ModelFacts]], lang: str, tol: float) -> t
             fb=fmt_count(m.flops_per_image),
             r=fmt_ratio(numbers["params_ratio"], lang),
         )
-        verdict = "contradicts"
+        verdict = CONTRADICTS if r.params_deployed > m.params_deployed else SUPPORTS
     lat = {k: [x for x in map(_latency, g[k]) if x is not None] for k in ("rcmae", "mae")}
     if lat["rcmae"] and lat["mae"]:
         (la, sa), (lb, sb) = (_pool_latency(lat[k]) for k in ("rcmae", "mae"))
         ratio = la / lb
-        err = ratio * math.hypot(sa / la, sb / lb)
-        margin = max(err, tol)
         numbers |= {
             "rcmae_latency_ms": la,
             "rcmae_latency_std_ms": sa,
@@ -560,13 +551,7 @@ def _inference_point(g: dict[str, list[ModelFacts]], lang: str, tol: float) -> t
         sentence += (" " if lang == "en" else "") + t["lat"].format(
             a=fmt(la), sa=fmt(sa), b=fmt(lb), sb=fmt(sb), r=fmt_ratio(ratio, lang)
         )
-        if ratio - 1 > margin:
-            sentence += t["lat_slower"]
-            verdict = "inconclusive" if same else verdict
-        elif same:
-            sentence += t["lat_faster"] if 1 - ratio > margin else t["lat_noise"]
-        else:
-            sentence += t["lat_end"]
+        sentence += t["lat_same"] if same else t["lat_end"]
     else:
         sentence += t["lat_missing"]
     return Point(t["t_inf"], sentence, numbers, verdict), {"state": verdict}
@@ -622,16 +607,15 @@ def group_facts(facts: dict) -> tuple[dict[str, list[ModelFacts]], dict[str, lis
     return groups, by_function
 
 
-def executive_summary(facts: dict[str, ModelFacts], lang: str = "en", *, tolerance: float = 0.05) -> Summary:
+def executive_summary(facts: dict[str, ModelFacts], lang: str = "en") -> Summary:
     """The seed's three points (training cost, stability, inference cost) from the measured numbers.
 
-    Models are grouped by kind; several models of one kind (seeds) are pooled: epoch times together, flatness
-    numbers as mean and spread across models. See the module docstring for the decision rules.
+    Models are grouped by kind and compared seed by seed with the one rule of `core.report.verdicts`; see the module
+    docstring.
 
     Args:
         facts: label -> facts, for any of the kinds "mae", "rcmae", "sup".
         lang: "en" or "ja".
-        tolerance: the relative difference that counts when no spread is known.
 
     Returns:
         A `Summary` whose points come in the order training cost, stability, inference cost.
@@ -639,7 +623,7 @@ def executive_summary(facts: dict[str, ModelFacts], lang: str = "en", *, toleran
     if lang not in LANGS:
         raise LandscapeError(f"unknown language {lang!r}; choose one of {', '.join(LANGS)}")
     groups, by_function = group_facts(facts)
-    p1, s1 = _training_point(groups, lang, tolerance)
-    p2, s2 = _stability_point(groups, by_function, lang, tolerance)
-    p3, s3 = _inference_point(groups, lang, tolerance)
+    p1, s1 = _training_point(groups, lang)
+    p2, s2 = _stability_point(groups, by_function, lang)
+    p3, s3 = _inference_point(groups, lang)
     return Summary(points=(p1, p2, p3), takeaway=_takeaway(s1, s2, s3, lang), lang=lang)

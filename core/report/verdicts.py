@@ -83,6 +83,7 @@ _MARGIN_WORDS: dict[str, tuple[str, str, float]] = {
     "ratio": ("a factor of {w}", "{w}倍", 1.0),
     "fraction": ("{w} of the slice", "スライスの{w}", 1.0),
     "epochs": ("{w} epochs", "{w}エポック", 1.0),
+    "time": ("a factor of {w}", "{w}倍", 1.0),
     "_diff": ("{w}", "{w}", 1.0),
     "_log": ("a factor of {w}", "{w}倍", 1.0),
 }
@@ -114,6 +115,13 @@ MARGINS: dict[str, Margin] = {
         2.0,
         "Histories are recorded once per epoch, so two epochs is the smallest difference in time-to-target the "
         "recording can show beyond rounding.",
+    ),
+    "time": Margin(
+        "time",
+        "log",
+        1.05,
+        "Training times within 5% of each other are within what the load of a shared machine moves, and too small "
+        "to change a training budget.",
     ),
 }
 
@@ -559,12 +567,12 @@ def _p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
-def format_estimate(e: Estimate, fmt: str = ".3g", unit: str = "", lang: str = "en") -> str:
+def format_estimate(e: Estimate, fmt: str = ".3g", unit: str = "", lang: str = "en", count: str | None = None) -> str:
     """The estimate, its 95% interval, p and seeds on the display scale, in `lang` ("en" or "ja").
 
     E.g. "×2.9 [2.4, 3.5], p = 0.004, 10 seeds" (the ratio A/B on the log scale) or "+4 pts [1, 7], p = 0.03, 10
     seeds": `fmt` formats the numbers; `unit` "pts" shows fractions as percentage points (×100), any other unit follows
-    the estimate.
+    the estimate; `count` replaces "10 seeds" where the pairs are not seeds (e.g. epochs; "" leaves it out).
     """
     ja = lang == "ja"
     if e.n == 0:
@@ -578,7 +586,8 @@ def format_estimate(e: Estimate, fmt: str = ".3g", unit: str = "", lang: str = "
     if e.n < 2:
         return f"{head}（1シード：区間なし）" if ja else f"{head} (1 seed: no interval)"
     sep = "、" if ja else ", "
-    return sep.join((f"{head} [{lo}, {hi}]", _p_text(e.p), _seeds_text(e.n, lang)))
+    n = _seeds_text(e.n, lang) if count is None else count
+    return sep.join(x for x in (f"{head} [{lo}, {hi}]", _p_text(e.p), n) if x)
 
 
 _SENTENCES = {  # key -> (English, Japanese)
