@@ -10,7 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from core.app import (
+    SEED_TARGETS,
     DefaultsResult,
+    add_seeds_task,
     briefing_figures,
     briefing_html,
     briefing_of,
@@ -18,10 +20,12 @@ from core.app import (
     default_trio,
     flatness_rows,
     prepare_defaults_task,
+    seeds_behind,
     task_key,
+    with_seeds,
 )
 from core.report import ModelFacts, msg
-from pages._ui import error_box, lang, registry, say, submit, tr, watch
+from pages._ui import POLL_S, error_box, lang, registry, say, status_line, submit, tr, watch
 
 VERDICT_ICON = {
     "supports": ":material/check_circle:",
@@ -42,7 +46,8 @@ st.title(tr("overview.title"))
 st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.5rem}</style>")
 
 profile = dashboard_profile()
-key = task_key("prepare-defaults", asdict(profile), [c.key() for c in default_trio(profile).values()])
+trio_keys = [c.key() for c in default_trio(profile).values()]
+key = task_key("prepare-defaults", asdict(profile), trio_keys)
 job = registry().get(key)
 if job is None:
     job = submit(key, msg("label.prepare"), prepare_defaults_task(profile))
@@ -71,8 +76,43 @@ def stage_list(res: DefaultsResult | None, active: bool) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _briefing(job_id: str, code: str, _res: DefaultsResult):
-    """The briefing of a finished first-run result (composed once per job and language)."""
+    """The briefing of a finished first-run result with the evidence job's seeds so far (composed once per job,
+    evidence version and language)."""
     return briefing_of(_res, code)
+
+
+def seeds_key(n: int) -> str:
+    """The evidence job to n seeds: one per profile, trio and target, shared by every session."""
+    return task_key("add-seeds", asdict(profile), trio_keys, n)
+
+
+def evidence_job():
+    """The evidence job whose seeds the briefing uses: the largest target asked for (active or done)."""
+    for n in sorted(SEED_TARGETS, reverse=True):
+        j = registry().get(seeds_key(n))
+        if j is not None and (j.active or j.ok or j.partial is not None):
+            return j
+    return None
+
+
+def evidence_block(res: DefaultsResult, ev) -> None:
+    """How many seeds the verdicts stand on, the evidence job's progress, and the offers to add seeds."""
+    n = seeds_behind(res)
+    st.caption(tr("overview.seeds_now", n=n))
+    if ev is not None and ev.active:
+        status_line(ev)
+        return
+    if ev is not None and ev.status == "failed":
+        status_line(ev)
+    offers = [t for t in SEED_TARGETS if t > n]
+    if not offers:
+        return
+    cols = st.columns(len(offers) + 1)
+    cols[0].markdown(tr("overview.seeds_offer"), help=tr("overview.seeds_help"))
+    for col, t in zip(cols[1:], offers, strict=True):
+        if col.button(tr("overview.seeds_button", n=t), key=f"overview.seeds.{t}"):
+            submit(seeds_key(t), msg("label.seeds", n=t), add_seeds_task(t, profile))
+            st.rerun()
 
 
 def _value(v) -> str:
@@ -170,12 +210,28 @@ def render(j) -> None:
     for where, err in {**res.errors, **res.surfaces.errors, **res.flatness.errors}.items():
         error_box(f"{where}: {err}")
     if j.ok:
-        briefing_block(res, f"{j.key}:{j.created}")
+        ev = evidence_job()
+        extra = (ev.result if ev.ok else ev.partial) if ev is not None else None
+        merged = with_seeds(res, extra, profile)
+        evidence = f"{ev.key}:{ev.partial_version}:{ev.status}" if ev is not None else "-"
+        briefing_block(merged, f"{j.key}:{j.created}:{evidence}")
+        evidence_block(merged, ev)
     more_block(res, f"{j.key}:{j.created}:{version}")
 
 
 if job is not None:
     watch(job.key, render)
+    ev = evidence_job() if job.ok else None
+    if ev is not None and ev.active:
+        seen = ev.partial_version
+
+        def poll_evidence() -> None:
+            """A full rerun when a seed lands or the evidence job ends: the briefing above recomposes."""
+            e = registry().get(ev.key)
+            if e is None or not e.active or e.partial_version != seen:
+                st.rerun()
+
+        st.fragment(poll_evidence, run_every=POLL_S)()
     if not job.active and job.ok:
         st.caption(tr("overview.cached", s=f"{job.elapsed:.1f}"))
     elif job.status in ("failed", "cancelled"):

@@ -285,7 +285,7 @@ def test_overview_prepared(prepared: Path):
     # the stability details compare RC-MAE with MAE on one function, the full objective as a secondary line
     assert "On one function, MAE's masked-patch MSE" in texts(at) and "Secondary line, not counted" in texts(at)
     assert len(at.metric) == 3, [m.label for m in at.metric]
-    verdicts = [EN[f"verdict.{v}"] for v in ("supports", "contradicts", "inconclusive")]
+    verdicts = [EN[f"verdict.{v}"] for v in ("supports", "contradicts", "no meaningful difference", "undetermined")]
     badges = [m.value for m in at.markdown if "badge[" in m.value]  # st.badge is markdown ":color-badge[...]"
     assert len(badges) == 3 and all(any(v in b for v in verdicts) for b in badges), badges
     assert [e.label for e in at.expander][:3] == [EN["overview.details"]] * 3
@@ -307,7 +307,7 @@ def test_overview_prepared(prepared: Path):
     assert not at.exception
     assert BRIEF["ja"]["question"] in texts(at)
     assert [c.value for c in at.code][0].startswith("私たちのモデルでは")
-    ja_verdicts = [JA[f"verdict.{v}"] for v in ("supports", "contradicts", "inconclusive")]
+    ja_verdicts = [JA[f"verdict.{v}"] for v in ("supports", "contradicts", "no meaningful difference", "undetermined")]
     assert sum(texts(at).count(v) for v in ja_verdicts) >= 3
 
 
@@ -346,6 +346,30 @@ def test_overview_uses_fine_tuning_when_the_facts_carry_it(prepared: Path, monke
     head = [m for m in at.metric if m.value.startswith("74.0%")]
     assert head and head[0].delta == "+23.0 pts vs scratch", [(m.label, m.value, m.delta) for m in at.metric]
     assert "better accuracy after fine-tuning" in at.code[0].value
+
+
+def test_overview_adds_seeds_in_the_background_and_the_verdicts_follow(
+    dashboard_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """After the first run (one seed) the Overview offers more seeds; the job (shared, in the background) trains and
+    measures seeds 1, 2 as the first run did seed 0, and the briefing then stands on three seeds."""
+    root = tmp_path / "copy"
+    shutil.copytree(dashboard_cache, root)  # the job writes models and measurements: a copy
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(root))
+    monkeypatch.setenv("LANDSCAPE_DASHBOARD_PROFILE", "quick")
+    at = wait_idle(open_page("overview"))
+    assert EN["overview.seeds_now"].format(n=1) in texts(at)
+    buttons = {b.label: b for b in at.button}
+    assert set(buttons) >= {EN["overview.seeds_button"].format(n=n) for n in (3, 5, 10)}
+    buttons[EN["overview.seeds_button"].format(n=3)].click().run()
+    from pages._ui import registry
+
+    assert any(j.key.startswith("add-seeds:") for j in registry().jobs())
+    at = wait_idle(at, 240)
+    assert EN["overview.seeds_now"].format(n=3) in texts(at), texts(at)
+    assert EN["overview.seeds_button"].format(n=3) not in {b.label for b in at.button}  # 3 reached: 5 and 10 left
+    # the generalization point's details now pair three seeds
+    assert "seeds 0, 1, 2" in texts(at)
 
 
 def test_models_prepared(prepared: Path):

@@ -5,7 +5,7 @@ model zoo, the briefing export) and the command line (`python -m core`).
 from core.app.briefing_html import briefing_figures, briefing_html, briefing_of, flatness_rows
 from core.app.cli import main
 from core.app.convexity_tasks import convexity_task
-from core.app.first_run import DefaultsResult, prepare_defaults_task
+from core.app.first_run import DefaultsResult, measurement_seeds, prepare_defaults_task
 from core.app.generalization_tasks import (
     DEFAULT_SEEDS,
     cached_study,
@@ -27,6 +27,7 @@ from core.app.profiles import (
     task_key,
 )
 from core.app.registry import Job, JobContext, JobRegistry, error_line
+from core.app.seeds_tasks import SEED_TARGETS, SeedsResult, add_seeds_task, seeds_behind, with_seeds
 from core.app.tasks import (
     FlatnessBatch,
     SurfaceBatch,
@@ -44,6 +45,7 @@ from core.app.tasks import (
 from core.app.zoo import KIND_LABEL, checkpoint_info, default_configs, describe_label, list_checkpoints
 
 __all__ = [
+    "add_seeds_task",
     "briefing_figures",
     "briefing_html",
     "briefing_of",
@@ -78,8 +80,12 @@ __all__ = [
     "landscape_specs",
     "list_checkpoints",
     "main",
+    "measurement_seeds",
     "overview_defaults",
     "prepare_defaults_task",
+    "SEED_TARGETS",
+    "seeds_behind",
+    "SeedsResult",
     "study_label",
     "SurfaceBatch",
     "surfaces_task",
@@ -89,4 +95,5 @@ __all__ = [
     "whatif_task",
     "WhatIfResult",
     "wide_study",
+    "with_seeds",
 ]

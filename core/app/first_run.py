@@ -61,6 +61,12 @@ class DefaultsResult:
 _SHARE_TRAIN, _SHARE_SURF, _SHARE_FLAT, _SHARE_GEN = 0.55, 0.10, 0.12, 0.21
 
 
+def measurement_seeds(seed: int) -> dict[str, int]:
+    """The surface / flatness spec fields that follow model seed k (directions, evaluation images, masks, probes), as
+    `core.studies.measuring.ReproduceSpec.at_seed` moves them; seed 0 (the first run) changes nothing."""
+    return {"seed": seed, "data_seed": seed, "mask_seed": seed} if seed else {}
+
+
 def prepare_defaults_task(profile: Profile | None = None) -> Callable[[JobContext], DefaultsResult]:
     """The first-run job: train the default MAE / RC-MAE / Sup-ViT (and probes), compute their default
     landscapes (all three at 5x5 first, then finer) and flatness numbers, and gather the summary facts. Everything
@@ -123,18 +129,28 @@ def prepare_defaults_task(profile: Profile | None = None) -> Callable[[JobContex
     return run
 
 
-def gather_facts(res: DefaultsResult, profile: Profile | None = None) -> dict[str, Any]:
+def gather_facts(
+    res: DefaultsResult, profile: Profile | None = None, measure: dict | None = None, generalization: bool = True
+) -> dict[str, Any]:
     """kind -> ModelFacts for the summary (`core.app.zoo.model_facts` on the profile's specs), completed from `res`;
     plus "generalization" (a plain dict, `core.app.generalization_tasks.generalization_facts`) once fine-tuning at a few
-    labels per class is cached."""
+    labels per class is cached and `generalization`.
+
+    Args:
+        res: the trio (paths, labels) and what was computed for it.
+        profile: the dashboard profile.
+        measure: measurement-seed overrides of the surface and flatness specs (`measurement_seeds`; seed 0: none).
+        generalization: add the fine-tuning measurement of the default trio.
+    """
     profile = profile or dashboard_profile()
-    surface_spec = {"loss": "own", "dim": 2, **profile.surface}
+    measure = dict(measure or {})
+    surface_spec = {"loss": "own", "dim": 2, **profile.surface, **measure}
     facts: dict[str, Any] = {}
     for kind, path in res.paths.items():
         f = None
         if hasattr(zoo, "model_facts"):
             try:
-                f = zoo.model_facts(path, surface_spec=surface_spec, flatness_spec=dict(profile.flatness))
+                f = zoo.model_facts(path, surface_spec=surface_spec, flatness_spec={**profile.flatness, **measure})
             except LandscapeError as e:
                 res.errors[res.labels.get(kind, kind)] = error_line(e)
         if f is None:
@@ -156,8 +172,9 @@ def gather_facts(res: DefaultsResult, profile: Profile | None = None) -> dict[st
             if getattr(f, key) is None and surf is not None and surf.metrics.get(key) is not None:
                 fill[key] = float(surf.metrics[key])
         facts[kind] = replace(f, **fill) if fill else f
-    facts |= same_function_facts(res, facts, profile)
-
+    facts |= same_function_facts(res, facts, profile, measure)
+    if not generalization:
+        return facts
     try:
         gen = generalization_facts(res.paths, profile)  # read from the cache: None until measured
     except LandscapeError as e:
@@ -168,16 +185,19 @@ def gather_facts(res: DefaultsResult, profile: Profile | None = None) -> dict[st
     return facts
 
 
-def same_function_facts(res: DefaultsResult, facts: dict[str, Any], profile: Profile) -> dict[str, Any]:
+def same_function_facts(
+    res: DefaultsResult, facts: dict[str, Any], profile: Profile, measure: dict | None = None
+) -> dict[str, Any]:
     """Extra facts for the models compared on a function other than their own objective (RC-MAE on its MAE term,
     `core.report.comparison`): "<kind>@<function>" -> ModelFacts with that function's cached flatness numbers."""
+    measure = dict(measure or {})
     out: dict[str, Any] = {}
     for kind, path in res.paths.items():
         extra, own = needs_extra(kind), facts.get(kind)
         if not extra or own is None:
             continue
-        surface = {"loss": "own", "dim": 2, **profile.surface, **overrides(extra)}
-        flat = {**profile.flatness, **overrides(extra), "robustness": False}
+        surface = {"loss": "own", "dim": 2, **profile.surface, **overrides(extra), **measure}
+        flat = {**profile.flatness, **overrides(extra), "robustness": False, **measure}
         try:
             f = zoo.model_facts(path, surface_spec=surface, flatness_spec=flat)
         except LandscapeError as e:

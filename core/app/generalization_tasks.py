@@ -374,7 +374,7 @@ def generalization_task(
             for s, budget, kind in cells:
                 if s != seed:
                     continue
-                path = _finetune_one(ctx, spec, kind, budget, seed, bases, done / total, (done + 2) / total)
+                path = finetune_one(ctx, spec, kind, budget, seed, bases, done / total, (done + 2) / total)
                 done += 2
                 if spec.flatness:
                     for split in SPLITS:
@@ -404,7 +404,7 @@ def _pretrain(ctx, spec: StudySpec, kind: str, seed: int, ckpts, lo: float, hi: 
     return str(train_model(cfg, progress=prog, device=spec.device, check_stop=ctx.should_stop))
 
 
-def _finetune_one(ctx, spec: StudySpec, kind: str, budget, seed: int, bases: dict, lo: float, hi: float) -> Path:
+def finetune_one(ctx, spec: StudySpec, kind: str, budget, seed: int, bases: dict, lo: float, hi: float) -> Path:
 
     cfg = spec.finetune_config(kind, budget, seed)
     n = budget_label(budget)
@@ -491,7 +491,7 @@ def first_run_generalization(ctx: Any, paths: dict[str, str], profile: Any, lo: 
         raise LandscapeError("the default MAE and RC-MAE are needed to measure fine-tuning")
     for i, (seed, kind) in enumerate(cells):
         a, b = lo + (hi - lo) * i / len(cells), lo + (hi - lo) * (i + 1) / len(cells)
-        _finetune_one(ctx, spec, kind, budget, seed, bases, a, b)
+        finetune_one(ctx, spec, kind, budget, seed, bases, a, b)
 
 
 def generalization_facts(paths: dict[str, str], profile: Any = None) -> dict | None:
@@ -501,27 +501,36 @@ def generalization_facts(paths: dict[str, str], profile: Any = None) -> dict | N
     Keys: labels_per_class, seeds, val_acc / gap_acc (kind -> one float per seed; kinds "scratch", "mae", "rcmae"),
     epochs, steps, data, note.
     """
-    spec = first_run_spec(profile)
-    ckpts = _trio_ckpts(paths)
-    if len(ckpts) < 2:
+    out = generalization_facts_by_seed(_trio_ckpts(paths), profile)
+    return out if out is not None and set(out["seeds"]) >= set(FIRST_RUN_SEEDS) else None
+
+
+def generalization_facts_by_seed(ckpts: dict[tuple[str, int], str], profile: Any = None) -> dict | None:
+    """`generalization_facts` over every seed k whose MAE / RC-MAE of seed k (`ckpts`: (kind, seed) -> path) were
+    fine-tuned, with scratch, at the first-run budget (the Overview's evidence job adds seeds 1, 2, ...); the seeds
+    listed are those with all three kinds measured. None when there is none."""
+    seeds = sorted({s for (k, s) in ckpts if k == "mae"} & {s for (k, s) in ckpts if k == "rcmae"})
+    if not seeds:
         return None
-    res = cached_study(spec, ckpts)
+    spec = replace(first_run_spec(profile), seeds=max(seeds) + 1)
+    res = cached_study(spec, {ks: p for ks, p in ckpts.items() if ks[0] in ("mae", "rcmae")})
     budget = spec.budgets[0]
-    out_acc: dict[str, list[float]] = {}
-    out_gap: dict[str, list[float]] = {}
-    for kind in ("scratch", "mae", "rcmae"):
-        got = {r.seed: r for r in res.runs if r.kind == kind and r.budget == budget and r.seed in FIRST_RUN_SEEDS}
-        if set(got) != set(FIRST_RUN_SEEDS):
-            return None
-        out_acc[kind] = [float(got[s].summary["val_acc"]) for s in FIRST_RUN_SEEDS]
-        out_gap[kind] = [float(got[s].summary["gap_acc"]) for s in FIRST_RUN_SEEDS]
-    if not all(math.isfinite(v) for vals in out_acc.values() for v in vals):
+    got = {(r.kind, r.seed): r for r in res.runs if r.budget == budget}
+    full = [
+        s
+        for s in seeds
+        if all(
+            (k, s) in got and math.isfinite(float(got[k, s].summary["val_acc"])) for k in ("scratch", "mae", "rcmae")
+        )
+    ]
+    if not full:
         return None
+    kinds = ("scratch", "mae", "rcmae")
     return {
         "labels_per_class": int(budget),
-        "seeds": list(FIRST_RUN_SEEDS),
-        "val_acc": out_acc,
-        "gap_acc": out_gap,
+        "seeds": full,
+        "val_acc": {k: [float(got[k, s].summary["val_acc"]) for s in full] for k in kinds},
+        "gap_acc": {k: [float(got[k, s].summary["gap_acc"]) for s in full] for k in kinds},
         "epochs": int(spec.finetune.epochs),
         "steps": int(spec.finetune.steps),
         "data": str(spec.data),

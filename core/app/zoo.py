@@ -218,4 +218,11 @@ def model_facts(path: str | os.PathLike, surface_spec: dict | None = None, flatn
         robustness=fl.robustness if fl else None,
         basin_width=surf.metrics.get("basin_width") if surf is not None else None,
         centre_loss=surf.metrics.get("centre_loss") if surf is not None else None,
+        seed=_train_seed(ck.meta.get("train") or {}),
     )
+
+
+def _train_seed(train: dict) -> int | None:
+    """The training seed a checkpoint records (ours do; foreign ones may not)."""
+    seed = train.get("seed")
+    return int(seed) if isinstance(seed, int | float) and not isinstance(seed, bool) else None

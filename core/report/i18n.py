@@ -40,6 +40,8 @@ EN: dict[str, str] = {
     "job.train": "training {model}: epoch {epoch}/{epochs}, loss {loss}",
     "job.probe": "linear probe on {model}",
     "job.trained": "{model} is trained",
+    "job.seed_done": "seed {seed} measured: the briefing now stands on {n} of {target} seeds",
+    "label.seeds": "Add seeds to the briefing (to {n})",
     "job.surface": "landscape of {model}: {grid}x{grid} grid, point {done}/{total}",
     "job.flatness": "flatness of {model}: {stage} ({done}/{total})",
     "job.surfaces_done": "landscapes done",
@@ -95,6 +97,13 @@ EN: dict[str, str] = {
     "overview.meeting_help": "Composed from the three verdicts; the copy button is at the right of the box.",
     "overview.details": "The measurements behind it",
     "overview.why": "What would settle it",
+    "overview.seeds_now": "These verdicts stand on {n} seed(s): each seed trains the three models again and is "
+    "compared with the others of its seed (paired), so intervals narrow as seeds are added.",
+    "overview.seeds_offer": "Add seeds:",
+    "overview.seeds_button": "to {n} seeds",
+    "overview.seeds_help": "A background job shared by every session: seeds 1, 2, ... of the default models, trained "
+    "and measured as the first run measured seed 0 (a few minutes per seed on a laptop CPU). The verdicts update as "
+    "each seed lands.",
     "overview.export": "Download the briefing (HTML)",
     "overview.export_help": "One self-contained file in this language: every figure embedded, works offline, prints "
     "to PDF from a browser.",
@@ -373,6 +382,8 @@ JA: dict[str, str] = {
     "job.train": "{model}を学習中: エポック {epoch}/{epochs}、損失 {loss}",
     "job.probe": "{model}の線形プローブを学習中",
     "job.trained": "{model}の学習が完了しました",
+    "job.seed_done": "シード{seed}を測定しました。ブリーフィングは{target}シード中{n}シードに基づきます",
+    "label.seeds": "ブリーフィングにシードを追加({n}まで)",
     "job.surface": "{model}の損失地形: {grid}x{grid}グリッド、{done}/{total}点",
     "job.flatness": "{model}の平坦さ: {stage}({done}/{total})",
     "job.surfaces_done": "損失地形の計算が完了しました",
@@ -426,6 +437,13 @@ JA: dict[str, str] = {
     "overview.meeting_help": "3つの判定から作った文です。枠の右側のボタンでコピーできます。",
     "overview.details": "根拠となる測定",
     "overview.why": "結論を出すには",
+    "overview.seeds_now": "これらの判定は{n}シードに基づきます。シードごとに3つのモデルを学習し直し、同じシードの"
+    "モデル同士を対応させて比べるため、シードを増やすと区間が狭まります。",
+    "overview.seeds_offer": "シードを追加:",
+    "overview.seeds_button": "{n}シードまで",
+    "overview.seeds_help": "全セッションで共有されるバックグラウンドジョブです。既定モデルのシード1、2、…を、初回の"
+    "準備がシード0を測ったのと同じ方法で学習・測定します(ノートPCのCPUで1シード数分)。シードが揃うたびに判定が"
+    "更新されます。",
     "overview.export": "ブリーフィングをダウンロード(HTML)",
     "overview.export_help": "この言語の単一ファイルです。図をすべて埋め込み、オフラインで開け、"
     "ブラウザからPDFに印刷できます。",
