@@ -147,16 +147,24 @@ T: dict[str, dict[str, Any]] = {
         "h_stab": "Top eigenvalue, RC-MAE / MAE",
         "h_stab_sub": "on MAE's loss",
         "one_seed": "one seed: no interval",
+        "one_epoch": "one epoch pair: no interval",
+        "n_seeds": "{n} seeds",
+        "n_epochs": "{n} epoch pairs",
         "sp_interval": "95% interval [{lo}, {hi}], {n}",
         "sp_repeats": "± {e} (std over repeats)",
         # inference
         "inf_supports": "RC-MAE deploys an encoder the same size as MAE's ({p} parameters): no extra inference cost.",
-        "inf_contradicts": "RC-MAE's deployed encoder has {r} MAE's parameters: it costs more to run.",
+        "inf_contradicts": "RC-MAE's deployed encoder has {r} MAE's parameters and {f} its FLOPs: it costs more to "
+        "run.",
+        "inf_smaller": "RC-MAE's deployed encoder is no larger than MAE's ({r} the parameters): no extra inference "
+        "cost.",
         "inf_missing": "Inference cost is not measured yet.",
         "h_inf": "Latency per image, RC-MAE",
         "h_inf_params": "Deployed parameters, RC-MAE",
         # why undetermined
-        "why_cost": "Timed over {n} epoch pairs: {said}",
+        "why_cost": "Timed over {n} epoch pairs, the difference is not yet told apart from 5%.",
+        "why_cost_more": " About {m} epoch pairs would decide it.",
+        "why_cost_one": "One epoch per model was timed: time at least two for an interval.",
         "why_gen": "{said}",
         "why_regime": " The regime is small ({regime}); the paper's claims are about ViT-B trained for 1600 epochs on "
         "ImageNet, so a longer run may move the verdict.",
@@ -239,14 +247,20 @@ T: dict[str, dict[str, Any]] = {
         "h_stab": "最大固有値 RC-MAE / MAE",
         "h_stab_sub": "MAEの損失",
         "one_seed": "シード1つ: 区間なし",
+        "one_epoch": "エポック1組: 区間なし",
+        "n_seeds": "{n}シード",
+        "n_epochs": "{n}組のエポック",
         "sp_interval": "95%区間 [{lo}, {hi}]、{n}",
         "sp_repeats": "± {e}(繰り返しの標準偏差)",
         "inf_supports": "RC-MAEの配備モデルはMAEと同じ大きさ({p}パラメータ)で推論コスト増なし。",
-        "inf_contradicts": "RC-MAEの配備モデルはMAEの{r}のパラメータで、推論コストが増える。",
+        "inf_contradicts": "RC-MAEの配備モデルはMAEの{r}のパラメータ、{f}の演算量で、推論コストが増える。",
+        "inf_smaller": "RC-MAEの配備モデルはMAE以下の大きさ(パラメータ{r})で推論コスト増なし。",
         "inf_missing": "推論コストはまだ測定されていません。",
         "h_inf": "1画像あたりの推論時間 RC-MAE",
         "h_inf_params": "配備パラメータ数 RC-MAE",
-        "why_cost": "{n}組のエポックで測定: {said}",
+        "why_cost": "{n}組のエポックで測定しましたが、差はまだ5%と区別できません。",
+        "why_cost_more": "約{m}組で決まる見込みです。",
+        "why_cost_one": "各モデル1エポックしか測定していません。区間には2エポック以上が必要です。",
         "why_gen": "{said}",
         "why_regime": "規模も小さい({regime})ため、論文の主張(ImageNetでViT-Bを1600エポック学習)とは条件が"
         "大きく異なり、長い学習で判定が変わる可能性があります。",
@@ -360,13 +374,13 @@ def regime_text(context: dict, lang: str) -> str:
 _POINT_OF = {REPRODUCED: SUPPORTS, CONTRADICTED: CONTRADICTS, NO_DIFFERENCE: NO_DIFFERENCE, UNDETERMINED: UNDETERMINED}
 
 
-def _interval(lo: float, hi: float, n: int, lang: str, fmt_: str = ".2f") -> str:
-    """ "95% interval [lo, hi], n seeds", or why there is none."""
+def _interval(lo: float, hi: float, n: int, lang: str, fmt_: str = ".2f", unit: str = "seed") -> str:
+    """ "95% interval [lo, hi], n seeds" (or n epoch pairs: `unit` "epoch"), or why there is none."""
     t = T[lang]
     if n < 2 or not (_finite(lo) and _finite(hi)):
-        return t["one_seed"]
-    seeds = f"{n}シード" if lang == "ja" else f"{n} seeds"
-    return t["sp_interval"].format(lo=format(lo, fmt_), hi=format(hi, fmt_), n=seeds)
+        return t[f"one_{unit}"]
+    count = t[f"n_{unit}s"].format(n=n)
+    return t["sp_interval"].format(lo=format(lo, fmt_), hi=format(hi, fmt_), n=count)
 
 
 def _cost_point(p: Point, lang: str) -> BriefPoint:
@@ -389,23 +403,17 @@ def _cost_point(p: Point, lang: str) -> BriefPoint:
     else:
         short = t["cost_open"].format(sx=_signed_pct(extra))
     pairs = int(n.get("n_epoch_pairs", 0))
-    spread = _interval(
-        float(n.get("epoch_time_ratio_lo", math.nan)), float(n.get("epoch_time_ratio_hi", math.nan)), 2, lang
-    )
-    if pairs >= 2:
-        spread = spread.replace("2 seeds", f"{pairs} epoch pairs").replace("2シード", f"{pairs}組のエポック")
+    lo, hi = float(n.get("epoch_time_ratio_lo", math.nan)), float(n.get("epoch_time_ratio_hi", math.nan))
+    spread = _interval(lo, hi, pairs, lang, unit="epoch")
     head = Headline(t["h_cost"], _ratio(ratio, lang), t["vs_mae"].format(d=_signed_pct(extra)), "inverse", spread)
     why = ""
     if p.verdict == UNDETERMINED:
         needed = n.get("epoch_time_seeds_needed")
-        said = reading_sentence(
-            UNDETERMINED, pairs, int(needed) if _finite(needed) else None, False, MARGINS["time"], lang
-        )
-        if lang == "ja":
-            said = said.replace("シード", "組")
+        if pairs < 2:
+            why = t["why_cost_one"]
         else:
-            said = said.replace(" seeds", " epoch pairs").replace(" seed", " epoch pair")
-        why = t["why_cost"].format(n=pairs, said=said)
+            more = t["why_cost_more"].format(m=int(needed)) if _finite(needed) else ""
+            why = t["why_cost"].format(n=pairs) + more
     return BriefPoint("cost", p.title, p.verdict, short, head, (p.sentence,), n, why)
 
 
@@ -599,7 +607,9 @@ def _inf_point(p: Point, lang: str) -> BriefPoint:
 
     pr = float(n["params_ratio"])
     if p.verdict == CONTRADICTS:
-        short = t["inf_contradicts"].format(r=_ratio(pr, lang))
+        short = t["inf_contradicts"].format(r=_ratio(pr, lang), f=_ratio(float(n["flops_ratio"]), lang))
+    elif n.get("same_architecture") == "no":  # smaller: no extra cost, but not the same size
+        short = t["inf_smaller"].format(r=_ratio(pr, lang))
     else:
         short = t["inf_supports"].format(p=fmt_count(float(n["rcmae_params_deployed"])))
     if _finite(n.get("rcmae_latency_ms")):

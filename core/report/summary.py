@@ -316,7 +316,9 @@ def _training_point(g: dict[str, list[ModelFacts]], lang: str) -> tuple[Point, d
     e = paired("time per epoch", xa, xb, "higher", MARGINS["time"], ids)
     mr, mm = (float(np.mean(v)) if v else math.nan for v in (xa, xb))
     extra = (e.shown - 1) * 100 if e.n else math.nan
-    detail = t["cost_detail"].format(a=fmt(mr), b=fmt(mm), est=format_estimate(e, ".3g", "", lang, count=""), n=e.n)
+    one = "1組: 区間なし" if lang == "ja" else "one epoch pair: no interval"
+    est = format_estimate(e, ".3g", "", lang, count="") if e.n >= 2 else f"×{e.shown:.3g} ({one})"
+    detail = t["cost_detail"].format(a=fmt(mr), b=fmt(mm), est=est, n=e.n)
     verdict = e.reading
     key = {SUPPORTS: "cost_more", CONTRADICTS: "cost_less", NO_DIFFERENCE: "cost_same"}.get(verdict, "cost_open")
     sentence = t[key].format(x=fmt_pct(abs(extra)), detail=detail)
@@ -500,6 +502,8 @@ def _stability_point(
     else:
         cv = claim_verdict(primaries)
         state = verdict = _POINT_OF[cv.verdict]
+        if len(primaries) < sum(c.counted for c, _, _ in found) and verdict != CONTRADICTS:
+            state = verdict = UNDETERMINED  # a counted comparison is not measured: the conjunction cannot hold yet
         numbers |= {"stability_n": float(cv.n), "stability_seeds_needed": float(cv.seeds_needed or math.nan)}
     first, later, sep = t["k_stab_who"]
     who = sep.join((later if i else first).format(A=kn[c.a], B=kn[c.b]) for i, (c, _) in enumerate(counted))
@@ -536,7 +540,9 @@ def _inference_point(g: dict[str, list[ModelFacts]], lang: str) -> tuple[Point, 
             fb=fmt_count(m.flops_per_image),
             r=fmt_ratio(numbers["params_ratio"], lang),
         )
-        verdict = CONTRADICTS if r.params_deployed > m.params_deployed else SUPPORTS
+        larger = r.params_deployed > m.params_deployed or r.flops_per_image > m.flops_per_image
+        verdict = CONTRADICTS if larger else SUPPORTS
+        sentence += t["inf_more"] if larger else t["inf_less"]
     lat = {k: [x for x in map(_latency, g[k]) if x is not None] for k in ("rcmae", "mae")}
     if lat["rcmae"] and lat["mae"]:
         (la, sa), (lb, sb) = (_pool_latency(lat[k]) for k in ("rcmae", "mae"))

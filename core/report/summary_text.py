@@ -66,7 +66,9 @@ T = {
         "inf_same": "RC-MAE deploys only its EMA teacher's encoder, the same architecture as MAE's: {p} parameters "
         "and {f} FLOPs per image for both.",
         "inf_diff": "RC-MAE's deployed encoder has {pa} parameters and {fa} FLOPs per image versus MAE's {pb} and "
-        "{fb} ({r} the parameters): it costs more to run.",
+        "{fb} ({r} the parameters)",
+        "inf_more": ": it costs more to run.",
+        "inf_less": ": it costs no more to run.",
         "lat": "Measured latency: {a} ± {sa} ms vs {b} ± {sb} ms per image (ratio {r})",
         "lat_same": "; shown, not deciding: the counts are exact and equal, while a measured latency moves with the "
         "machine's load.",
@@ -139,7 +141,9 @@ T = {
         "inf_same": "RC-MAEはEMA教師モデルのエンコーダだけを配備し、MAEと同じ構造です。"
         "パラメータ数はどちらも{p}、1画像あたりの演算量はどちらも{f} FLOPsです。",
         "inf_diff": "RC-MAEの配備エンコーダはパラメータ数{pa}、1画像あたり{fa} FLOPsで、MAEの{pb}、{fb} FLOPsと"
-        "比べてパラメータ数が{r}です。推論コストが増えます。",
+        "比べてパラメータ数が{r}です。",
+        "inf_more": "推論コストが増えます。",
+        "inf_less": "推論コストは増えません。",
         "lat": "実測の推論時間は1画像あたり{a} ± {sa} ms対{b} ± {sb} ms(比{r})",
         "lat_same": "で、参考値です(判定には使いません)。数は正確に数えて等しく、実測の時間はマシンの負荷で動きます。",
         "lat_missing": "推論時間はまだ測定されていません。",
