@@ -12,6 +12,7 @@ identical (they must be: the numbers do not depend on the number of workers).
 from __future__ import annotations
 
 import argparse
+import difflib
 import filecmp
 import os
 import subprocess
@@ -48,6 +49,9 @@ def main() -> None:
         t1, o1 = run(1, a, tmp)
         tn, on = run(a.workers, a, tmp)
         same = filecmp.cmp(o1, on, shallow=False)
+        if not same:  # show what differs before the folder goes
+            diff = difflib.unified_diff(o1.read_text().splitlines(), on.read_text().splitlines(), lineterm="", n=0)
+            print("\n".join(list(diff)[:40]))
     print(f"1 worker: {t1:.1f} s; {a.workers} workers: {tn:.1f} s; speed-up x{t1 / tn:.2f}; reports identical: {same}")
     if not same:
         sys.exit(1)

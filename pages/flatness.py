@@ -134,7 +134,12 @@ def numbers_table(batch: FlatnessBatch) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-VERDICT_ICON = {"supports": ":material/check_circle:", "contradicts": ":material/cancel:", None: ":material/remove:"}
+VERDICT_ICON = {
+    "supports": ":material/check_circle:",
+    "contradicts": ":material/cancel:",
+    "no meaningful difference": ":material/drag_handle:",
+    None: ":material/remove:",
+}
 
 
 def same_function(batch: FlatnessBatch) -> None:
@@ -146,12 +151,14 @@ def same_function(batch: FlatnessBatch) -> None:
         spec = batch.specs.get(label)
         if spec is None:
             continue
-        kind = checkpoint_info(spec.checkpoint).kind
+        info = checkpoint_info(spec.checkpoint)
+        kind = info.kind
         fn = function_of_spec(kind, spec)
         if fn is None:
             continue
         base = next((b for lb, b in batch.reports.items() if batch.specs[lb].checkpoint == spec.checkpoint), None)
-        items.append(from_report(label, kind, fn, r, robustness=base.robustness if base is not None else None))
+        robustness = base.robustness if base is not None else None
+        items.append(from_report(label, kind, fn, r, robustness=robustness, seed=(info.train or {}).get("seed")))
     found = [x for x in compare_measured(items, lang()) if x[2] is not None]
     if not found:
         return

@@ -237,9 +237,12 @@ class Measured:
     robustness: dict | None = None
     basin_width: float | None = None
     centre_loss: float | None = None
+    seed: int | None = None  # its training seed: the verdicts pair models by seed (None: paired in label order)
 
 
-def from_report(label: str, kind: str, function: str, report: Any, robustness: dict | None = None) -> Measured:
+def from_report(
+    label: str, kind: str, function: str, report: Any, robustness: dict | None = None, seed: int | None = None
+) -> Measured:
     """A `core.measure.flatness.FlatnessReport` as `Measured`; the centre loss is the sharpness stage's loss at the
     trained weights (the scale of the relative comparisons), the robustness curve the report's or `robustness`."""
     sharp = report.sharpness or {}
@@ -252,6 +255,7 @@ def from_report(label: str, kind: str, function: str, report: Any, robustness: d
         sharpness=sharp.get("average"),
         robustness=report.robustness or robustness,
         centre_loss=sharp.get("base_loss"),
+        seed=seed,
     )
 
 
