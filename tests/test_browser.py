@@ -158,8 +158,8 @@ def test_overview_shows_summary_and_side_by_side(server: str, browser):
 
 FOLD = {"width": 1280, "height": 800}
 VERDICTS = {
-    "en": ("Supports the claim", "Contradicts the claim", "Inconclusive"),
-    "ja": ("主張を支持", "主張と矛盾", "結論は出ていません"),
+    "en": ("Supports the claim", "Contradicts the claim", "No meaningful difference", "Undetermined"),
+    "ja": ("主張を支持", "主張と矛盾", "意味のある差なし", "未決定"),
 }
 
 

@@ -62,14 +62,14 @@ def test_quick_run_end_to_end_and_cached(tmp_path, monkeypatch, capsys):
         assert (out.parent / link).is_file(), link
 
     t0 = time.perf_counter()
-    assert main(["reproduce", "--quick", "--out", str(out), "--device", "cpu"]) == 0
+    assert main(["reproduce", "--quick", "--out", str(out), "--device", "cpu", "--workers", "1"]) == 0
     second = time.perf_counter() - t0
     assert out.read_text() == md
     assert second < first
 
     # The RC-MAE probe's landscape and Hessian move its (frozen, EMA) teacher encoder as well as the head: the same
     # number of parameters as for the MAE probe.
-    spec = replace(quick_spec(), device="cpu")
+    spec = replace(quick_spec(), device="cpu", workers=1)  # cached: read in this process, no pool to start
     r = run_measurements(spec, stderr_log)
     n_mae = r.measured["mae_probe", 0].hessian["n_params"]
     assert n_mae == r.measured["rcmae_probe", 0].hessian["n_params"]

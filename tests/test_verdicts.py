@@ -70,6 +70,7 @@ def test_margins_are_declared_with_reasons():
         "ratio": ("log", 1.25),
         "fraction": ("diff", 0.05),
         "epochs": ("diff", 2.0),
+        "time": ("log", 1.05),
     }
     assert all(m.name == k and m.reason.endswith(".") and len(m.reason) > 40 for k, m in MARGINS.items())
     assert MARGINS["ratio"].half_width == pytest.approx(math.log(1.25))

@@ -56,9 +56,10 @@ from core.models import (
     train_model,
 )
 from core.paths import cache_root
-from core.report import correlation, msg
+from core.report import msg
 from core.store import content_hash
 from core.studies import (
+    EXPECTED_SIGN,
     KINDS,
     LABEL,
     SPLITS,
@@ -67,6 +68,7 @@ from core.studies import (
     StudySpec,
     budget_label,
     check_budgets,
+    correlation_numbers,
     flatness_numbers,
     quick_study,
 )
@@ -555,7 +557,7 @@ def wide_study(spec: StudySpec, seeds: int = 10) -> StudySpec:
 
 def gap_points(result: StudyResult, number: str, split: str, gap: str) -> tuple[list[dict], dict]:
     """(points, correlation) of one flatness number on one split against one gap over the result's runs that have
-    it: points {"kind", "x", "y", "label"}; `core.report.findings.correlation` (Spearman rho, permutation p)."""
+    it: points {"kind", "x", "y", "label"}; `core.studies.correlation_numbers` (Spearman rho, permutation p)."""
     pts = []
     for r in result.runs:
         nums = r.flatness.get(split)
@@ -570,5 +572,6 @@ def gap_points(result: StudyResult, number: str, split: str, gap: str) -> tuple[
             }
         )
     ok = [p for p in pts if p["x"] is not None and p["y"] is not None]
-    stat = correlation([float(p["x"]) for p in ok], [float(p["y"]) for p in ok]) if len(ok) >= 3 else {"n": len(ok)}
+    x, y = [float(p["x"]) for p in ok], [float(p["y"]) for p in ok]
+    stat = correlation_numbers(x, y, EXPECTED_SIGN.get(gap, 1)) if len(ok) >= 3 else {"n": len(ok)}
     return pts, stat

@@ -3,6 +3,7 @@ regimes, and the label-efficiency study of fine-tuned versus from-scratch ViTs.
 """
 
 from core.studies.generalization import (
+    EXPECTED_SIGN,
     KINDS,
     LABEL,
     SPLITS,
@@ -12,6 +13,7 @@ from core.studies.generalization import (
     add_premise_to_findings,
     budget_label,
     check_budgets,
+    correlation_numbers,
     flatness_numbers,
     quick_study,
     run_study,
@@ -29,7 +31,9 @@ __all__ = [
     "add_regimes_to_findings",
     "budget_label",
     "check_budgets",
+    "correlation_numbers",
     "default_workers",
+    "EXPECTED_SIGN",
     "flatness_numbers",
     "KINDS",
     "LABEL",

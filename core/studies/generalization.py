@@ -261,7 +261,7 @@ class StudyResult:
                             "x": x,
                             "y": y,
                             "expected_sign": EXPECTED_SIGN[gap],
-                            **_correlation_numbers(x, y, EXPECTED_SIGN[gap]),
+                            **correlation_numbers(x, y, EXPECTED_SIGN[gap]),
                         }
                     )
         return out
@@ -353,7 +353,8 @@ class StudyResult:
         return "\n".join(lines)
 
 
-def _correlation_numbers(x: Sequence[float], y: Sequence[float], expected_sign: int) -> dict[str, float]:
+def correlation_numbers(x: Sequence[float], y: Sequence[float], expected_sign: int) -> dict[str, float]:
+    """{"n", "pearson", "spearman", "p_spearman"} of `core.report.correlation` (permutation p) as plain numbers."""
     c = correlation("", x, y, expected_sign)
     return {"n": c.n, "pearson": c.pearson, "spearman": c.spearman, "p_spearman": c.p}
 
