@@ -68,7 +68,7 @@ from core.report import (
 )
 from core.store import atomic_write_bytes, content_hash
 from core.studies.figures import write_figure
-from core.studies.workers import map_jobs
+from core.studies.workers import fixed_threads, map_jobs
 
 KINDS = ("mae", "rcmae", "scratch")
 LABEL = {"mae": "MAE-FT", "rcmae": "RC-MAE-FT", "scratch": "scratch"}
@@ -416,10 +416,14 @@ def run_study(
         runs = [rec for recs in per_seed for rec in recs]
         return StudyResult(spec, tuple(runs), _facts(spec, runs))
     runs: list[RunRecord] = []
-    for i, seed in enumerate(seeds):
-        base_ckpts = {k: p for (k, s), p in ckpts.items() if s == seed}
-        count = (i * len(spec.budgets) * len(KINDS), total, progress)
-        runs += study_seed(spec, seed, base_ckpts, log=log, check_stop=check_stop, cached_only=cached_only, count=count)
+    # In this process with the workers' thread count: the same bits as any number of workers (core.studies.workers).
+    with fixed_threads():
+        for i, seed in enumerate(seeds):
+            base_ckpts = {k: p for (k, s), p in ckpts.items() if s == seed}
+            count = (i * len(spec.budgets) * len(KINDS), total, progress)
+            runs += study_seed(
+                spec, seed, base_ckpts, log=log, check_stop=check_stop, cached_only=cached_only, count=count
+            )
     return StudyResult(spec, tuple(runs), _facts(spec, runs))
 
 
