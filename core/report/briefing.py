@@ -27,14 +27,13 @@ import numpy as np
 
 from core.errors import LandscapeError
 from core.report.comparison import comparisons
-from core.report.findings import premise_estimates
+from core.report.findings import PREMISE_LABEL, premise_estimates
 from core.report.summary import LANGS, ModelFacts, Point, Summary, executive_summary, fmt, fmt_count
 from core.report.verdicts import (
-    CONTRADICTED,
     CONTRADICTS,
     MARGINS,
     NO_DIFFERENCE,
-    REPRODUCED,
+    POINT_READING,
     SUPPORTS,
     UNDETERMINED,
     claim_verdict,
@@ -371,9 +370,6 @@ def regime_text(context: dict, lang: str) -> str:
 # The points
 
 
-_POINT_OF = {REPRODUCED: SUPPORTS, CONTRADICTED: CONTRADICTS, NO_DIFFERENCE: NO_DIFFERENCE, UNDETERMINED: UNDETERMINED}
-
-
 def _interval(lo: float, hi: float, n: int, lang: str, fmt_: str = ".2f", unit: str = "seed") -> str:
     """ "95% interval [lo, hi], n seeds" (or n epoch pairs: `unit` "epoch"), or why there is none."""
     t = T[lang]
@@ -505,8 +501,9 @@ def generalization_verdict(gen: dict) -> tuple[str, dict[str, float | str]]:
     if "scratch" not in stats:
         return UNDETERMINED, numbers
     cv = claim_verdict(premise_estimates(generalization_accuracy(gen)))
+    kind_of = {label: kind for kind, label in PREMISE_LABEL.items()}
     for j in cv.judged:
-        kind = "rcmae" if j.estimate.name.startswith("RC-MAE") else "mae"
+        kind = kind_of[j.estimate.name]
         e = j.estimate
         numbers |= {
             f"{kind}_vs_scratch_pts": 100 * e.estimate,
@@ -516,7 +513,7 @@ def generalization_verdict(gen: dict) -> tuple[str, dict[str, float | str]]:
         }
     numbers |= {"gen_n": float(cv.n), "gen_seeds_needed": float(cv.seeds_needed) if cv.seeds_needed else math.nan}
     numbers["gen_verdict_text"] = reading_sentence(cv.verdict, cv.n, cv.seeds_needed, cv.beyond, MARGINS["accuracy"])
-    return _POINT_OF[cv.verdict], numbers
+    return POINT_READING[cv.verdict], numbers
 
 
 def _gen_point(gen: dict, stab: BriefPoint, lang: str, context: dict) -> BriefPoint:

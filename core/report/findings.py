@@ -229,28 +229,39 @@ class Claim:
         return self.judgement.verdict
 
     def verdict_text(self) -> str:
-        """The verdict with its evidence: "undetermined at 8 seeds (about 23 needed)", "reproduced at 8 seeds",
-        "undetermined at 8 seeds: its parts disagree (1 supports, 1 no meaningful difference, 1 undetermined)"."""
-        j = self.judgement
-        correlations = bool(self.correlations and not self.primary_rows())
-        unit = "points" if correlations else ("seed" if j.n == 1 else "seeds")
-        text = f"{j.verdict} at {j.n} {unit}"
-        if j.verdict != UNDETERMINED:
-            return text
-        if j.beyond:
-            return text + " (more than 1000 needed)"
-        if j.seeds_needed:
-            return text + f" (about {j.seeds_needed} needed)"
-        readings = (
-            [r for _, _, r in judge_correlations([c.stats for c in self.correlations])]
-            if correlations
-            else [x.reading for x in j.judged]
-        )
-        counts = {r: readings.count(r) for r in READINGS if readings.count(r)}
-        if len(counts) > 1:
-            what = "rows" if correlations else "parts"
-            text += f": its {what} disagree ({', '.join(f'{k} {r}' for r, k in counts.items())})"
+        """The verdict with its evidence (`judgement_text`)."""
+        if self.correlations and not self.primary_rows():
+            rows = judge_correlations([c.stats for c in self.correlations])
+            return judgement_text(self.judgement, "points", [r for _, _, r in rows], "rows")
+        return judgement_text(self.judgement)
+
+
+def judgement_text(
+    j: ClaimVerdict, unit: str = "seeds", readings: Sequence[str] | None = None, what: str = "parts"
+) -> str:
+    """A claim's verdict with its evidence: "reproduced at 8 seeds", "undetermined at 8 seeds (about 23 needed)",
+    "undetermined at 8 seeds: its parts disagree (1 supports, 1 no meaningful difference, 1 undetermined)".
+
+    Args:
+        j: the verdict.
+        unit: what n counts ("seeds"; "points" for correlations).
+        readings: the readings of its parts (default: its primaries' after Holm), counted when they disagree.
+        what: the parts' name in the sentence ("parts", "rows").
+    """
+    if unit == "seeds" and j.n == 1:
+        unit = "seed"
+    text = f"{j.verdict} at {j.n} {unit}"
+    if j.verdict != UNDETERMINED:
         return text
+    if j.beyond:
+        return text + " (more than 1000 needed)"
+    if j.seeds_needed:
+        return text + f" (about {j.seeds_needed} needed)"
+    readings = [x.reading for x in j.judged] if readings is None else list(readings)
+    counts = {r: readings.count(r) for r in READINGS if readings.count(r)}
+    if len(counts) > 1:
+        text += f": its {what} disagree ({', '.join(f'{k} {r}' for r, k in counts.items())})"
+    return text
 
 
 @dataclass(frozen=True)
@@ -379,7 +390,7 @@ def _primary_cell(c: Claim) -> str:
     if j.judged:
         return "; ".join(f"{x.estimate.name}: {estimate_cell(x.estimate)}" for x in j.judged)
     if c.correlations:
-        best = min((s for s, _, _ in judge_correlations([r.stats for r in c.correlations])), key=_p_key)
+        best = min((r.stats for r in c.correlations), key=_p_key)
         return f"strongest: {best.name}, rho {_fmt(best.spearman, '.2f')}, p {_fmt(best.p, '.2g')}"
     return "—"
 

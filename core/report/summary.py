@@ -37,12 +37,11 @@ from core.report.summary_text import KIND as _KIND
 from core.report.summary_text import METRIC as _METRIC
 from core.report.summary_text import T
 from core.report.verdicts import (
-    CONTRADICTED,
     CONTRADICTS,
     MARGINS,
     NO_DIFFERENCE,
+    POINT_READING,
     READINGS,
-    REPRODUCED,
     SUPPORTS,
     UNDETERMINED,
     Estimate,
@@ -54,7 +53,6 @@ from core.report.verdicts import (
 
 LANGS = ("en", "ja")
 VERDICTS = READINGS  # a point's verdict: supports / contradicts / no meaningful difference / undetermined
-_POINT_OF = {REPRODUCED: SUPPORTS, CONTRADICTED: CONTRADICTS, NO_DIFFERENCE: NO_DIFFERENCE, UNDETERMINED: UNDETERMINED}
 
 # The primary number of each counted comparison, declared before measuring; the others are shown, never counted.
 PRIMARY = {("rcmae", "mae"): "top_eigenvalue", ("mae", "sup"): "basin_width"}
@@ -501,7 +499,7 @@ def _stability_point(
         state, verdict = "missing", UNDETERMINED
     else:
         cv = claim_verdict(primaries)
-        state = verdict = _POINT_OF[cv.verdict]
+        state = verdict = POINT_READING[cv.verdict]
         if len(primaries) < sum(c.counted for c, _, _ in found) and verdict != CONTRADICTS:
             state = verdict = UNDETERMINED  # a counted comparison is not measured: the conjunction cannot hold yet
         numbers |= {"stability_n": float(cv.n), "stability_seeds_needed": float(cv.seeds_needed or math.nan)}

@@ -33,6 +33,13 @@ NO_DIFFERENCE, UNDETERMINED = "no meaningful difference", "undetermined"
 READINGS = (SUPPORTS, CONTRADICTS, NO_DIFFERENCE, UNDETERMINED)
 REPRODUCED, CONTRADICTED = "reproduced", "contradicted"
 CLAIM_VERDICTS = (REPRODUCED, CONTRADICTED, NO_DIFFERENCE, UNDETERMINED)
+# A claim's verdict as the reading of one point (the Overview's points speak of readings).
+POINT_READING = {
+    REPRODUCED: SUPPORTS,
+    CONTRADICTED: CONTRADICTS,
+    NO_DIFFERENCE: NO_DIFFERENCE,
+    UNDETERMINED: UNDETERMINED,
+}
 ALPHA = 0.05  # two-sided level of every interval and test; equivalence uses the 90% interval (TOST, 5% each side)
 POWER = 0.8  # the power at which "seeds needed" is computed
 MAX_SEEDS = 1000  # beyond this, "seeds needed" is reported as not affordable
@@ -543,7 +550,8 @@ def correlation_verdict(rows: Sequence[Correlation]) -> ClaimVerdict:
     reproduced when some row supports and none contradicts, contradicted in the mirror case, else undetermined (no
     equivalence reading for correlations). `n` is the smallest number of points; `seeds_needed` the points that
     would detect the strongest undecided correlation at POWER (None if no row has one)."""
-    readings = [r for _, _, r in judge_correlations(rows)]
+    judged = judge_correlations(rows)
+    readings = [r for _, _, r in judged]
     n = min((r.n for r in rows), default=0)
     if SUPPORTS in readings and CONTRADICTS not in readings:
         return ClaimVerdict(REPRODUCED, (), n, None, False)
@@ -551,9 +559,7 @@ def correlation_verdict(rows: Sequence[Correlation]) -> ClaimVerdict:
         return ClaimVerdict(CONTRADICTED, (), n, None, False)
     if SUPPORTS in readings:  # rows decided both ways: more points are not expected to settle it
         return ClaimVerdict(UNDETERMINED, (), n, None, False)
-    needed = [
-        r.seeds_needed for r, _, reading in judge_correlations(rows) if reading == UNDETERMINED and r.seeds_needed
-    ]
+    needed = [r.seeds_needed for r, _, reading in judged if reading == UNDETERMINED and r.seeds_needed]
     return ClaimVerdict(UNDETERMINED, (), n, min(needed) if needed else None, False)
 
 

@@ -32,7 +32,6 @@ from plotly.subplots import make_subplots
 from core.models import load_checkpoint, train_model, train_probe
 from core.report import (
     COLORS,
-    UNDETERMINED,
     Claim,
     ClaimVerdict,
     Findings,
@@ -41,6 +40,7 @@ from core.report import (
     estimate_cell,
     format_mean_std,
     judge,
+    judgement_text,
     mean_std,
     verdict_of,
 )
@@ -84,11 +84,7 @@ class Cell:
         return (self.judgement or self.claim.judgement).verdict
 
     def verdict_text(self) -> str:
-        j = self.judgement or self.claim.judgement
-        text = f"{j.verdict} at {j.n} seed{'s' if j.n != 1 else ''}"
-        if j.verdict == UNDETERMINED and (j.beyond or j.seeds_needed):
-            text += " (more than 1000 needed)" if j.beyond else f" (about {j.seeds_needed} needed)"
-        return text
+        return judgement_text(self.judgement or self.claim.judgement)
 
 
 def judge_grid(cells: Sequence[Cell]) -> None:
