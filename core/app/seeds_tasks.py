@@ -76,8 +76,8 @@ def add_seeds_task(target: int, profile: Profile | None = None):
                 res.paths[kind] = train_into(ctx, cfg, res.labels[kind], a, a + span * _SHARE_TRAIN / 3)
             measure = measurement_seeds(seed)
             a, b = lo + span * _SHARE_TRAIN, lo + span * (_SHARE_TRAIN + _SHARE_MEASURE)
-            specs = {res.labels[k]: default_surface_spec(p, **profile.surface, **measure) for k, p in res.paths.items()}
             surface = {**profile.surface, **measure}
+            specs = {res.labels[k]: default_surface_spec(p, **surface) for k, p in res.paths.items()}
             specs |= same_function_specs(res.paths, res.labels, default_surface_spec, **surface)
             surfaces_into(ctx, specs, SurfaceBatch(), a, (a + b) / 2, lambda: None)
             flat = {**profile.flatness, **measure}

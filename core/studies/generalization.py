@@ -209,8 +209,7 @@ class StudyResult:
 
     def values(self, kind: str, budget: int | None, metric: str) -> tuple[float, ...]:
         """One metric per seed for a (kind, budget), in seed order (missing runs are left out)."""
-        rows = sorted((r for r in self.runs if r.kind == kind and r.budget == budget), key=lambda r: r.seed)
-        return tuple(float(r.summary[metric]) for r in rows)
+        return tuple(v for _, v in sorted(self.by_seed(kind, budget, metric).items()))
 
     def by_seed(self, kind: str, budget: int | None, metric: str) -> dict[int, float]:
         """seed -> one metric of a (kind, budget)."""
