@@ -27,7 +27,7 @@ from core.app import (
 )
 from core.errors import LandscapeError
 from core.models import checkpoint_path
-from core.report import Panel, localize, render_message, surface_metric_name, t, wrap_captions
+from core.report import Panel, gui_error, localize, render_message, surface_metric_name, t, wrap_captions
 from core.report import surface_caption as core_surface_caption
 
 POLL_S = 1.0
@@ -75,28 +75,41 @@ def registry() -> JobRegistry:
     return JobRegistry(max_workers=int(os.environ.get("LANDSCAPE_JOB_WORKERS", "1")), after_job=cache_cap_after_job)
 
 
-def submit(key: str, label: str, fn: Callable[[JobContext], Any]) -> Job:
-    return registry().submit(key, label, fn)
+def submit(key: str, label: str, fn: Callable[[JobContext], Any], light: bool = False) -> Job:
+    """Queue a job on the shared registry; `light` for seconds of work that must not wait behind a study."""
+    return registry().submit(key, label, fn, light=light)
 
 
-def status_line(job: Job) -> None:
-    """A progress bar (active), an error box (failed) or a note (cancelled), with a cancel button while active."""
+def eta_text(job: Job) -> str:
+    """ "about 3 min left" from the job's measured rate so far (elapsed / fraction), once there is a rate to read."""
+    f = job.fraction
+    if job.status != "running" or f < 0.03 or f >= 1.0 or job.elapsed < 5:
+        return ""
+    left = job.elapsed * (1 - f) / f
+    return tr("job.eta_min", n=f"{left / 60:.0f}") if left >= 90 else tr("job.eta_s", n=f"{left:.0f}")
+
+
+def status_line(job: Job, cancel: bool = True) -> None:
+    """A progress bar with the time left (active), an error box (failed) or a note (cancelled); a cancel button while
+    active unless `cancel` is False (a job shared by every viewer, cancelled from the Runs page)."""
     if job.active:
-        cols = st.columns([5, 1])
+        cols = st.columns([5, 1]) if cancel else [st.container()]
         text = say(job.message) or tr("job.queued_msg")
         if job.status == "queued":
             ahead = sum(1 for j in registry().jobs() if j.active and j.created < job.created)
             text = tr("job.waiting", n=ahead)
-        cols[0].progress(job.fraction, text=f"{say(job.label)} - {text} ({job.fraction:.0%}, {job.elapsed:.0f} s)")
-        if cols[1].button(tr("job.cancel"), key=f"cancel-{job.key}"):
+        eta = eta_text(job)
+        when = f"{job.fraction:.0%}, {job.elapsed:.0f} s" + (f", {eta}" if eta else "")
+        cols[0].progress(job.fraction, text=f"{say(job.label)} - {text} ({when})")
+        if cancel and cols[1].button(tr("job.cancel"), key=f"cancel-{job.key}"):
             registry().cancel(job.key)
     elif job.status == "failed":
-        st.error(f"{say(job.label)}: {job.error}")
+        st.error(f"{say(job.label)}: {gui_error(job.error or '', lang())}")
     elif job.status == "cancelled":
         st.warning(tr("job.cancelled", label=say(job.label)))
 
 
-def watch(key: str, render: Callable[[Job], None], *, show_status: bool = True) -> None:
+def watch(key: str, render: Callable[[Job], None], *, show_status: bool = True, cancel: bool = True) -> None:
     """Draw `render(job)` now, and again every POLL_S seconds while the job is active.
 
     When the job finishes the fragment asks for one full rerun, so that the page draws the final state without
@@ -112,7 +125,7 @@ def watch(key: str, render: Callable[[Job], None], *, show_status: bool = True) 
         if j is None:
             return
         if show_status:
-            status_line(j)
+            status_line(j, cancel)
         render(j)
         if was_active and not j.active:
             st.rerun()
@@ -122,8 +135,9 @@ def watch(key: str, render: Callable[[Job], None], *, show_status: bool = True) 
 
 
 def error_box(e: BaseException | str) -> None:
-    """A core error as one line (never a traceback)."""
-    st.error(e if isinstance(e, str) else error_line(e))
+    """A core error as one line (never a traceback), in the dashboard's words: core writes its errors for the CLI
+    ("use --loss probe"); `core.report.gui_error` names the page's controls instead."""
+    st.error(gui_error(e if isinstance(e, str) else error_line(e), lang()))
 
 
 def guarded(fn: Callable[[], Any]) -> Any:

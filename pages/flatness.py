@@ -4,15 +4,28 @@ side, and flatness against probe accuracy over every cached result."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from types import SimpleNamespace
 
 import pandas as pd
 import streamlit as st
 
-from core.app import FlatnessBatch, checkpoint_info, default_flatness_spec, flatness_points, flatness_task, task_key
+from core.app import (
+    FlatnessBatch,
+    checkpoint_info,
+    default_flatness_spec,
+    flatness_points,
+    flatness_task,
+    measured_flatness,
+    task_key,
+)
 from core.errors import LandscapeError
 from core.report import (
+    LOSS_SCALED,
+    MIN_CORRELATION_N,
+    accuracy_name,
     compare_measured,
-    from_report,
+    function_family,
+    function_label,
     function_of_spec,
     msg,
     needs_extra,
@@ -25,6 +38,7 @@ from core.report import (
     title_text,
     variant_label,
 )
+from pages._stability import show_proxy_vs_inputs
 from pages._ui import (
     LONG_JOB_SECONDS,
     chart,
@@ -116,6 +130,9 @@ def caption_of(batch: FlatnessBatch, what: str) -> str:
 
 
 def numbers_table(batch: FlatnessBatch) -> pd.DataFrame:
+    spec = next(iter(batch.specs.values()), None)
+    # the probe's (classifier's) accuracy without noise on the report's images: named with its images (naming)
+    probe_col = accuracy_name("clean_on_n", lang(), n=spec.samples if spec is not None else None)
     rows = {}
     for label, r in batch.reports.items():
         sharp = r.sharpness or {}
@@ -126,7 +143,7 @@ def numbers_table(batch: FlatnessBatch) -> pd.DataFrame:
             tr("num.sharp_avg"): fmt_num(sharp.get("average")),
             tr("num.sharp_adaptive"): fmt_num(sharp.get("adaptive_average")),
             tr("num.sharp_worst"): fmt_num(sharp.get("worst")),
-            tr("num.probe_acc"): fmt_num(r.probe_acc),
+            probe_col: fmt_num(r.probe_acc),
             tr("num.acc_drop"): fmt_num(r.robustness_drop),
             tr("num.n_params"): f"{r.meta.get('n_params', 0):,}",
             tr("num.loss"): r.meta.get("loss_kind", "-"),
@@ -146,7 +163,7 @@ def same_function(batch: FlatnessBatch) -> None:
     """RC-MAE vs MAE on one function (MAE's loss), MAE vs Sup-ViT on relative numbers, RC-MAE's full objective as a
     secondary line: `core.report.comparison` decides which function, `core.report.summary` the verdict (the Overview's
     rule)."""
-    items = []
+    items, seeds = [], set()
     for label, r in batch.reports.items():
         spec = batch.specs.get(label)
         if spec is None:
@@ -158,12 +175,18 @@ def same_function(batch: FlatnessBatch) -> None:
             continue
         base = next((b for lb, b in batch.reports.items() if batch.specs[lb].checkpoint == spec.checkpoint), None)
         robustness = base.robustness if base is not None else None
-        items.append(from_report(label, kind, fn, r, robustness=robustness, seed=(info.train or {}).get("seed")))
+        seed = (info.train or {}).get("seed")
+        measure = {k: getattr(spec, k) for k in ("seed", "data_seed", "mask_seed") if getattr(spec, k)}
+        # The Overview's computation: the same landscape gives the basin width and the centre loss (core.app).
+        m, _ = measured_flatness(label, kind, fn, r, spec.checkpoint, robustness=robustness, seed=seed, measure=measure)
+        items.append(m)
+        seeds.add(seed)
     found = [x for x in compare_measured(items, lang()) if x[2] is not None]
     if not found:
         return
     st.subheader(tr("flat.same"))
     st.caption(tr("flat.same_help"))
+    st.caption(tr("flat.same_seeds", n=len(seeds)))
     for c, text, verdict in found:
         icon = VERDICT_ICON.get(verdict, ":material/help:")
         st.markdown(f"{icon} **{title_text(c, lang())}**: {tr('verdict.' + verdict)}")
@@ -204,6 +227,7 @@ def render(job) -> None:
         with right:
             fig = plot_robustness(rob, metric, title=tr("flat.rob_title"), caption=caption_of(batch, "robustness"))
             chart(fig, "flat-robust")
+        show_proxy_vs_inputs(batch)  # the proxy beside accuracy under input corruptions (pages/_stability.py)
     dens = {k: r.density for k, r in reps.items() if r.density}
     blocks = {k: r.per_block for k, r in reps.items() if r.per_block}
     if dens or blocks:
@@ -243,10 +267,21 @@ else:
     c1, c2 = st.columns([3, 1])
     x = c1.radio(tr("flat.x"), xs, format_func=labeller("metric."), horizontal=True, key="flat.x")
     log_x = c2.toggle(tr("field.log_x"), value=False, key="flat.logx")
+    # Each point is on its model's own objective: name the function, so that a mixed x axis says so.
+    own = SimpleNamespace(loss="own", rcmae_terms="full")
+    for p in points:
+        p["family"] = function_family(p["kind"], own)
+        p["function"] = function_label(p["family"], "en")  # English in the figure; localize() translates it
+    usable = [p for p in points if p.get(x) is not None and p.get("linear_probe_acc") is not None]
+    if len(usable) < MIN_CORRELATION_N:
+        st.caption(tr("flat.scatter_small", n=len(usable), min=MIN_CORRELATION_N))
+    used = sorted({p["family"] for p in usable})
+    if x in LOSS_SCALED and len(used) > 1:
+        st.warning(tr("flat.scatter_mixed", items=", ".join(function_label(f, lang()) for f in used)))
     fig = plot_flatness_vs_accuracy(
         points,
         x,
-        "probe_acc",
+        "linear_probe_acc",
         title=tr("flat.scatter_title", x=tr("metric." + x)),
         log_x=log_x,
         caption=tr("cap.scatter", n=len(points)),

@@ -40,7 +40,9 @@ from core.report import (
     plot_label_efficiency,
     plot_surfaces,
 )
-from core.studies import KINDS, LABEL, budget_label, study_series
+from core.studies import KINDS, budget_label, study_series
+from pages._roi import show_roi
+from pages._stability import show_stability
 from pages._ui import (
     LONG_JOB_SECONDS,
     chart,
@@ -157,7 +159,7 @@ def numbers_table(result) -> pd.DataFrame:
         row = {}
         for kind in KINDS:
             for metric in ("val_acc", "gap_acc"):
-                name = f"{LABEL[kind]}: {tr('metric.val_acc') if metric == 'val_acc' else tr('gen.gap_acc')}"
+                name = f"{tr('gen.kind.' + kind)}: {tr('metric.val_acc') if metric == 'val_acc' else tr('gen.gap_acc')}"
                 row[name] = format_mean_std(result.values(kind, b, metric), ".3f")
         rows[budget_text(budget_label(b))] = row
     return pd.DataFrame.from_dict(rows, orient="index")
@@ -270,6 +272,8 @@ else:
     if "gen.land_job" in st.session_state:
         watch(st.session_state["gen.land_job"], render_land)
 
+show_stability(spec)  # "Stability under corruptions" (pages/_stability.py)
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Flatness against the generalization gap over every cached run of this recipe
 st.header(tr("gen.scatter_header"))
@@ -282,7 +286,7 @@ except LandscapeError as e:
     st.stop()
 if unknown:
     lookup_key = task_key("gen-flat-lookup", asdict(every.spec), sorted(unknown))
-    submit(lookup_key, msg("label.gen_lookup"), flatness_lookup_task(every.spec, unknown))
+    submit(lookup_key, msg("label.gen_lookup"), flatness_lookup_task(every.spec, unknown), light=True)
     st.caption(tr("gen.looking_up", n=len(unknown)))
     watch(lookup_key, lambda j: None)
 if not any(r.flatness for r in every.runs):
@@ -309,3 +313,5 @@ else:
         points, x_name, tr("gen." + gap_y), stat, title=tr("gen.scatter_header"), log_x=log_x, caption=cap
     )
     chart(fig, "gen-scatter")
+
+show_roi(profile)  # how much pre-training pays: the pre-training-length ladder (pages/_roi.py)

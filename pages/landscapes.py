@@ -9,10 +9,28 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.app import SurfaceBatch, coarse_view, convexity_task, dashboard_profile, surfaces_task, task_key
+from core.app import (
+    SurfaceBatch,
+    checkpoint_info,
+    coarse_view,
+    convexity_task,
+    dashboard_profile,
+    surfaces_task,
+    task_key,
+)
 from core.errors import LandscapeError
 from core.measure import CONVEX_RATIO, ConvexitySpec, SurfaceSpec
-from core.report import ConvexityPanel, msg, plot_convexity, plot_difference, plot_slices, plot_surfaces
+from core.report import (
+    ConvexityPanel,
+    function_family,
+    function_label,
+    msg,
+    plot_convexity,
+    plot_difference,
+    plot_slices,
+    plot_surfaces,
+    variant_label,
+)
 from core.store import to_plain
 from pages._ui import (
     LONG_JOB_SECONDS,
@@ -20,6 +38,7 @@ from pages._ui import (
     default_selection,
     error_box,
     labeller,
+    lang,
     metrics_table,
     model_choices,
     panels_of,
@@ -41,6 +60,9 @@ LOSSES = ["own", "pretrain", "supervised", "probe"]
 NORMS = ["filter", "layer", "weight", "none"]
 IGNORES = ["biasbn", "none"]
 SCOPES = ["all", "encoder", "decoder", "head"]
+# RC-MAE's own / pre-training loss: its MAE term alone by default (the same function as MAE's loss, so the two are
+# compared directly, as core.report.comparison decides), or the full objective (+ gamma * consistency).
+TERMS = ["mae", "full"]
 
 defaults = dashboard_profile().surface
 with st.form("land-form"):
@@ -73,13 +95,19 @@ with st.form("land-form"):
     samples = c5.select_slider(
         tr("field.samples"), [64, 128, 256, 512, 1024], value=int(defaults["samples"]), key="land.samples"
     )
-    allow_long = st.checkbox(tr("field.allow_long"), value=False, help=tr("help.allow_long"), key="land.allow_long")
+    c1, c2 = st.columns([2, 3])
+    terms = c1.selectbox(
+        tr("field.rcmae_terms"), TERMS, format_func=labeller("terms."), help=tr("help.rcmae_terms"), key="land.terms"
+    )
+    allow_long = c2.checkbox(tr("field.allow_long"), value=False, help=tr("help.allow_long"), key="land.allow_long")
     go = st.form_submit_button(tr("land.go"), type="primary")
 
 
 def build_specs() -> dict[str, SurfaceSpec]:
+    """label -> spec; an RC-MAE on its MAE term is labelled so (its panel is a different function from its own)."""
     specs = {}
     for label in models:
+        rcmae = checkpoint_info(choices[label]).kind == "rcmae" and loss in ("own", "pretrain")
         spec = SurfaceSpec(
             checkpoint=choices[label],
             loss=loss,
@@ -91,10 +119,23 @@ def build_specs() -> dict[str, SurfaceSpec]:
             scope=scope,
             seed=int(seed),
             samples=int(samples),
+            rcmae_terms=terms if rcmae else "full",  # other kinds keep the default (their cache keys unchanged)
         )
         spec.validate()
-        specs[label] = spec
+        specs[variant_label(label, "rcmae_mae") if rcmae and terms == "mae" else label] = spec
     return specs
+
+
+def families(batch: SurfaceBatch) -> dict[str, str]:
+    """label -> the function family each surface draws (`core.report.function_family`)."""
+    out = {}
+    for label, spec in batch.specs.items():
+        try:
+            kind = checkpoint_info(spec.checkpoint).kind
+        except LandscapeError:
+            kind = "other"
+        out[label] = function_family(kind, spec)
+    return out
 
 
 # The first visit shows the default trio at the overview's settings (already cached by the first-run job).
@@ -132,6 +173,13 @@ def render(job) -> None:
     panels = panels_of(batch)
     if not panels:
         return
+    fam = families(batch)
+    mixed = len(set(fam.values())) > 1
+    if mixed and view != "difference":  # different functions: say so (the view defaults to relative values)
+        items = "; ".join(f"{label}: {function_label(f, lang())}" for label, f in fam.items())
+        st.info(tr("land.mixed", items=items))
+        if not relative:
+            st.warning(tr("land.mixed_absolute"))
     try:
         if view in ("contour", "heatmap", "surface"):
             fig = plot_surfaces(panels, view=view, relative=relative, log=log, title=tr("land.fig_title"))
@@ -145,6 +193,11 @@ def render(job) -> None:
             a_col, b_col = st.columns(2)
             a = a_col.selectbox("A", names, index=0, key="land.diff_a")
             b = b_col.selectbox("B", names, index=1, key="land.diff_b")
+            la, lb = (list(batch.surfaces)[names.index(n)] for n in (a, b))
+            if fam.get(la) != fam.get(lb):  # a difference of two functions on two scales means nothing
+                fa, fb = (function_label(fam.get(x, "other"), lang()) for x in (la, lb))
+                st.info(tr("land.diff_functions", a=a, b=b, fa=fa, fb=fb))
+                return
             pa, pb = (panels[names.index(n)] for n in (a, b))
             fig = plot_difference(pa, pb, relative=relative, title=tr("land.diff_title", a=a, b=b))
     except LandscapeError as e:
@@ -171,7 +224,7 @@ def convexity_controls() -> None:
     if int(dim) != 2:
         st.info(tr("land.cvx_need_2d"))
         return
-    c1, c2, c3 = st.columns([2, 2, 1])
+    c1, c2, c3 = st.columns([3, 3, 2])  # the button's label is long ("Compute convexity maps"): not cut at 1280 px
     cgrid = c1.select_slider(tr("land.cvx_grid"), [5, 9, 17], value=9, key="land.cvx_grid")
     iters = c2.number_input(tr("land.cvx_iter"), 4, 200, 20, step=2, key="land.cvx_iter")
     st.caption(tr("land.cvx_prompt", iters=int(iters), points=int(cgrid) ** 2))

@@ -2,17 +2,53 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
-from core.app import KIND_LABEL, confined_path, describe_label, inspect_task, list_checkpoints, task_key, train_task
+from core.app import (
+    KIND_LABEL,
+    describe_label,
+    error_line,
+    inspect_task,
+    list_checkpoints,
+    task_key,
+    train_task,
+    typed_checkpoint,
+)
 from core.errors import LandscapeError
-from core.models import EMA_SCHEDULES, TrainConfig, ema_description
+from core.models import EMA_SCHEDULES, TrainConfig, ema_description, is_hub_reference
 from core.report import msg, plot_training_curves
 from pages._ui import chart, error_box, fmt_num, labeller, registry, submit, tr, watch
 
 st.title(tr("models.title"))
 st.caption(tr("models.intro"))
+
+# An error of a user action (train, load) stays until the user acts again: the page reruns whenever a background
+# job finishes, and an error drawn only in the run that raised it would vanish with that rerun.
+ERRORS = "models.errors"
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """(size, newest mtime) of a file, or of the files of a model folder: a changed file is inspected again."""
+    files = [path] if path.is_file() else [f for f in path.iterdir() if f.is_file()]
+    stats = [f.stat() for f in files]
+    return sum(st_.st_size for st_ in stats), max((st_.st_mtime_ns for st_ in stats), default=0)
+
+
+def remember_error(action: str, e: BaseException | str) -> None:
+    st.session_state.setdefault(ERRORS, {})[action] = e if isinstance(e, str) else error_line(e)
+
+
+def forget_error(action: str) -> None:
+    st.session_state.setdefault(ERRORS, {}).pop(action, None)
+
+
+def show_error(action: str) -> None:
+    text = st.session_state.get(ERRORS, {}).get(action)
+    if text:
+        error_box(text)
 
 
 def show_description(job) -> None:
@@ -28,7 +64,7 @@ if not infos:
 else:
     table = pd.DataFrame(
         [
-            {
+            {  # probe accuracy: the linear probe on the whole validation split (core.report.naming)
                 tr("col.model"): i.label,
                 tr("col.kind"): KIND_LABEL.get(i.kind, i.kind),
                 tr("col.data"): i.data.get("spec", "-"),
@@ -60,7 +96,7 @@ else:
     info = next(i for i in infos if i.label == pick)
     with st.expander(tr("models.details", name=info.name), expanded=True):
         dkey = task_key("inspect", info.path, info.sha256)
-        submit(dkey, msg("label.inspect", name=info.name), inspect_task(info.path))
+        submit(dkey, msg("label.inspect", name=info.name), inspect_task(info.path), light=True)
         watch(dkey, show_description)
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -89,6 +125,7 @@ with st.form("train-form"):
     go = st.form_submit_button(tr("models.train_go"), type="primary")
 
 if go:
+    forget_error("train")
     try:
         cfg = TrainConfig(
             kind=kind,
@@ -102,12 +139,13 @@ if go:
             max_train=int(max_train) or None,
         )
     except LandscapeError as e:
-        error_box(e)
+        remember_error("train", e)
     else:
         label = describe_label(cfg.kind, cfg.key())
         key = task_key("train", cfg.key())
         submit(key, msg("label.train", model=label), train_task(cfg, label))
         st.session_state["models.train_key"] = key
+show_error("train")
 
 
 def show_trained(job) -> None:
@@ -122,20 +160,24 @@ if st.session_state.get("models.train_key"):
 st.header(tr("models.load"))
 st.caption(tr("models.load_help"))
 with st.form("load-form"):
-    path_text = st.text_input(tr("field.path"), placeholder="cache/checkpoints/mae_digits_tiny_s0_....pt")
+    path_text = st.text_input(
+        tr("field.path"), placeholder="cache/checkpoints/mae_....pt · a model folder · hf:org/name · timm:name"
+    )
     load = st.form_submit_button(tr("models.inspect"))
 
 if load:
+    forget_error("load")
     try:
-        real = confined_path(path_text)
+        real = typed_checkpoint(path_text)  # a file, a model folder or a hub id (hf:..., timm:...)
     except LandscapeError as e:
-        error_box(e)
+        remember_error("load", e)
         st.session_state.pop("models.inspect_key", None)
     else:
-        st_ = real.stat()
-        key = task_key("inspect", str(real), st_.st_size, st_.st_mtime_ns)
-        submit(key, msg("label.inspect", name=real.name), inspect_task(str(real)))
+        stamp = (0, 0) if is_hub_reference(real) else _stamp(Path(real))
+        key = task_key("inspect", real, *stamp)
+        submit(key, msg("label.inspect", name=Path(real).name), inspect_task(real), light=True)
         st.session_state["models.inspect_key"] = key
+show_error("load")
 
 
 def show_inspection(job) -> None:

@@ -1,4 +1,4 @@
-"""Overview: the stakeholder briefing (the question, three verdicts, a sentence for the meeting, an HTML export) on
+"""Overview: the stakeholder briefing (the question, four verdicts, a sentence for the meeting, an HTML export) on
 the default MAE / RC-MAE / Sup-ViT, prepared on first run by one background job. The composition is in
 `core.report.briefing` (sentences) and `core.app.briefing_html` (figures, export); this page only draws them."""
 
@@ -18,13 +18,14 @@ from core.app import (
     briefing_of,
     dashboard_profile,
     default_trio,
+    evidence_signature,
     flatness_rows,
     prepare_defaults_task,
     seeds_behind,
     task_key,
     with_seeds,
 )
-from core.report import ModelFacts, msg
+from core.report import ModelFacts, appendix_rows, msg
 from pages._ui import POLL_S, error_box, lang, registry, say, status_line, submit, tr, watch
 
 VERDICT_ICON = {
@@ -71,7 +72,7 @@ def stage_list(res: DefaultsResult | None, active: bool) -> None:
         done = i < idx or not active
         mark = ":material/check_circle:" if done else (":material/pending:" if i == idx else ":material/circle:")
         marks.append(f"{mark} {tr('stage.' + s)}")
-    st.markdown("  \n".join(marks))
+    st.markdown(" · ".join(marks))  # one line: the first picture, below, stays above the fold
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -115,50 +116,47 @@ def evidence_block(res: DefaultsResult, ev) -> None:
             st.rerun()
 
 
-def _value(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
 def point_card(p) -> None:
+    """One point of the chain: its title, the verdict badge and the claim it judges, its numbers, its sentence."""
     with st.container(border=True):
         st.markdown(f"**{p.title}**")
         st.badge(tr("verdict." + p.verdict), icon=VERDICT_ICON[p.verdict], color=VERDICT_COLOR[p.verdict])
+        st.caption(tr("overview.claim", c=p.claim))
+        for h in p.headlines:
+            st.metric(h.label, h.value, h.delta or None, delta_color=h.color if h.delta else "off", help=h.spread)
         st.markdown(p.short)
-        h = p.headline
-        st.metric(h.label, h.value, h.delta or None, delta_color=h.color if h.delta else "off")
-        if h.spread:
-            st.caption(h.spread)
+        if p.note:
+            st.caption(p.note)
+        if p.seeds:
+            st.caption(tr("overview.seeds_card", n=p.seeds))
         with st.expander(tr("overview.details")):
             if p.why:
                 st.markdown(f"**{tr('overview.why')}:** {p.why}")
+            for h in p.headlines:
+                if h.spread:
+                    st.caption(f"{h.label}: {h.spread}")
             for d in p.details:
                 st.write(d)
-            if p.numbers:
-                df = pd.DataFrame(
-                    [{tr("overview.col_number"): k, tr("overview.col_value"): _value(v)} for k, v in p.numbers.items()]
-                )
+            rows = appendix_rows(p.numbers, lang())
+            if rows:
+                df = pd.DataFrame([{tr("overview.col_number"): k, tr("overview.col_value"): v} for k, v in rows])
                 st.dataframe(df, hide_index=True, width="stretch")
 
 
 def briefing_block(res: DefaultsResult, job_id: str) -> None:
-
     if sum(isinstance(f, ModelFacts) for f in res.facts.values()) < 2:
         st.info(tr("overview.no_facts"))
         return
     code = lang()
     b = _briefing(job_id, code, res)
-    st.markdown(f"##### {b.question}")
-    for col, p in zip(st.columns(len(b.points)), b.points, strict=True):
-        with col:
-            point_card(p)
-    st.markdown(f"**{tr('overview.meeting')}**", help=tr("overview.meeting_help"))
-    st.code(b.meeting, language=None, wrap_lines=True)
+    # The question and the download on one row: both stay above the fold at 1280x800.
+    q, dl = st.columns([3, 1], vertical_alignment="center")
+    q.markdown(f"##### {b.question}")
 
     def export() -> str:
-
         return briefing_html(res, code, briefing=b)
 
-    st.download_button(
+    dl.download_button(
         tr("overview.export"),
         data=export,
         file_name=f"briefing_{code}.html",
@@ -168,6 +166,11 @@ def briefing_block(res: DefaultsResult, job_id: str) -> None:
         on_click="ignore",
         key="overview.export",
     )
+    for col, p in zip(st.columns(len(b.points)), b.points, strict=True):
+        with col:
+            point_card(p)
+    st.markdown(f"**{tr('overview.meeting')}**", help=tr("overview.meeting_help"))
+    st.code(b.meeting, language=None, wrap_lines=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -204,6 +207,8 @@ def render(j) -> None:
     if j.active:
         st.caption(tr("overview.intro"))
         st.info(tr("overview.preparing"), icon=":material/hourglass_top:")
+        waiting = sum(1 for x in registry().jobs() if x.active and x.key != j.key)
+        st.caption(tr("overview.cancel_where", n=waiting))
         stage_list(res, True)
     if res is None:
         return
@@ -214,13 +219,14 @@ def render(j) -> None:
         extra = (ev.result if ev.ok else ev.partial) if ev is not None else None
         merged = with_seeds(res, extra, profile)
         evidence = f"{ev.key}:{ev.partial_version}:{ev.status}" if ev is not None else "-"
+        evidence += f":{evidence_signature()}"  # a study run on the Generalization page adds seeds too
         briefing_block(merged, f"{j.key}:{j.created}:{evidence}")
         evidence_block(merged, ev)
     more_block(res, f"{j.key}:{j.created}:{version}")
 
 
 if job is not None:
-    watch(job.key, render)
+    watch(job.key, render, cancel=False)  # shared by every viewer: cancelled from the Runs page
     ev = evidence_job() if job.ok else None
     if ev is not None and ev.active:
         seen = ev.partial_version

@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from core.errors import LandscapeError, free_bytes, human_bytes
 from core.paths import cache_root
 from core.report import (
     Panel,
+    distinguishing_fields,
     figure_html,
     localize,
     plot_density,
@@ -23,14 +25,23 @@ from core.report import (
     plot_per_block,
     plot_robustness,
     plot_surfaces,
+    surface_caption,
 )
 from core.store import Store, cache_size, parse_age, parse_size, prune
-from pages._ui import chart, error_box, fmt_num, labeller, lang, registry, tr
+from pages._ui import chart, error_box, fmt_num, labeller, lang, registry, tr, watch
 
 st.title(tr("runs.title"))
 st.caption(tr("runs.intro", root=str(cache_root())))
 
 store = Store()
+
+# Jobs in progress, shared by every viewer: cancelling one here stops it for everyone (the Overview has no button).
+active_jobs = [j for j in registry().jobs() if j.active]
+if active_jobs:
+    st.subheader(tr("runs.active"))
+    st.caption(tr("runs.active_note"))
+    for j in active_jobs:  # each polls while it runs; the page redraws once when it ends
+        watch(j.key, lambda _job: None)
 
 
 def housekeeping() -> None:
@@ -98,6 +109,47 @@ def describe_entry(e) -> str:
     return str(e.key)[:80]
 
 
+def entry_fields(e) -> dict:
+    """The fields that define an entry (a landscape's spec and objective, a flatness stage's key), flattened."""
+    if e.kind == "landscape":
+        meta = ((e.meta or {}).get("meta") or {}) if e.meta else {}
+        src = {"spec": meta.get("spec") or {}, "objective": meta.get("objective") or {}}
+    else:
+        src = e.key if isinstance(e.key, dict) else {"key": e.key}
+    out: dict = {}
+
+    def walk(prefix: str, v) -> None:
+        if isinstance(v, dict):
+            for k, x in v.items():
+                walk(k if prefix in ("", "spec", "objective") else f"{prefix}.{k}", x)
+        else:
+            out.setdefault(prefix, v if isinstance(v, str | int | float | bool | type(None)) else str(v))
+
+    walk("", src)
+    return out
+
+
+# Fields that never tell two entries apart for a reader (hashes, paths, devices).
+_NOT_SHOWN = ("checkpoint", "device", "batch_points", "path")
+
+
+def descriptions(entries: list) -> dict[str, str]:
+    """key hash -> the entry's short description, plus the fields in which it differs from entries that would
+    otherwise read the same (loss terms, scope, normalization, ...)."""
+    base = {e.key_hash: describe_entry(e) for e in entries}
+    groups: dict[str, list] = {}
+    for e in entries:
+        groups.setdefault(base[e.key_hash], []).append(e)
+    out = dict(base)
+    for text, group in groups.items():
+        if len(group) < 2:
+            continue
+        for e, diff in zip(group, distinguishing_fields([entry_fields(x) for x in group], _NOT_SHOWN), strict=True):
+            if diff:
+                out[e.key_hash] = f"{text} · {tr('runs.differs')}: " + ", ".join(f"{k}={v}" for k, v in diff.items())
+    return out
+
+
 def value_arrays(value: dict) -> dict[str, np.ndarray]:
     """The numbers of a flatness stage as named arrays (nested dicts flattened with dots, lists of dicts by row)."""
     out: dict[str, np.ndarray] = {}
@@ -143,18 +195,9 @@ def downloads(store: Store, kind: str, e, name: str) -> None:
             a = res.arrays
             spec = (res.meta or {}).get("spec") or {}
             two = a["loss"].ndim == 2
-            cap = tr(
-                "cap.surface",
-                grid=f"{spec.get('grid')}x{spec.get('grid')}" if two else f"{spec.get('grid')}",
-                span=spec.get("span"),
-                samples=spec.get("samples"),
-                seed=spec.get("seed"),
-                mask_seed=spec.get("mask_seed"),
-                norm=spec.get("norm"),
-                ignore=spec.get("ignore"),
-                scope=spec.get("scope"),
-                loss=spec.get("loss"),
-            )
+            fields = {"dim": 2 if two else 1, "grid": "?", "span": 0.0, "samples": "?", "seed": "?", "mask_seed": "?"}
+            fields |= {"norm": "filter", "ignore": "biasbn", "scope": "all", "loss": "own"} | spec
+            cap = surface_caption(SimpleNamespace(**fields), lang())  # option names, in the reader's language
             panel = Panel(describe_entry(e), a["xs"], a.get("ys") if two else None, np.asarray(a["loss"]), cap)
             fig = plot_surfaces([panel], view="contour")
     else:
@@ -234,11 +277,12 @@ if not entries:
     st.info(tr("runs.empty"))
     st.stop()
 
+said = descriptions(entries)
 table = pd.DataFrame(
     [
         {
             "id": e.key_hash[:12],
-            tr("col.what"): describe_entry(e),
+            tr("col.what"): said[e.key_hash],
             tr("col.finished"): e.finished,
             tr("runs.points"): e.n_points_logged or e.n_steps_logged,
             tr("col.created"): when(e.created),
@@ -250,9 +294,7 @@ table = pd.DataFrame(
 st.dataframe(table, hide_index=True, width="stretch")
 
 ids = [e.key_hash for e in entries]
-pick = st.selectbox(
-    tr("runs.pick"), ids, format_func=lambda h: f"{h[:12]} · {describe_entry(entries[ids.index(h)])}", key="runs.entry"
-)
+pick = st.selectbox(tr("runs.pick"), ids, format_func=lambda h: f"{h[:12]} · {said[h]}", key="runs.entry")
 e = entries[ids.index(pick)]
 with st.expander(tr("runs.meta"), expanded=False):
     st.json({"key": e.key, "meta": e.meta}, expanded=False)

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.app import (
+    ROI_BUDGET,
     WhatIfResult,
     checkpoint_info,
     dashboard_profile,
@@ -14,12 +15,13 @@ from core.app import (
     list_checkpoints,
     task_key,
     variant_config,
+    whatif_finetune_task,
     whatif_task,
 )
 from core.errors import LandscapeError
 from core.models import ema_description
 from core.report import msg, plot_robustness, plot_slices, plot_surfaces, plot_training_curves
-from pages._ui import chart, error_box, fmt_num, labeller, metrics_table, panels_of, submit, tr, watch
+from pages._ui import chart, error_box, fmt_num, labeller, metrics_table, panels_of, registry, submit, tr, watch
 
 st.title(tr("whatif.title"))
 st.caption(tr("whatif.intro"))
@@ -155,3 +157,22 @@ def render(job) -> None:
 
 if st.session_state.get("whatif.job"):
     watch(st.session_state["whatif.job"], render)
+
+
+def render_ft(job) -> None:
+    """Fine-tuned accuracy at ROI_BUDGET labels per class beside the flatness: would longer pre-training help?"""
+    if not job.ok:
+        return
+    steps = next(iter(job.result.values()))["steps"] if job.result else 0
+    st.caption(tr("whatif.ft_help", n=ROI_BUDGET, steps=steps))
+    rows = {k: {tr("whatif.ft_acc"): fmt_num(v["val_acc"])} for k, v in job.result.items()}
+    st.dataframe(pd.DataFrame.from_dict(rows, orient="index"), width="stretch")
+
+
+# The pre-trained kinds only: fine-tune base and variant once the variant is trained (cached, shared with the studies).
+done = registry().get(st.session_state["whatif.job"])
+if base.kind in ("mae", "rcmae") and done is not None and done.ok and len(done.result.paths) == 2:
+    st.subheader(tr("whatif.ft_header", n=ROI_BUDGET))
+    ft_key = task_key("whatif-ft", sorted(done.result.paths.items()), ROI_BUDGET)
+    submit(ft_key, msg("label.whatif_ft", n=ROI_BUDGET), whatif_finetune_task(dict(done.result.paths), ROI_BUDGET))
+    watch(ft_key, render_ft)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
 
 from core.report.i18n import EN, JA, placeholders
@@ -258,6 +259,9 @@ def test_models_page_refuses_paths_outside_the_allowed_roots(empty_cache: Path, 
     errs = errors(at)
     assert errs and "outside the allowed folders" in errs[0]
     assert "\n" not in errs[0] and "Traceback" not in errs[0]
+    # The error stays until the user acts: a rerun (a background job finishing reruns the page) keeps it.
+    at.run()
+    assert errors(at) == errs
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -275,20 +279,27 @@ def test_overview_prepared(prepared: Path):
     assert any("MAE" in x for x in titles) and any("Sup-ViT" in x for x in titles)
     # The caption states the approximation.
     assert any("5x5 grid" in a["text"] and "direction seed 0" in a["text"] for a in land[0]["layout"]["annotations"])
-    # The briefing: the question, three points with a verdict badge, a sentence and one headline number each (the
-    # full measured text and its table one click away), the meeting sentence with a copy button, the export.
+    # The briefing: the question, the four points of the chain (training cost, flatness, generalization, inference)
+    # each with a verdict badge naming its claim, a sentence and its numbers (both pre-trained kinds against scratch;
+    # the full measured text and its table one click away), the meeting sentence with a copy button, the export.
     from core.report.briefing import T as BRIEF
 
     assert BRIEF["en"]["question"] in texts(at)
-    # the first-run job measured fine-tuning (core.app.generalization_tasks): the second point is generalization
+    # the first-run job measured fine-tuning (core.app.generalization_tasks): flatness and generalization both show
     assert BRIEF["en"]["t_general"] in texts(at) and BRIEF["en"]["gen_missing"] not in texts(at)
+    assert BRIEF["en"]["t_stab"] in texts(at)
+    for key in ("cost", "stab", "general", "inf"):
+        assert EN["overview.claim"].format(c=BRIEF["en"][f"claim_{key}"]) in texts(at), key
     # the stability details compare RC-MAE with MAE on one function, the full objective as a secondary line
     assert "On one function, MAE's masked-patch MSE" in texts(at) and "Secondary line, not counted" in texts(at)
-    assert len(at.metric) == 3, [m.label for m in at.metric]
+    labels = [m.label for m in at.metric]
+    assert len(labels) == 6, labels  # cost 1, flatness 2 (RC-MAE/MAE, MAE/Sup-ViT), generalization 2 (MAE, RC-MAE), 1
+    assert "MAE fine-tuned" in labels and "RC-MAE fine-tuned" in labels
     verdicts = [EN[f"verdict.{v}"] for v in ("supports", "contradicts", "no meaningful difference", "undetermined")]
     badges = [m.value for m in at.markdown if "badge[" in m.value]  # st.badge is markdown ":color-badge[...]"
-    assert len(badges) == 3 and all(any(v in b for v in verdicts) for b in badges), badges
-    assert [e.label for e in at.expander][:3] == [EN["overview.details"]] * 3
+    assert len(badges) == 4 and all(any(v in b for v in verdicts) for b in badges), badges
+    assert [e.label for e in at.expander][:4] == [EN["overview.details"]] * 4
+    assert "_vs_" not in texts(at) and "snake" not in texts(at)  # the numbers are labelled in words
     assert at.dataframe, "the numbers behind each point"
     code = [c.value for c in at.code]
     assert len(code) == 1 and code[0].startswith("On our models, RC-MAE means"), code
@@ -308,24 +319,28 @@ def test_overview_prepared(prepared: Path):
     assert BRIEF["ja"]["question"] in texts(at)
     assert [c.value for c in at.code][0].startswith("私たちのモデルでは")
     ja_verdicts = [JA[f"verdict.{v}"] for v in ("supports", "contradicts", "no meaningful difference", "undetermined")]
-    assert sum(texts(at).count(v) for v in ja_verdicts) >= 3
+    assert sum(texts(at).count(v) for v in ja_verdicts) >= 4
 
 
 def test_overview_uses_fine_tuning_when_the_facts_carry_it(prepared: Path, monkeypatch: pytest.MonkeyPatch):
-    """The generalization point reads the fine-tuning measurement when the first-run job gathered it, and says that
-    fine-tuning is not measured yet when it did not."""
+    """The generalization point reads the fine-tuning measurement when the cache holds it (the first-run job's or any
+    other job's runs of the same models and recipe), and says that fine-tuning is not measured yet when it does not."""
     import core.app.first_run as first_run
+    import core.app.seeds_tasks as seeds_tasks
     from core.report.briefing import T as BRIEF
 
     real = first_run.gather_facts
 
-    def without(res, profile=None):
-        return {k: v for k, v in real(res, profile).items() if k != "generalization"}
+    def without(res, profile=None, *args, **kwargs):
+        return {k: v for k, v in real(res, profile, *args, **kwargs).items() if k != "generalization"}
 
     monkeypatch.setattr(first_run, "gather_facts", without)
+    monkeypatch.setattr(seeds_tasks, "generalization_facts_by_seed", lambda *a, **k: None)  # none in the cache
     at = wait_idle(open_page("overview"))
-    assert BRIEF["en"]["t_stab"] in texts(at) and BRIEF["en"]["gen_missing"] in texts(at)
-    assert BRIEF["en"]["t_general"] not in texts(at)
+    # without fine-tuning the flatness verdict still shows, and generalization says it is not measured yet
+    assert BRIEF["en"]["t_stab"] in texts(at) and BRIEF["en"]["gen_missing_short"] in texts(at)
+    badges = [m.value for m in at.markdown if "badge[" in m.value]
+    assert len(badges) == 4
     st.cache_data.clear()
     st.cache_resource.clear()  # a fresh registry: the first-run job replays from the cache with other facts
     gen = {
@@ -345,7 +360,21 @@ def test_overview_uses_fine_tuning_when_the_facts_carry_it(prepared: Path, monke
     assert BRIEF["en"]["t_general"] in texts(at) and BRIEF["en"]["gen_missing"] not in texts(at)
     head = [m for m in at.metric if m.value.startswith("74.0%")]
     assert head and head[0].delta == "+23.0 pts vs scratch", [(m.label, m.value, m.delta) for m in at.metric]
+    mae = [m for m in at.metric if m.label == "MAE fine-tuned"]
+    assert mae and mae[0].value == "71.0%" and mae[0].delta == "+20.0 pts vs scratch"  # both kinds, not the better
+    assert mae[0].proto.color == MetricProto.MetricColor.GREEN  # decided: coloured
     assert "better accuracy after fine-tuning" in at.code[0].value
+    # MAE worse than scratch, within its interval: its delta is neutral, never green (and RC-MAE's beside it stays)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    worse = gen | {"val_acc": gen["val_acc"] | {"mae": [0.45, 0.56, 0.49]}}
+    monkeypatch.setattr(
+        first_run, "gather_facts", lambda res, profile=None: without(res, profile) | {"generalization": worse}
+    )
+    at = wait_idle(open_page("overview"))
+    mae = [m for m in at.metric if m.label == "MAE fine-tuned"]
+    assert mae and mae[0].delta.startswith("-1.0 pts") and mae[0].proto.color == MetricProto.MetricColor.GRAY
+    assert "MAE -1.0, RC-MAE +23.0 points" in at.code[0].value  # the meeting sentence names both
 
 
 def test_overview_adds_seeds_in_the_background_and_the_verdicts_follow(
@@ -376,6 +405,11 @@ def test_models_prepared(prepared: Path):
     at = wait_idle(open_page("models"))
     df = at.dataframe[0].value
     assert len(df) == 3 and set(df[EN["col.kind"]]) == {"MAE", "RC-MAE", "Sup-ViT"}
+    from core.app import list_checkpoints
+    from pages._ui import fmt_num
+
+    known = {i.label: fmt_num(i.probe_acc) for i in list_checkpoints()}  # the one source (see test_flatness_prepared)
+    assert dict(zip(df[EN["col.model"]], df[EN["col.probe_acc"]], strict=True)) == known
     ema = dict(zip(df[EN["col.kind"]], df[EN["col.ema"]], strict=True))  # the momentum as resolved for the run
     assert ema["MAE"] == "-" and ema["RC-MAE"].startswith("auto = ") and "steps/epoch" in ema["RC-MAE"], ema
     figs = charts(at)
@@ -483,9 +517,23 @@ def test_flatness_prepared(prepared: Path):
     body = texts(at)
     assert "On one function, MAE's masked-patch MSE (RC-MAE's student" in body
     assert "/ L(centre)" in body and "Secondary line, not counted" in body and "positive semi-definite" in body
-    # The flatness-vs-accuracy scatter over every cached result, and its x axis follows the control.
+    # One computation with the Overview: the basin width (MAE vs Sup-ViT's primary) read from the same landscape.
+    assert "Not measured yet: basin width" not in body and "the supervised ViT, decided by the basin width" in body
+    # Accuracy measures named with their images: the table's is without noise on the report's images.
+    assert any("without noise" in str(c) and "images" in str(c) for c in at.dataframe[0].value.columns)
+    # The flatness-vs-accuracy scatter over every cached result, and its x axis follows the control: three models
+    # are shown without a correlation, and a loss-unit x over three objectives says so.
     scatter = figs[-1]
-    assert "probe accuracy" in scatter["layout"]["yaxis"]["title"]["text"]
+    assert "linear-probe accuracy (whole validation split)" in scatter["layout"]["yaxis"]["title"]["text"]
+    assert "Pearson" not in scatter["layout"]["title"]["text"]
+    # one measure, one source: the scatter's accuracy of each model is the Models page's (its checkpoint's linear
+    # probe on the whole validation split, core.app.checkpoint_info)
+    from core.app import list_checkpoints
+
+    known = {i.label: i.probe_acc for i in list_checkpoints()}
+    shown = {lab: y for tr in scatter["data"] for lab, y in zip(tr["text"], values(tr["y"]), strict=True)}
+    assert shown and all(y == pytest.approx(known[lab]) for lab, y in shown.items()), (shown, known)
+    assert "too few for a correlation" in body and "Mixed functions on the x axis" in body
     at.radio(key="flat.x").set_value("trace").run()
     assert "trace" in charts(at)[-1]["layout"]["xaxis"]["title"]["text"].lower()
 
@@ -519,6 +567,26 @@ def test_runs_prepared(prepared: Path):
     assert not at.exception
     names = set(at.dataframe[0].value[EN["col.file"]])
     assert any(".probe_" in n for n in names) and len(names) >= 5
+
+
+def test_landscapes_say_which_function_each_panel_is(prepared: Path):
+    """RC-MAE on its MAE term by default (beside MAE: one function); mixed functions are stated, and a difference
+    across two functions is refused."""
+    at = wait_idle(open_page("landscapes"))
+    assert at.selectbox(key="land.terms").value == "mae"
+    body = texts(at)
+    note = next(str(i.value) for i in at.info if str(i.value).startswith(EN["land.mixed"].split("(")[0]))
+    assert "MAE term: masked-patch MSE" in note and "cross-entropy" in note and "consistency" not in note, body
+    at.radio(key="land.view").set_value("difference").run()
+    opts = at.selectbox(key="land.diff_b").options
+    at.selectbox(key="land.diff_b").set_value(next(o for o in opts if o.startswith("Sup-ViT"))).run()
+    assert "No difference across different functions" in texts(at) and not charts(at)
+    at.selectbox(key="land.diff_b").set_value(next(o for o in opts if "MAE term" in o)).run()
+    assert charts(at) and "No difference across" not in texts(at)  # MAE minus RC-MAE's MAE term: one function
+    # Runs: the two RC-MAE landscapes read the same but for the loss terms, and say so.
+    at.switch_page("pages/runs.py").run()
+    what = list(at.dataframe[0].value[EN["col.what"]])
+    assert any("differs in: rcmae_terms=mae" in w for w in what) and any("rcmae_terms=full" in w for w in what)
 
 
 def test_runs_delete_entry(dashboard_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -685,7 +753,51 @@ def test_generalization_runs_the_study_then_landscapes_and_the_scatter(
     land = [f for f in charts(at) if "contour" in trace_types(f)]
     assert land and trace_types(land[0]).count("contour") == 3, [trace_types(f) for f in charts(at)]
     notes = " ".join(a["text"] for a in land[0]["layout"]["annotations"])
-    assert "scratch" in notes and "supervised" in notes
+    assert "scratch" in notes and f"loss: {EN['loss.supervised']}" in notes  # the option's name, not its value
     set_lang(at, "ja")
     assert not at.exception and not errors(at)
     assert "スクラッチ" in [t["name"] for t in charts(at)[-1]["data"]]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Generalization page: the pre-training ladder (pages/_roi.py)
+
+
+def _ladder(spec):
+    """A ladder result of plain values (the page draws it as it would draw the cached one; no model is trained)."""
+    from core.studies.generalization import RunRecord
+    from core.studies.roi import Plateau, RoiResult, RungSeed
+
+    cells = []
+    for e in spec.pretrain_epochs:
+        for s in range(spec.seeds):
+            acc = {"mae": 0.6 + 0.1 * e / 4 + 0.01 * s, "rcmae": 0.62 + 0.1 * e / 4, "scratch": 0.55 + 0.02 * s}
+            runs = tuple(RunRecord(k, 4, s, "x", {"val_acc": a}, (), {}) for k, a in acc.items())
+            base = {"wall_s": 10.0 * e, "cpu_s": 9.0 * e, "flops": 1e12 * e}
+            cost = {k: dict(base, time_per_epoch=1.0 + 0.3 * (k == "rcmae") + 0.01 * s) for k in ("mae", "rcmae")}
+            plat = {k: Plateau(e == 4, 0.05 / e, 1, e) for k in ("mae", "rcmae")}
+            control = {"4": {"val_acc": 0.58, "steps": 40}}
+            cells.append(RungSeed(e, s, runs, cost, plat, control, {"mae": 0.2 + 0.01 * s, "rcmae": 0.21}))
+    return RoiResult(spec, tuple(cells))
+
+
+def test_generalization_shows_the_cached_ladder_en_ja(empty_cache: Path, monkeypatch: pytest.MonkeyPatch):
+    from core.app import roi_tasks
+
+    # the page reads the cache through core.app.roi_tasks.cached_roi, which reads it with run_roi
+    monkeypatch.setattr(roi_tasks, "run_roi", lambda spec, **kw: _ladder(spec))
+    monkeypatch.setattr(roi_tasks, "_MEMO", {})
+    at = open_page("generalization")
+    assert not errors(at), errors(at)
+    assert EN["roi.header"] in texts(at) and "Plateau rung: 4" in texts(at)
+    fig = next(f for f in charts(at) if f["layout"]["title"]["text"] == EN["roi.title"])
+    gains = [t for t in fig["data"] if t.get("name", "").endswith("labels/class")]
+    assert [t["name"] for t in gains] == ["MAE-FT, 4 labels/class", "RC-MAE-FT, 4 labels/class"]
+    assert fig["layout"]["xaxis"]["type"] == "log" and "TFLOP" in " ".join(fig["layout"]["xaxis9"]["ticktext"])
+    assert any(t.get("name", "").endswith("basin width") for t in fig["data"])
+    assert at.dataframe[-1].value[EN["roi.col_epochs"]].tolist() == [2, 4]
+    set_lang(at, "ja")
+    at.run()
+    assert not at.exception and not errors(at) and JA["roi.header"] in texts(at)
+    fig = next(f for f in charts(at) if f["layout"]["title"]["text"] == JA["roi.title"])
+    assert fig["layout"]["xaxis"]["title"]["text"] == "事前学習のエポック数"

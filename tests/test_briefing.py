@@ -7,7 +7,6 @@ self-contained, holds every figure, and is in the chosen language; the CLI."""
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import re
 from dataclasses import replace
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from plotly.io.json import to_json_plotly
 from scipy import stats
 
 from core.report.briefing import (
@@ -124,9 +124,9 @@ def _sentences(text: str, lang: str) -> int:
 
 
 def test_short_sentences_and_headlines_follow_the_measurements():
-    slower = compose(_facts(cost=(2.4, 2.35, 2.45)), "en", CONTEXT).points[0]
-    faster = compose(_facts(cost=(1.5, 1.55, 1.45)), "en", CONTEXT).points[0]
-    same = compose(_facts(cost=(2.0, 2.2, 1.8)), "en", CONTEXT).points[0]
+    slower = compose(_facts(cost=(2.4, 2.35, 2.45)), "en", CONTEXT).point("cost")
+    faster = compose(_facts(cost=(1.5, 1.55, 1.45)), "en", CONTEXT).point("cost")
+    same = compose(_facts(cost=(2.0, 2.2, 1.8)), "en", CONTEXT).point("cost")
     assert (slower.verdict, faster.verdict, same.verdict) == ("supports", "contradicts", "no meaningful difference")
     ratio, lo, hi = _ratio((2.4, 2.35, 2.45) * 4, MAE_TIMES * 4)  # 3 epochs paired in each of 4 seeds
     assert f"{100 * (ratio - 1):.1f}% slower" in slower.short and "2.00x the parameters" in slower.short
@@ -135,39 +135,58 @@ def test_short_sentences_and_headlines_follow_the_measurements():
     assert slower.headline.value == f"{ratio:.2f}x"
     assert slower.headline.spread == f"95% interval [{lo:.2f}, {hi:.2f}], 12 epoch pairs"
     assert slower.headline.delta == f"{100 * (ratio - 1):+.1f}% vs MAE"
+    assert (slower.headline.color, faster.headline.color, same.headline.color) == ("inverse", "inverse", "off")
     # a different measurement, a different number in the sentence
-    other = compose(_facts(cost=(2.6, 2.55, 2.65)), "en", CONTEXT).points[0]
+    other = compose(_facts(cost=(2.6, 2.55, 2.65)), "en", CONTEXT).point("cost")
     assert other.short != slower.short and f"{100 * (_ratio((2.6, 2.55, 2.65), MAE_TIMES)[0] - 1):.1f}% slower" in (
         other.short
     )
     # inference: the exact counts decide; a bigger deployed encoder changes verdict, sentence and headline delta
-    big = compose(_facts(inf={"params_deployed": 424_000, "flops_per_image": 2_400_000}), "en").points[2]
+    big = compose(_facts(inf={"params_deployed": 424_000, "flops_per_image": 2_400_000}), "en").point("inf")
     assert big.verdict == "contradicts" and "2.00x MAE's parameters" in big.short
-    slow = compose(_facts(inf={"latency_ms": (0.9, 0.02)}), "en").points[2]
-    assert slow.verdict == "supports" and slow.headline.delta == "+125.0% vs MAE"  # latency shown, not deciding
-    small = compose(_facts(inf={"params_deployed": 106_000, "flops_per_image": 600_000}), "en").points[2]
+    assert big.headline.delta == "+100.0% vs MAE" and big.headline.color == "inverse"  # exact counts: decided
+    # latency never decides and never headlines: a separately timed latency is not shown at all, an interleaved
+    # paired one only in the details, with its interval
+    slow = compose(_facts(inf={"latency_ms": (0.9, 0.02)}), "en").point("inf")
+    assert slow.verdict == "supports" and slow.headline.delta == "" and slow.headline.color == "off"
+    assert not any("atency" in d for d in slow.details)
+    rounds = {"rcmae_ms": [1.0, 1.2, 0.9, 1.1, 1.0, 1.05], "mae_ms": [1.0, 1.1, 1.0, 1.0, 1.05, 1.0]}
+    timed = compose(_facts() | {"latency_pair": rounds}, "en").point("inf")
+    assert timed.verdict == "supports"
+    assert any("timed interleaved with MAE (6 rounds, paired)" in d for d in timed.details)
+    assert timed.numbers["latency_rounds"] == 6 and timed.numbers["latency_reading"] in READINGS
+    small = compose(_facts(inf={"params_deployed": 106_000, "flops_per_image": 600_000}), "en").point("inf")
     assert small.verdict == "supports" and "0.50x" in small.short and "same size" not in small.short
 
 
 def test_meeting_sentence_follows_the_verdicts_in_both_languages():
     good = compose(_facts(gen=_gen()), "en", CONTEXT)
-    assert [p.verdict for p in good.points] == ["supports"] * 3
+    assert [p.key for p in good.points] == ["cost", "stab", "general", "inf"]
+    assert [p.verdict for p in good.points] == ["supports"] * 4
     extra = 100 * (_ratio((2.4, 2.35, 2.45), MAE_TIMES)[0] - 1)
     assert f"a little more training cost ({extra:.1f}% per epoch)" in good.meeting
     assert "better accuracy after fine-tuning" in good.meeting and "the same inference cost" in good.meeting
+    assert "a flatter, more stable model" in good.meeting  # every point of the chain is in the sentence
+    assert "MAE +10.0, RC-MAE +13.0 points" in good.meeting  # both pre-trained kinds, never the better one alone
     assert "Not settled" not in good.meeting and "contradict" not in good.meeting
+    assert "All four points are measured and agree" in good.meeting
     # stability not settled (RC-MAE on MAE's loss as sharp as MAE's within noise, no fine-tuning): said plainly
     open_ = compose(_facts(rc_flat=1.0), "en", CONTEXT)
-    assert open_.points[1].verdict == "undetermined"
-    assert "cannot confirm" in open_.meeting and "Not settled yet: stability" in open_.meeting
+    assert open_.point("stab").verdict == "undetermined"
+    assert "cannot confirm" in open_.meeting and "Not settled yet: stability and generalization" in open_.meeting
     # no meaningful difference on either counted comparison: said as such, not as a risk
     flat = compose(_facts(rc_flat=1.0, sup_flat=1.0), "en", CONTEXT)
-    assert flat.points[1].verdict == "no meaningful difference"
-    assert "no meaningful difference in flatness" in flat.meeting and "Not settled" not in flat.meeting
+    assert flat.point("stab").verdict == "no meaningful difference"
+    assert "no meaningful difference in flatness" in flat.meeting
+    assert flat.meeting.endswith("Not settled yet: generalization.")  # not measured: said; flatness is not a risk
     # contradicted: the supervised ViT flatter than MAE and RC-MAE sharper than MAE
     against = compose(_facts(rc_flat=2.0, sup_flat=0.3), "en", CONTEXT)
-    assert against.points[1].verdict == "contradicts"
+    assert against.point("stab").verdict == "contradicts"
     assert "contradict the claim on stability" in against.meeting and "point the other way" in against.meeting
+    # a contradicted flatness point stays in the sentence when fine-tuning is measured and supports
+    both = compose(_facts(rc_flat=2.0, sup_flat=0.3, gen=_gen()), "en", CONTEXT)
+    assert both.point("stab").verdict == "contradicts" and both.point("general").verdict == "supports"
+    assert "contradict the claim on stability" in both.meeting and "better accuracy after fine-tuning" in both.meeting
     ja = compose(_facts(rc_flat=2.0, sup_flat=0.3), "ja", CONTEXT)
     assert "逆" in ja.meeting and JAPANESE.search(ja.meeting)
     assert ja.meeting != compose(_facts(gen=_gen()), "ja", CONTEXT).meeting
@@ -175,31 +194,40 @@ def test_meeting_sentence_follows_the_verdicts_in_both_languages():
 
 
 def test_generalization_uses_fine_tuning_when_present_and_says_when_absent():
-    absent = compose(_facts(), "en", CONTEXT).points[1]
-    assert absent.title == "Stability (flatness)"
+    b = compose(_facts(), "en", CONTEXT)
+    absent = b.point("general")
+    assert absent.title == "Generalization" and not absent.measured and absent.verdict == "undetermined"
     assert "Fine-tuning is not measured yet" in absent.details[0]
-    present = compose(_facts(gen=_gen()), "en", CONTEXT).points[1]
+    assert b.point("stab").measured and b.point("stab").verdict == "supports"  # flatness keeps its own card
+    present = compose(_facts(gen=_gen()), "en", CONTEXT).point("general")
     assert present.title == "Generalization" and present.verdict == "supports"
     d = np.array([0.84, 0.85, 0.83]) - np.array([0.70, 0.72, 0.71])  # RC-MAE minus scratch, by seed
     half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
     assert present.numbers["rcmae_vs_scratch_pts"] == pytest.approx(100 * d.mean())
-    assert present.headline.value == "84.0%" and present.headline.delta == "+13.0 pts vs scratch"
-    assert present.headline.spread == f"95% interval [{100 * (d.mean() - half):.1f}, {100 * (d.mean() + half):.1f}]" + (
+    mae_head, rc_head = present.headlines  # both pre-trained kinds against scratch
+    assert mae_head.value == "81.0%" and mae_head.delta == "+10.0 pts vs scratch" and mae_head.color == "normal"
+    assert rc_head.value == "84.0%" and rc_head.delta == "+13.0 pts vs scratch"
+    assert rc_head.spread == f"95% interval [{100 * (d.mean() - half):.1f}, {100 * (d.mean() + half):.1f}]" + (
         ", 3 seeds"
     )
+    assert present.seeds == 3
     assert "10 labels per class" in present.short and "84.0%" in present.short
-    assert any("Flatness on one function" in d for d in present.details)  # the flatness verdict stays one click away
     assert any("pre-training used all training images" in d for d in present.details)
     # from scratch better: contradicts, and the sentence says so
-    worse = compose(_facts(gen=_gen(scratch=(0.9, 0.91, 0.92))), "en", CONTEXT).points[1]
+    worse = compose(_facts(gen=_gen(scratch=(0.9, 0.91, 0.92))), "en", CONTEXT).point("general")
     assert worse.verdict == "contradicts" and "from scratch did better" in worse.short
+    assert [h.color for h in worse.headlines] == ["normal", "normal"]  # negative deltas: drawn red
+    # MAE worse than scratch but undetermined, RC-MAE better: neither delta green unless its interval decides
+    mixed = compose(_facts(gen=PREMISES["undetermined"]), "en", CONTEXT).point("general")
+    assert {h.label: h.color for h in mixed.headlines}["RC-MAE fine-tuned"] == "off"
     # within 3 points in every seed: no meaningful difference
     close = _gen(mae=(0.705, 0.718, 0.712), rcmae=(0.702, 0.721, 0.709))
-    p = compose(_facts(gen=close), "en", CONTEXT).points[1]
+    p = compose(_facts(gen=close), "en", CONTEXT).point("general")
     assert p.verdict == "no meaningful difference" and "no difference over 3 points" in p.short
+    assert [h.color for h in p.headlines] == ["off", "off"]  # within the interval: neutral
     # one seed: undetermined, and the reason says an interval needs two
     one = _gen(scratch=(0.80,), mae=(0.81,), rcmae=(0.82,))
-    p = compose(_facts(gen=one), "en", CONTEXT).points[1]
+    p = compose(_facts(gen=one), "en", CONTEXT).point("general")
     assert p.verdict == "undetermined" and "at least 2 are needed" in p.why
     verdict, numbers = generalization_verdict(_gen())
     assert verdict == "supports" and numbers["mae_vs_scratch"] == "supports" and numbers["gen_n"] == 3
@@ -252,29 +280,29 @@ def test_the_briefing_decides_generalization_exactly_as_the_premise_of_findings(
         assert numbers[f"{kind}_vs_scratch"] == j.reading
         assert numbers[f"{kind}_vs_scratch_pts"] == pytest.approx(100 * j.estimate.estimate)
     assert verdict == (case if case != "holm" else "undetermined")
-    assert compose(_facts(gen=gen), "ja", CONTEXT).points[1].verdict == verdict
+    assert compose(_facts(gen=gen), "ja", CONTEXT).point("general").verdict == verdict
     if case == "holm":  # each kind alone supports; after Holm over the two, neither does
         assert [e.reading for e in premise_estimates(acc)] == ["supports", "supports"]
 
 
 def test_why_undetermined_says_what_would_settle_it_with_the_numbers_at_hand():
-    cost = compose(_facts(cost=(2.6, 1.6, 2.3)), "en", CONTEXT).points[0]
+    cost = compose(_facts(cost=(2.6, 1.6, 2.3)), "en", CONTEXT).point("cost")
     assert cost.verdict == "undetermined"
     assert cost.why.startswith("Timed over 12 epoch pairs, the difference is not yet told apart from 5%. About ")
-    one = compose(_facts(cost=(2.0,), seeds=1), "en", CONTEXT).points[0]
+    one = compose(_facts(cost=(2.0,), seeds=1), "en", CONTEXT).point("cost")
     assert one.verdict == "undetermined" and one.numbers["n_epoch_pairs"] == 1
     assert "time at least two" in one.why and one.headline.spread == "one epoch pair: no interval"
-    flat = compose(_facts(rc_flat=0.8, noise=4.0), "en", CONTEXT).points[1]
+    flat = compose(_facts(rc_flat=0.8, noise=4.0), "en", CONTEXT).point("stab")
     assert flat.verdict == "undetermined" and flat.numbers["rcmae_vs_mae_verdict"] == "undetermined"
     assert "Undetermined after 4 seeds" in flat.why
     assert "micro ViT, 3 epochs, synthetic data" in flat.why and "1600 epochs" in flat.why
-    single = compose(_facts(seeds=1), "en", CONTEXT).points[1]
+    single = compose(_facts(seeds=1), "en", CONTEXT).point("stab")
     assert single.verdict == "undetermined" and "at least 2 are needed for an interval" in single.why
-    gen = compose(_facts(gen=PREMISES["undetermined"]), "en", CONTEXT).points[1]
+    gen = compose(_facts(gen=PREMISES["undetermined"]), "en", CONTEXT).point("general")
     assert gen.verdict == "undetermined" and "Undetermined after 4 seeds" in gen.why
-    assert compose(_facts(gen=_gen()), "en", CONTEXT).points[1].why == ""  # settled: nothing to add
-    assert compose(_facts(), "en", CONTEXT).points[1].why == ""
-    ja = compose(_facts(rc_flat=0.8, noise=4.0), "ja", CONTEXT).points[1]
+    assert compose(_facts(gen=_gen()), "en", CONTEXT).point("general").why == ""  # settled: nothing to add
+    assert compose(_facts(), "en", CONTEXT).point("stab").why == ""
+    ja = compose(_facts(rc_flat=0.8, noise=4.0), "ja", CONTEXT).point("stab")
     assert "4シードでは未決定" in ja.why
 
 
@@ -318,8 +346,8 @@ def test_lengths_stay_within_the_limits_over_many_combinations():
 
 def test_missing_models_say_not_measured():
     b = compose({"sup": _model("sup")}, "en")
-    assert [p.measured for p in b.points] == [False, False, False]
-    assert [p.verdict for p in b.points] == ["undetermined"] * 3
+    assert [p.measured for p in b.points] == [False, False, False, False]
+    assert [p.verdict for p in b.points] == ["undetermined"] * 4
     assert "not measured yet" in b.points[0].short and "not measured" in b.meeting
     with pytest.raises(Exception, match="language"):
         compose({}, "fr")
@@ -366,14 +394,15 @@ def test_html_is_self_contained_holds_every_figure_and_is_in_the_language(
     assert not re.search(r"\s(src|href)\s*=", rest, re.I)
     # every figure the Overview draws, with its data
     figs = briefing_figures(res, lang)
-    assert [k for k, _ in figs] == ["landscapes", "same-function", "robustness"]
+    assert [k for k, _ in figs][:3] == ["landscapes", "same-function", "robustness"]
+    assert [k for k, _ in figs][3:] == (["gallery"] if res.facts.get("stability") else [])
     assert re.findall(r'data-figure="([^"]+)"', rest) == [k for k, _ in figs]
     assert rest.count("Plotly.newPlot(") == len(figs)
     contours = [sum(tr.type == "contour" for tr in f.data) for _, f in figs]
-    assert contours == [3, 2, 0]  # the trio, then MAE vs RC-MAE on one function, then the robustness curves
+    assert contours[:3] == [3, 2, 0]  # the trio, then MAE vs RC-MAE on one function, then the robustness curves
     for _, f in figs:  # each figure's own (localized) title is embedded with it
         title = f.layout.title.text
-        assert json.dumps(title)[1:-1] in rest, title
+        assert to_json_plotly(title)[1:-1] in rest, title  # as plotly embeds it (it escapes < > /)
         assert (JAPANESE.search(title) is not None) == (lang == "ja"), title
     # the language, the date, the models, the data, the code version
     assert f'<html lang="{lang}">' in rest
@@ -382,7 +411,12 @@ def test_html_is_self_contained_holds_every_figure_and_is_in_the_language(
         assert Path(res.paths[kind]).name in rest
     assert "synthetic" in rest and "0.1" in rest  # data spec, code version
     verdicts = [t(f"verdict.{v}", lang) for v in READINGS]
-    assert sum(rest.count(v) for v in verdicts) >= 3
+    assert sum(rest.count(v) for v in verdicts) >= 4
+    assert len(re.findall(r'<div class="card" data-verdict=', rest)) == 4  # every point of the chain
+    # the appendix is in words: no internal key, no "nan" (a missing value is said as such), in the language
+    tables = "".join(re.findall(r"<table>.*?</table>", rest, re.S))
+    assert tables and not re.search(r"\b[a-z]+_[a-z_]+\b", tables), re.findall(r"\b[a-z]+_[a-z_]+\b", tables)[:5]
+    assert not re.search(r"\bnan\b", tables, re.I)
     if lang == "ja":
         assert "会議でのひとこと" in rest and "Say it in the meeting" not in rest
     else:
@@ -439,3 +473,32 @@ def test_cli_refuses_a_folder_it_cannot_write(tmp_path, monkeypatch, capsys):
     assert main(["briefing", "--out", str(target)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: cannot write") and "\n" not in err
+
+
+def test_the_stability_card_carries_the_input_corruption_sentence_beside_the_flatness_verdict():
+    from core.report.stability_text import stability_sentence
+
+    stab = {
+        "labels_per_class": 10,
+        "seeds": [0, 1, 2],
+        "relative_drop": {"scratch": [0.30, 0.32, 0.31], "mae": [0.20, 0.21, 0.19], "rcmae": [0.18, 0.2, 0.19]},
+    }
+    plain = compose(_facts(), "en", CONTEXT).point("stab")
+    with_inputs = compose(_facts() | {"stability": stab}, "en", CONTEXT).point("stab")
+    assert plain.note == "" and with_inputs.note == stability_sentence(stab, "en") != ""
+    assert with_inputs.verdict == plain.verdict  # its own claim: it does not change the flatness verdict
+    worse = stab | {"relative_drop": stab["relative_drop"] | {"scratch": [0.10, 0.11, 0.09]}}
+    assert compose(_facts() | {"stability": worse}, "en", CONTEXT).point("stab").note != with_inputs.note
+
+
+def test_the_generalization_card_says_how_the_gain_moves_with_pre_training_length_when_the_ladder_is_cached():
+    from core.report.roi_text import roi_sentence
+
+    rung = {"epochs": 300, "wall_s": 200.0, "gain": 22.5, "lo": 18.0, "hi": 27.0, "n": 8, "reading": "supports"}
+    rung |= {"rc_gain": -0.5, "rc_lo": -2.0, "rc_hi": 1.0, "rc_reading": "no meaningful difference"}
+    roi = {"budget": 10, "rungs": [rung], "teacher": {"ratio": 1.31, "lo": 1.25, "hi": 1.38, "n": 8}, "seeds": 8}
+    plain = compose(_facts(gen=_gen()), "en", CONTEXT).point("general")
+    ladder = compose(_facts(gen=_gen()) | {"roi": roi}, "en", CONTEXT).point("general")
+    assert plain.note == "" and ladder.note == roi_sentence(roi, "en") and "+22.5 points" in ladder.note
+    assert ladder.verdict == plain.verdict  # the default regime's verdict; the ladder is shown beside it
+    assert compose(_facts(gen=_gen()) | {"roi": roi}, "ja", CONTEXT).point("general").note == roi_sentence(roi, "ja")

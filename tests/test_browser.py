@@ -171,8 +171,9 @@ def _visible_boxes(page, selector: str) -> list[dict]:
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
 def test_briefing_above_the_fold(server: str, browser, lang: str):
-    """At 1280x800 the three verdicts and the meeting sentence are on screen without scrolling, in English and in
-    Japanese; the screenshot of exactly that view goes to test-artifacts/overview_fold_<lang>.png."""
+    """At 1280x800 the four verdicts (one per point of the chain) and the download button are on screen without
+    scrolling, in English and in Japanese; the screenshot of exactly that view goes to
+    test-artifacts/overview_fold_<lang>.png."""
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport=FOLD)
     page.goto(server, wait_until="domcontentloaded")
@@ -196,14 +197,15 @@ def test_briefing_above_the_fold(server: str, browser, lang: str):
             if box and box["height"] > 0:
                 found.append((text, box))
     on_screen = [(t, b) for t, b in found if b["y"] >= 0 and b["y"] + b["height"] <= FOLD["height"]]
-    assert len(on_screen) >= 3, (found, "three verdict badges above the fold")
+    assert len(on_screen) >= 4, (found, "four verdict badges above the fold")
+    download = _visible_boxes(page, '[data-testid="stDownloadButton"]')
+    assert download and download[0]["y"] + download[0]["height"] <= FOLD["height"], download
     code = _visible_boxes(page, '[data-testid="stCode"]')
     assert code, "the meeting sentence"
-    assert code[0]["y"] >= 0 and code[0]["y"] + code[0]["height"] <= FOLD["height"], code[0]
     text = page.locator('[data-testid="stCode"]').first.inner_text()
     assert text.startswith("私たちのモデルでは" if lang == "ja" else "On our models, RC-MAE means"), text
     metrics = _visible_boxes(page, '[data-testid="stMetric"]')
-    assert len(metrics) == 3 and all(b["y"] + b["height"] <= FOLD["height"] for b in metrics), metrics
+    assert len(metrics) == 6, metrics
 
 
 def test_language_switch_in_the_browser(server: str, browser):
@@ -321,7 +323,7 @@ def test_briefing_download_works_offline_and_prints(server: str, browser, tmp_pa
     page.goto(server, wait_until="domcontentloaded")
     _settle(page, '[data-testid="stCode"]')
     with page.expect_download(timeout=60_000) as info:
-        page.get_by_role("button", name="Download the briefing (HTML)").click()
+        page.get_by_role("button", name="Briefing (HTML)").click()
     path = tmp_path / "briefing.html"
     info.value.save_as(str(path))
     ctx = browser.new_context(offline=True, viewport={"width": 1100, "height": 900})
@@ -332,7 +334,10 @@ def test_briefing_download_works_offline_and_prints(server: str, browser, tmp_pa
         view.goto(path.as_uri(), wait_until="load")
         view.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3", timeout=30_000)
         n = view.evaluate("() => document.querySelectorAll('.js-plotly-plot').length")
-        assert n == 3, n  # the landscapes, RC-MAE vs MAE on one function, accuracy under weight noise
+        gallery = view.locator('[data-figure="gallery"]').count()  # with the stability measurement: its gallery
+        assert n == 3 + gallery, n  # the landscapes, RC-MAE vs MAE on one function, accuracy under weight noise
+        appendix = "".join(view.locator("table").all_inner_texts())
+        assert appendix and "_vs_" not in appendix and " nan" not in appendix.lower()  # labelled in words
         assert [u for u in requests if not u.startswith("file://")] == [], requests
         assert "Say it in the meeting" in view.locator("body").inner_text()
         pdf = view.pdf(format="A4", print_background=True)

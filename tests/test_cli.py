@@ -9,6 +9,7 @@ real subprocess.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import shlex
@@ -141,12 +142,13 @@ def test_info_text_and_json(cache, trained):
     assert ck.sha256[:16] in text.stdout and f"parameters: {n_params:,}" in text.stdout
 
     res = run_cli(cache, "info", "--json", path)
-    assert ok(res) == str(path)
-    info = json.loads(res.stdout.strip().rsplit("\n", 1)[0])
+    assert res.returncode == 0, res.stderr
+    info = json.loads(res.stdout)  # JSON only on stdout (jq reads it); the path is inside
+    assert info["path"] == str(path)
     assert info["kind"] == "mae" and info["source"] == "ours"
     assert info["sha256"] == file_sha256(path)
     assert info["parameters"] == n_params
-    assert info["config"] == ck.config.to_dict()
+    assert info["config"] == dataclasses.asdict(ck.config)
     assert info["train"]["epochs"] == 1 and info["train"]["preset"] == "micro"
     assert len(info["history"]) == 1
 
@@ -276,13 +278,13 @@ USER_ERRORS = {
     "grid too large": (["landscape", "{mae}", "--grid", "500"], "points per axis"),
     "1-D grid too large": (["landscape", "{mae}", "--dim", "1", "--grid", "5000"], "points per axis"),
     "bad span": (["landscape", "{mae}", "--span", "0"], "span"),
-    "bad out suffix": (["landscape", "{mae}", "--grid", "3", "--out", "{tmp}/x.txt"], ".npz or .csv"),
+    "bad out suffix": (["landscape", "{mae}", "--grid", "3", "--out", "{tmp}/x.txt"], ".h5 or .vtp"),
     "unknown data": (["train", "--model", "mae", "--data", "nonsense"], "unknown dataset"),
     "missing folder data": (["train", "--model", "mae", "--data", "folder:{tmp}/nope"], "does not exist"),
     "zero epochs": (["train", "--model", "mae", "--epochs", "0"], "at least 1"),
     "probe of a probe": (["probe", "{probe}"], "already a probe"),
     "cache export without hash": (["cache", "export"], "hash"),
-    "cache export bad suffix": (["cache", "export", "abcdef12", "{tmp}/x.txt"], ".npz or .csv"),
+    "cache export bad suffix": (["cache", "export", "abcdef12", "{tmp}/x.txt"], ".h5 or .vtp"),
     "cache delete unknown": (["cache", "delete", "abcdef12"], "no cached"),
     "cache delete bad id": (["cache", "delete", "zzz"], "bad entry id"),
 }

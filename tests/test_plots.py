@@ -312,3 +312,35 @@ def test_long_captions_are_wrapped_without_losing_words() -> None:
     assert " ".join(x for x in lines if x.isascii()).split() == words
     assert "".join(x for x in lines if not x.isascii()).endswith(ja)
     assert localized.layout.margin.b > before
+
+
+def test_layout_at_a_small_width_square_slices_one_camera_and_room_between_panels() -> None:
+    square = [Panel(f"model {i}", XS, XS, np.add.outer(XS**2, XS**2) + i) for i in range(2)]
+    fig = plots.plot_surfaces(square, view="contour")
+    # equal spans: one unit is one unit on screen (the y axis anchored to its own x axis)
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis2.scaleanchor == "x2"
+    assert fig.layout.yaxis.scaleratio == 1
+    # the 5x3 test grid spans differ: drawn to the panel's shape
+    assert plots.plot_surfaces(_panels(2), view="contour").layout.yaxis.scaleanchor is None
+    # room between the panels: the first panel's right edge and the second's left edge do not touch
+    assert fig.layout.xaxis2.domain[0] - fig.layout.xaxis.domain[1] >= 0.09
+    assert fig.layout.xaxis.nticks == 5
+    # 3-D: one camera for every panel
+    fig3 = plots.plot_surfaces(square, view="surface")
+    cams = [fig3.layout[s].camera.to_plotly_json() for s in ("scene", "scene2")]
+    assert cams[0] == cams[1] and cams[0]["eye"] == plots.SURFACE_CAMERA["eye"]
+
+
+def test_one_palette_by_model_kind() -> None:
+    labels = ["Sup-ViT · seed 0", "MAE · seed 0", "RC-MAE · seed 0", "RC-MAE · seed 0 · MAE term", "other"]
+    colors = plots.model_colors(labels)
+    assert colors["MAE · seed 0"] == plots.KIND_COLORS["mae"] and colors["Sup-ViT · seed 0"] == plots.KIND_COLORS["sup"]
+    assert colors["RC-MAE · seed 0"] == plots.KIND_COLORS["rcmae"]
+    assert len(set(colors.values())) == len(labels)  # a second RC-MAE: a lighter red, not the same line
+    # the same model gets the same colour whatever the order, in every figure that draws per-model series
+    assert plots.model_colors(labels[::-1])["MAE · seed 0"] == plots.KIND_COLORS["mae"]
+    hist = {lab: [{"epoch": 1, "train_loss": 1.0}] for lab in labels[:3]}
+    fig = plots_flatness.plot_training_curves(hist)
+    assert {tr.name: tr.line.color for tr in fig.data} == {lab: colors[lab] for lab in labels[:3]}
+    bars = plots_flatness.plot_eigenvalues({lab: [1.0] for lab in labels[:3]})
+    assert [tr.marker.color for tr in bars.data] == [colors[lab] for lab in labels[:3]]

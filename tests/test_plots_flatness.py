@@ -99,16 +99,24 @@ def test_flatness_vs_accuracy_states_the_correlation() -> None:
         {"label": "MAE s0", "kind": "mae", "trace": 10.0, "probe_acc": 0.6},
         {"label": "MAE s1", "kind": "mae", "trace": 12.0, "probe_acc": 0.55},
         {"label": "RC s0", "kind": "rcmae", "trace": 8.0, "probe_acc": 0.65},
+        {"label": "RC s1", "kind": "rcmae", "trace": 9.0, "probe_acc": 0.6},
         {"label": "Sup", "kind": "sup", "trace": 30.0, "probe_acc": 0.5},
         {"label": "No trace", "kind": "sup", "trace": None, "probe_acc": 0.7},
     ]
     fig = plots_flatness.plot_flatness_vs_accuracy(pts, x="trace")
     assert [t.name for t in fig.data] == ["MAE", "RC-MAE", "supervised ViT"]
-    assert sum(len(t.x) for t in fig.data) == 4
-    xs, ys = [10, 12, 8, 30], [0.6, 0.55, 0.65, 0.5]
+    assert sum(len(t.x) for t in fig.data) == 5
+    xs, ys = [10, 12, 8, 9, 30], [0.6, 0.55, 0.65, 0.6, 0.5]
     title = fig.layout.title.text
     assert f"Pearson r = {np.corrcoef(xs, ys)[0, 1]:.2f}" in title
-    assert f"Spearman rho = {_spearman_by_hand(xs, ys):.2f}" in title and "n = 4" in title
+    assert f"Spearman rho = {_spearman_by_hand(xs, ys):.2f}" in title and "n = 5" in title
     assert "1 model(s) left out" in _annotation_text(fig)
-    small = plots_flatness.plot_flatness_vs_accuracy(pts[:2], x="trace")
-    assert "n too small" in small.layout.title.text
+    # Below five models: the points, no coefficient (three points fit some line whatever the truth).
+    small = plots_flatness.plot_flatness_vs_accuracy(pts[:4], x="trace")
+    assert "n too small" in small.layout.title.text and "Pearson" not in small.layout.title.text
+    assert sum(len(t.x) for t in small.data) == 4
+    # A loss-unit x over several functions says so; the basin width (a relative number) does not need to.
+    mixed = [p | {"function": "cross-entropy" if p["kind"] == "sup" else "masked-patch MSE"} for p in pts]
+    assert "mixed functions on the x axis" in _annotation_text(plots_flatness.plot_flatness_vs_accuracy(mixed, "trace"))
+    one = [p | {"function": "masked-patch MSE"} for p in pts]
+    assert "mixed functions" not in _annotation_text(plots_flatness.plot_flatness_vs_accuracy(one, "trace"))

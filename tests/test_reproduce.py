@@ -41,9 +41,12 @@ def test_quick_run_end_to_end_and_cached(tmp_path, monkeypatch, capsys):
     md = out.read_text()
     for title in ("## 1.", "## 2.", "## 3.", "## Setup", "## Summary"):
         assert title in md
-    assert (
-        md.count("**Verdict: ") == 5
-    )  # + the premise claim and its flatness follow-up (core/studies/generalization.py)
+    # + the premise claim and its flatness follow-up (core/studies/generalization.py), the stability claim under input
+    # corruptions and its follow-up (core/studies/stability.py)
+    assert md.count("**Verdict: ") == 7
+    assert "## 6. Stability: pre-trained then fine-tuned models keep more" in md
+    assert "## 7. Follow-up: flatness predicts stability under input corruptions" in md
+    assert "## How much pre-training pays: the pre-training-length ladder" in md  # core/studies/roi.py
     assert md.index("## 1. Premise: self-supervised pre-training") < md.index("## 2. MAE's pre-training landscape")
     assert "| **basin width (increase < 10% of L(centre)) (primary)** |" in md
     assert "5x5 grid" in md and "2 model seeds (0, 1)" in md

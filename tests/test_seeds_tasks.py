@@ -59,11 +59,21 @@ def test_the_briefing_over_the_seeds_uses_the_premise_rule(evidence):
     gen = merged.facts["generalization"]
     assert gen["seeds"] == [0, 1] and all(len(v) == 2 for v in gen["val_acc"].values())
     b = compose(merged.facts, "en")
-    general = b.points[1]
+    general = b.point("general")
     # the same verdict as docs/FINDINGS.md's premise rule on the same numbers
     cv = claim_verdict(premise_estimates(generalization_accuracy(gen)))
     mapped = {"reproduced": "supports", "contradicted": "contradicts"}.get(cv.verdict, cv.verdict)
     assert general.verdict == mapped and general.numbers["gen_n"] == 2.0
     # one seed (the first run alone): undetermined, and the reason names the rule's requirement
-    one = compose(first.facts, "en").points[1]
+    one = compose(first.facts, "en").point("general")
     assert one.verdict == "undetermined" and "at least 2 are needed" in one.why
+
+
+def test_the_briefing_uses_the_best_evidence_in_the_cache_whichever_job_made_it(evidence):
+    """Runs of the same models and recipe count wherever they came from (here: the evidence job's, read back from the
+    cache without its result, as a study on the Generalization page would leave them); the card says how many seeds."""
+    profile, first, _, _ = evidence
+    assert compose(first.facts, "en").point("general").seeds == 1
+    found = with_seeds(first, None, profile)
+    assert found.facts["generalization"]["seeds"] == [0, 1]
+    assert compose(found.facts, "en").point("general").seeds == 2

@@ -211,7 +211,9 @@ def test_flatness_points_match_the_reports(dashboard_cache, monkeypatch):
         assert p["top_eigenvalue"] == pytest.approx(rep.top_eigenvalues[0])
         assert p["trace"] == pytest.approx(rep.trace)
         assert p["sharpness"] == pytest.approx(rep.sharpness["average"])
-        assert p["probe_acc"] == pytest.approx(rep.probe_acc)
+        assert p["clean_acc"] == pytest.approx(rep.probe_acc)  # accuracy without noise on the report's images
+        # the scatter's accuracy is the Models page's: the linear probe on the whole validation split
+        assert p["linear_probe_acc"] == importlib.import_module("core.app.zoo").checkpoint_info(path).probe_acc
         assert p["acc_drop"] == pytest.approx(rep.robustness_drop)
         assert p["basin_width"] > 0
 
@@ -231,7 +233,10 @@ def test_prepare_defaults_second_run_is_cached(dashboard_cache, monkeypatch):
     assert all(s.complete and s.meta.get("cached") for s in res.surfaces.surfaces.values())
     assert set(res.flatness.reports) == labels and not res.flatness.errors
     assert all(all(r.meta["cached"].values()) for r in res.flatness.reports.values())
-    assert set(res.facts) == {"mae", "rcmae", "sup", "rcmae@rcmae_mae", "generalization"}  # fine-tuning: cached too
+    # fine-tuning, its accuracy under input corruptions and the interleaved latency: cached too
+    assert set(res.facts) == {"mae", "rcmae", "sup", "rcmae@rcmae_mae", "generalization", "stability", "latency_pair"}
+    assert len(res.facts["latency_pair"]["rcmae_ms"]) == len(res.facts["latency_pair"]["mae_ms"]) >= 2
+    assert res.facts["stability"]["seeds"] == [0]
     assert res.facts["rcmae"].top_eigenvalue == pytest.approx(res.flatness.reports["RC-MAE"].top_eigenvalues[0])
     term = res.facts["rcmae@rcmae_mae"]
     assert term.function == "rcmae_mae" and term.robustness == res.facts["rcmae"].robustness

@@ -23,6 +23,8 @@ from core.models.train import (
     ema_momentum_at,
     ema_record,
     encoder_dataset,
+    eval_epochs,
+    eval_schedule_text,
     probe_accuracy,
     resolve_ema_momentum,
     resume_path,
@@ -76,7 +78,8 @@ def test_loss_goes_down_and_history_is_complete(trained_ckpts, trained_configs, 
     # what the file says about the run
     ds = load_dataset("synthetic")
     steps = len(ds.train_y) // cfg.batch_size  # 12
-    assert loaded.meta["train"] == dataclasses.asdict(cfg) | ema_record(cfg, steps) and loaded.meta["seed"] == cfg.seed
+    recorded = dataclasses.asdict(cfg) | ema_record(cfg, steps) | {"eval_schedule": eval_schedule_text()}
+    assert loaded.meta["train"] == recorded and loaded.meta["seed"] == cfg.seed
     if kind == "rcmae":  # "auto" by default, resolved for this run's 12 steps per epoch and recorded
         assert cfg.ema_momentum == "auto" and loaded.meta["train"]["steps_per_epoch"] == steps == 12
         assert loaded.meta["train"]["ema_momentum_resolved"] == pytest.approx(0.996 ** (312 / 12), rel=1e-12)
@@ -196,7 +199,7 @@ def test_same_config_gives_identical_weights(cache, kind):
     assert again == path
     second = load_checkpoint(again)
     _assert_equal(first.model.state_dict(), second.model.state_dict())
-    drop = lambda hist: [{k: v for k, v in h.items() if k != "time_s"} for h in hist]  # noqa: E731
+    drop = lambda hist: [{k: v for k, v in h.items() if k not in ("time_s", "eval_s", "cpu_s")} for h in hist]  # noqa: E731
     assert drop(first.meta["history"]) == drop(second.meta["history"])
     other = load_checkpoint(train_model(dataclasses.replace(cfg, seed=1), device="cpu"))
     assert not torch.equal(other.landscape_module.cls_token, first.landscape_module.cls_token)
@@ -307,7 +310,7 @@ def test_check_stop_aborts_and_writes_nothing(cache, after):
 
 
 def _drop_times(hist: list[dict]) -> list[dict]:
-    return [{k: v for k, v in h.items() if k != "time_s"} for h in hist]
+    return [{k: v for k, v in h.items() if k not in ("time_s", "eval_s", "cpu_s")} for h in hist]
 
 
 @pytest.mark.parametrize("kind", ["rcmae", "sup"])
@@ -384,6 +387,40 @@ def test_a_killed_run_resumes_bit_for_bit(cache, tmp_path, monkeypatch):
     fresh = load_checkpoint(train_model(cfg, device="cpu"))
     _assert_equal(resumed.model.state_dict(), fresh.model.state_dict())
     assert _drop_times(resumed.meta["history"]) == _drop_times(fresh.meta["history"])
+
+
+def test_eval_schedule_is_dense_early_sparse_later_and_keeps_the_last():
+    assert eval_epochs(30) == tuple(range(1, 31)) and eval_epochs(90) == tuple(
+        range(1, 91)
+    )  # runs read for convergence
+    long = eval_epochs(305)
+    assert long[:100] == tuple(range(1, 101)) and long[100:] == (*range(110, 301, 10), 305)
+    assert eval_epochs(300)[-1] == 300 and eval_epochs(7, "every") == tuple(range(1, 8))
+    assert "every epoch to 100" in eval_schedule_text() and eval_schedule_text("every") == "every epoch"
+    with pytest.raises(LandscapeError, match="schedule"):
+        eval_epochs(5, "never")
+
+
+@pytest.mark.parametrize("kind", ["mae", "sup"])
+def test_a_sparse_schedule_keeps_the_weights_and_the_values_where_it_evaluates(cache, tmp_path, monkeypatch, kind):
+    """Dense to epoch 2, then every 2nd and the last (5): the same weights as every-epoch evaluation, the same values
+    at epochs 1, 2, 4, 5, none at 3; the same cache key (the schedule changes no weight)."""
+    import core.models.train as train_mod
+
+    monkeypatch.setattr(train_mod, "EVAL_DENSE_EPOCHS", 2)
+    monkeypatch.setattr(train_mod, "EVAL_SPARSE_EVERY", 2)
+    cfg = _quick(kind, epochs=5, max_train=32)
+    sparse = load_checkpoint(train_model(cfg, device="cpu"))
+    every = load_checkpoint(train_model(cfg, device="cpu", path=tmp_path / "every.pt", eval_schedule="every"))
+    _assert_equal(sparse.model.state_dict(), every.model.state_dict())
+    val = "val_acc" if kind == "sup" else "probe_acc"
+    got = {h["epoch"]: (h.get("val_loss"), h.get(val)) for h in sparse.meta["history"]}
+    ref = {h["epoch"]: (h["val_loss"], h[val]) for h in every.meta["history"]}
+    assert [e for e, (v, _) in got.items() if v is not None] == [1, 2, 4, 5]
+    assert all(got[e] == ref[e] for e in (1, 2, 4, 5)) and got[3] == (None, None)
+    assert all(h["eval_s"] >= 0 and h["cpu_s"] > 0 for h in sparse.meta["history"])
+    assert sparse.meta["train"]["eval_schedule"] != every.meta["train"]["eval_schedule"]
+    assert train_model(cfg, device="cpu", eval_schedule="every") == checkpoint_path(cfg)  # cached whatever the schedule
 
 
 def test_cuda_without_gpu_is_a_user_error(cache):

@@ -20,7 +20,9 @@ from typing import Any
 import plotly.offline
 
 from core.app.first_run import prepare_defaults_task
+from core.app.generalization_tasks import first_run_spec
 from core.app.profiles import dashboard_profile
+from core.app.stability_tasks import gallery_of, level_texts
 from core.app.tasks import coarse_view
 from core.app.zoo import checkpoint_info
 from core.errors import LandscapeError
@@ -30,10 +32,12 @@ from core.report import (
     LANGS,
     Briefing,
     Panel,
+    appendix_rows,
     compared_function,
     compose,
     localize,
     needs_extra,
+    plot_gallery,
     plot_robustness,
     plot_surfaces,
     render_message,
@@ -65,6 +69,7 @@ _T = {
         "number": "number",
         "value": "value",
         "flatness": "Flatness numbers per model",
+        "claim": "Claim judged: {c}",
     },
     "ja": {
         "made": "作成 {date} · コード {code}",
@@ -78,6 +83,7 @@ _T = {
         "number": "指標",
         "value": "値",
         "flatness": "モデルごとの平坦さの指標",
+        "claim": "判定する主張: {c}",
     },
 }
 
@@ -164,6 +170,10 @@ def briefing_figures(res: Any, lang: str) -> list[tuple[str, Any]]:
         cap = t("cap.robustness", lang).format(draws=spec.robustness_draws, samples=spec.samples, seed=spec.seed)
         title = t("overview.robustness_title", lang)
         figs.append(("robustness", plot_robustness(curves, "acc", title=title, caption=cap)))
+    if res.facts.get("stability"):  # what "severity 3 blur" means, beside the stability sentence
+        spec = first_run_spec(dashboard_profile())
+        title = t("stab.gallery", lang)
+        figs.append(("gallery", plot_gallery(gallery_of(spec, 0, seed=0), list(range(6)), level_texts(), title)))
     return [(k, wrap_captions(localize(f, lang))) for k, f in figs]
 
 
@@ -199,7 +209,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI","Hiragino Sans","Noto Sans J
 max-width:1100px;color:#1f2328;line-height:1.45;padding:0 16px}
 h1{font-size:1.6em;margin:0 0 .2em}h2{font-size:1.25em;margin:1.4em 0 .5em;border-bottom:1px solid #d0d7de}
 .meta{color:#57606a;font-size:.9em}.question{font-size:1.15em;margin:.6em 0 1em}
-.cards{display:grid;grid-template-columns:repeat(3,1fr);gap:12px}
+.cards{display:grid;grid-template-columns:repeat(4,1fr);gap:12px}\n.claim{color:#57606a;font-size:.8em;margin-top:.3em}
 .card{border:1px solid #d0d7de;border-radius:8px;padding:12px;break-inside:avoid}
 .badge{display:inline-block;border-radius:12px;padding:1px 10px;color:#fff;font-size:.85em;font-weight:600}
 .metric-label{color:#57606a;font-size:.85em;margin-top:.6em}.metric-value{font-size:1.5em;font-weight:600}
@@ -208,7 +218,7 @@ h1{font-size:1.6em;margin:0 0 .2em}h2{font-size:1.25em;margin:1.4em 0 .5em;borde
 .why{color:#57606a}table{border-collapse:collapse;font-size:.85em;margin:.4em 0}
 td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:left}.fig{break-inside:avoid;margin:12px 0}
 @media print{body{margin:0;max-width:none}.fig{page-break-inside:avoid}h2{page-break-after:avoid}
-.cards{grid-template-columns:repeat(3,1fr)}}
+.cards{grid-template-columns:repeat(2,1fr)}}
 """
 
 
@@ -217,8 +227,14 @@ def _table(rows: list[tuple[str, str]], head: tuple[str, str]) -> str:
     return f"<table><tr><th>{html.escape(head[0])}</th><th>{html.escape(head[1])}</th></tr>{body}</table>"
 
 
-def _value(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+def delta_css(h: Any) -> str:
+    """The CSS colour of a headline's delta, as `st.metric` draws it: grey when its colour is "off" (its interval does
+    not decide), else green for good news and red for bad by the sign and `h.color` ("normal": up is good)."""
+    if h.color == "off" or not h.delta:
+        return "#57606a"
+    up = not h.delta.lstrip().startswith(("-", "−"))
+    good = up if h.color == "normal" else not up
+    return "#1a7f37" if good else "#cf222e"
 
 
 def render_html(b: Briefing, figures: list[tuple[str, Any]], flatness: dict[str, dict[str, str]], *, date: str) -> str:
@@ -237,14 +253,18 @@ def render_html(b: Briefing, figures: list[tuple[str, Any]], flatness: dict[str,
         f'<p class="question">{e(b.question)}</p><div class="cards">',
     ]
     for p in b.points:
-        h = p.headline
+        heads = "".join(
+            f'<div class="metric-label">{e(h.label)}</div>'
+            f'<div class="metric-value">{e(h.value)} <span class="metric-spread">{e(h.spread)}</span></div>'
+            f'<div class="metric-delta" data-color="{h.color}" style="color:{delta_css(h)}">{e(h.delta)}</div>'
+            for h in p.headlines
+        )
         parts.append(
-            f'<div class="card" data-verdict="{p.verdict}"><strong>{e(p.title)}</strong><br>'
+            f'<div class="card" data-verdict="{p.verdict}" data-point="{p.key}"><strong>{e(p.title)}</strong><br>'
             f'<span class="badge" style="background:{VERDICT_COLOR[p.verdict]}">'
             f"{VERDICT_MARK[p.verdict]} {e(t('verdict.' + p.verdict, lang))}</span>"
-            f'<p>{e(p.short)}</p><div class="metric-label">{e(h.label)}</div>'
-            f'<div class="metric-value">{e(h.value)} <span class="metric-spread">{e(h.spread)}</span></div>'
-            f'<div class="metric-delta">{e(h.delta)}</div></div>'
+            f'<div class="claim">{e(tx["claim"].format(c=p.claim))}</div>'
+            f"<p>{e(p.short)}</p>" + (f'<p class="claim">{e(p.note)}</p>' if p.note else "") + f"{heads}</div>"
         )
     parts.append(f'</div><h2>{e(tx["meeting"])}</h2><div class="meeting">{e(b.meeting)}</div>')
     parts.append(f"<h2>{e(tx['details'])}</h2>")
@@ -254,7 +274,7 @@ def render_html(b: Briefing, figures: list[tuple[str, Any]], flatness: dict[str,
         if p.why:
             parts.append(f'<p class="why"><strong>{e(tx["why"])}:</strong> {e(p.why)}</p>')
         if p.numbers:
-            parts.append(_table([(k, _value(v)) for k, v in p.numbers.items()], (tx["number"], tx["value"])))
+            parts.append(_table(appendix_rows(p.numbers, lang), (tx["number"], tx["value"])))
     if flatness:
         cols = list(next(iter(flatness.values())))
         head = "".join(f"<th>{e(c)}</th>" for c in ["", *cols])

@@ -20,6 +20,8 @@ from tqdm import tqdm
 from core.app.briefing_html import write_briefing
 from core.app.generalization_cli import add_commands
 from core.app.profiles import overview_defaults
+from core.app.robustness_cli import add_commands as add_robustness
+from core.app.roi_cli import add_command as add_roi_command
 from core.errors import LandscapeError, human_bytes, write_error
 from core.geometry import IGNORES, NORMS, SCOPES
 from core.measure import (
@@ -31,6 +33,8 @@ from core.measure import (
     compute_surface,
     describe_map,
     export_convexity,
+    export_entry,
+    export_landscape,
     export_surface,
     format_report,
     prepare_checkpoint,
@@ -41,6 +45,7 @@ from core.models import (
     PRESETS,
     ProbeConfig,
     TrainConfig,
+    checkpoint_overrides,
     load_checkpoint,
     train_model,
     train_probe,
@@ -50,6 +55,7 @@ from core.studies import (
     ReproduceSpec,
     add_premise_to_findings,
     add_regimes_to_findings,
+    add_roi_to_findings,
     quick_spec,
     reproduce,
     resolve_workers,
@@ -159,19 +165,23 @@ def cmd_probe(a: argparse.Namespace) -> str:
 
 def cmd_info(a: argparse.Namespace) -> str:
 
-    ck = load_checkpoint(a.checkpoint, num_heads=a.num_heads)
-    if a.json:
+    ck = load_checkpoint(a.checkpoint)
+    if a.json:  # JSON only on stdout (jq reads it): the path is inside it
         out = {
             "kind": ck.kind,
             "source": ck.source,
             "sha256": ck.sha256,
-            "config": ck.config.to_dict(),
+            "path": str(ck.path),
+            "reference": ck.reference,
+            "config": ck.config.to_dict() | {"layer_norm_eps": ck.config.layer_norm_eps},
+            "sources": ck.sources,
+            "normalization": ck.normalization or {"source": "dataset statistics"},
             "parameters": sum(p.numel() for p in ck.model.parameters()),
             **{k: v for k, v in ck.meta.items()},
         }
         print(json.dumps(out, default=str, indent=1))
-    else:
-        print(ck.describe())
+        return None
+    print(ck.describe())
     return str(ck.path)
 
 
@@ -281,8 +291,10 @@ def surface_spec_from_args(a: argparse.Namespace):
 
 def cmd_landscape(a: argparse.Namespace) -> str:
 
-    if a.out and Path(a.out).suffix not in (".npz", ".csv"):  # before the work, not after it
-        raise LandscapeError(f"--out must end in .npz or .csv, got {Path(a.out).name}")
+    if a.out and Path(a.out).suffix not in (".npz", ".csv", ".h5", ".vtp"):  # before the work, not after it
+        raise LandscapeError(f"--out must end in .npz, .csv, .h5 or .vtp, got {Path(a.out).name}")
+    if a.out and Path(a.out).suffix == ".vtp" and a.dim != 2:
+        raise LandscapeError("--out FILE.vtp needs a 2-D surface (--dim 2)")
     spec = surface_spec_from_args(a)
     rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
 
@@ -305,6 +317,8 @@ def cmd_landscape(a: argparse.Namespace) -> str:
         for k, v in s.metrics.items():
             if isinstance(v, float):
                 print(f"  {k:24s} {v:.6g}", file=sys.stderr)
+    if a.out and Path(a.out).suffix in (".h5", ".vtp"):  # the reference tool's surface file / ParaView
+        return str(export_landscape(s.xs, s.ys, s.loss, s.acc, s.meta, a.out))
     if a.out:
         return str(export_surface(s, a.out))
     return str(Path(s.path) / "results.npz")
@@ -392,9 +406,14 @@ def cmd_cache(a: argparse.Namespace) -> str:
     if a.action == "delete":
         store.delete(kind, a.hash)
         return a.hash
-    if not a.file or Path(a.file).suffix not in (".npz", ".csv"):
-        raise LandscapeError("cache export needs a file name ending in .npz or .csv")
+    if not a.file or Path(a.file).suffix not in (".npz", ".csv", ".h5", ".vtp"):
+        raise LandscapeError("cache export needs a file name ending in .npz, .csv, .h5 or .vtp")
     entry = store.get(kind, a.hash)
+    if Path(a.file).suffix in (".h5", ".vtp"):  # landscapes: the reference tool's surface file / ParaView
+        res = entry.result()
+        if res is None:
+            raise LandscapeError(f"no finished {kind} result for {a.hash}")
+        return str(export_entry(res.arrays, res.meta, a.file))
     return str(entry.export_csv(a.file) if a.file.endswith(".csv") else entry.export_npz(a.file))
 
 
@@ -447,7 +466,8 @@ def cmd_reproduce(a: argparse.Namespace) -> str:
     workers = resolve_workers(a.workers)
     spec = replace(spec, device=a.device, note=a.note or "", regimes=not a.no_regimes, workers=workers, **changes)
     # claim 2 across regimes (a section; skipped by --no-regimes), then the premise claim and its follow-up
-    return str(reproduce(spec, a.out, extend=(add_regimes_to_findings, add_premise_to_findings)))
+    extend = (add_regimes_to_findings, add_premise_to_findings, add_roi_to_findings)  # the ladder: from the cache
+    return str(reproduce(spec, a.out, extend=extend))
 
 
 def cmd_briefing(a: argparse.Namespace) -> str:
@@ -511,10 +531,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", default=None, help="probe checkpoint path (default: next to the encoder's)")
     pr.set_defaults(func=cmd_probe)
 
-    i = sub.add_parser("info", help="describe any supported checkpoint")
-    i.add_argument("checkpoint")
-    i.add_argument("--num-heads", type=int, default=None, help="override the inferred head count (official files)")
-    i.add_argument("--json", action="store_true", help="machine-readable output")
+    i = sub.add_parser("info", help="describe any supported checkpoint, and where each architecture value came from")
+    i.add_argument("checkpoint", help="a file, a transformers / timm model folder, hf:ORG/NAME or timm:NAME")
+    i.add_argument("--json", action="store_true", help="machine-readable output: JSON only on stdout (path inside)")
     i.set_defaults(func=cmd_info)
 
     ls = sub.add_parser("landscape", help="a 1-D or 2-D loss landscape (cached, resumable, torchrun-aware)")
@@ -539,7 +558,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="grid points per vectorized forward (default 0: 16 on CUDA, 1 on CPU)",
     )
-    ls.add_argument("--out", default=None, help="also write the result to FILE.npz or FILE.csv")
+    ls.add_argument(
+        "--out",
+        default=None,
+        help="also write the result to FILE.npz, FILE.csv, FILE.h5 (the loss-landscape tool's surface file) or "
+        "FILE.vtp (ParaView)",
+    )
     ls.add_argument("--json", action="store_true", help="print the landscape numbers as JSON on stdout")
     _add_big_job_guard(ls, "jobs")
     ls.set_defaults(func=cmd_landscape)
@@ -610,7 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("cache", help="list, delete, export or prune cached results")
     c.add_argument("action", choices=("list", "delete", "export", "prune"))
     c.add_argument("hash", nargs="?", help="entry hash (delete / export)")
-    c.add_argument("file", nargs="?", help="export target: FILE.npz or FILE.csv")
+    c.add_argument("file", nargs="?", help="export target: FILE.npz, FILE.csv, or for a landscape FILE.h5 / FILE.vtp")
     c.add_argument("--kind", default=None, help="entry kind (landscape, flatness, ...)")
     c.add_argument("--all", action="store_true", help="list: checkpoints and every other folder too, and the total")
     c.add_argument("--max-size", default=None, help="prune: least recently used first until at most this (e.g. 5GB)")
@@ -670,6 +694,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=cmd_reproduce)
 
     add_commands(sub, _tqdm_progress)  # finetune, generalization (core/app/generalization_cli.py)
+    add_roi_command(sub, _tqdm_progress)  # roi: the pre-training ladder (core/app/roi_cli.py)
+    add_robustness(sub, _tqdm_progress)  # robustness: accuracy under input corruptions (core/app/robustness_cli.py)
 
     br = sub.add_parser(
         "briefing",
@@ -678,7 +704,27 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--lang", default="en", help="en or ja (default en)")
     br.add_argument("--out", default=None, help="FILE.html (default: <cache>/briefing/briefing_<lang>.html)")
     br.set_defaults(func=cmd_briefing)
+    _add_checkpoint_overrides(sub)
     return p
+
+
+def _add_checkpoint_overrides(sub) -> None:
+    """--num-heads / --decoder-num-heads / --norm-pix-loss on every command that reads a checkpoint (a `checkpoint`
+    argument), applied by `main` to every load of the command through `checkpoint_overrides`."""
+    for parser in dict.fromkeys(sub.choices.values()):
+        dests = {act.dest for act in parser._actions}
+        if "checkpoint" not in dests or "num_heads" in dests:  # no checkpoint, or the command has its own flags
+            continue
+        g = parser.add_argument_group("architecture of files that do not say it (official MAE / RC-MAE, timm, hub)")
+        g.add_argument("--num-heads", type=int, default=None, help="encoder attention heads")
+        g.add_argument("--decoder-num-heads", type=int, default=None, help="MAE decoder attention heads")
+        g.add_argument(
+            "--norm-pix-loss",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="whether the MAE reconstructed per-patch normalized pixels (official files without args)",
+        )
+        parser.set_defaults(checkpoint_overrides=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -686,8 +732,12 @@ def main(argv: list[str] | None = None) -> int:
     a = parser.parse_args(argv)
     warnings.simplefilter("default")
     started = time.time()
+    over = {k: getattr(a, k, None) for k in ("num_heads", "decoder_num_heads", "norm_pix_loss")}
+    if not getattr(a, "checkpoint_overrides", False):
+        over = {}  # `train --norm-pix-loss` is a training option, not an override
     try:
-        out = a.func(a)
+        with checkpoint_overrides(**over):
+            out = a.func(a)
     except LandscapeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import core.app.generalization_tasks as generalization_tasks
+import core.app.stability_tasks as stability_tasks
 import core.app.zoo as zoo
 from core.app.generalization_tasks import generalization_facts
 from core.app.profiles import Profile, dashboard_profile, default_flatness_spec, default_surface_spec, default_trio
@@ -17,7 +18,8 @@ from core.app.registry import JobContext, error_line
 from core.app.tasks import FlatnessBatch, SurfaceBatch, flatness_into, surfaces_into, train_into
 from core.app.zoo import KIND_LABEL
 from core.errors import LandscapeError
-from core.report import msg, needs_extra, overrides, same_function_specs
+from core.measure import SurfaceSpec, compute_surface
+from core.report import from_report, msg, needs_extra, overrides, same_function_specs
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,8 @@ class DefaultsResult:
 
 # Shares of the whole preparation, from measured times on 2 CPU cores (training dominates; then the fine-tuning
 # runs of the generalization measurement, core.app.generalization_tasks.first_run_generalization).
-_SHARE_TRAIN, _SHARE_SURF, _SHARE_FLAT, _SHARE_GEN = 0.55, 0.10, 0.12, 0.21
+_SHARE_TRAIN, _SHARE_SURF, _SHARE_FLAT, _SHARE_GEN = 0.54, 0.10, 0.12, 0.20
+_SHARE_STAB = 0.02  # the corruption suite on the three fine-tuned / scratch runs: seconds (evaluation only)
 
 
 def measurement_seeds(seed: int) -> dict[str, int]:
@@ -118,8 +121,18 @@ def prepare_defaults_task(profile: Profile | None = None) -> Callable[[JobContex
             if ctx.should_stop():
                 raise
             out.errors["generalization"] = error_line(e)
+        # Accuracy under input corruptions of those runs: the stability sentence (core.app.stability_tasks).
+        if "generalization" not in out.errors:
+            try:
+                stability_tasks.first_run_stability(
+                    ctx, out.paths, profile, lo + _SHARE_GEN, lo + _SHARE_GEN + _SHARE_STAB
+                )
+            except LandscapeError as e:
+                if ctx.should_stop():
+                    raise
+                out.errors["stability"] = error_line(e)
         out.stage = "summary"
-        ctx.progress(lo + _SHARE_GEN, msg("job.summary"))
+        ctx.progress(lo + _SHARE_GEN + _SHARE_STAB, msg("job.summary"))
         publish()
         out.facts = gather_facts(out, profile)
         out.stage = "done"
@@ -144,7 +157,7 @@ def gather_facts(
     """
     profile = profile or dashboard_profile()
     measure = dict(measure or {})
-    surface_spec = {"loss": "own", "dim": 2, **profile.surface, **measure}
+    surface_spec = facts_surface_spec(None, profile, measure)
     facts: dict[str, Any] = {}
     for kind, path in res.paths.items():
         f = None
@@ -173,6 +186,12 @@ def gather_facts(
                 fill[key] = float(surf.metrics[key])
         facts[kind] = replace(f, **fill) if fill else f
     facts |= same_function_facts(res, facts, profile, measure)
+    if not measure and {"rcmae", "mae"} <= set(res.paths):  # latency is a property of the machine: seed 0 only
+        try:
+            lat = zoo.paired_latency(res.paths["rcmae"], res.paths["mae"])
+            facts["latency_pair"] = {"rcmae_ms": lat["a_ms"], "mae_ms": lat["b_ms"]}
+        except LandscapeError as e:
+            res.errors["latency"] = error_line(e)
     if not generalization:
         return facts
     try:
@@ -182,6 +201,13 @@ def gather_facts(
         gen = None
     if gen is not None:
         facts["generalization"] = gen
+    try:
+        stab = stability_tasks.stability_facts(res.paths, profile)  # read from the cache: None until measured
+    except LandscapeError as e:
+        res.errors["stability"] = error_line(e)
+        stab = None
+    if stab is not None:
+        facts["stability"] = stab
     return facts
 
 
@@ -196,7 +222,7 @@ def same_function_facts(
         extra, own = needs_extra(kind), facts.get(kind)
         if not extra or own is None:
             continue
-        surface = {"loss": "own", "dim": 2, **profile.surface, **overrides(extra), **measure}
+        surface = facts_surface_spec(extra, profile, measure)
         flat = {**profile.flatness, **overrides(extra), "robustness": False, **measure}
         try:
             f = zoo.model_facts(path, surface_spec=surface, flatness_spec=flat)
@@ -205,3 +231,57 @@ def same_function_facts(
             continue
         out[f"{kind}@{extra}"] = replace(f, function=extra, robustness=own.robustness)
     return out
+
+
+def facts_surface_spec(
+    function: str | None = None, profile: Profile | None = None, measure: dict | None = None
+) -> dict:
+    """The landscape whose basin width and centre loss stand beside a model's flatness numbers: 2-D, the profile's
+    grid, span and images, on `function` (a `core.report.comparison` key; None: the model's own objective), at the
+    measurement seeds. The Overview's facts (`gather_facts`, `same_function_facts`) and the Flatness page's
+    comparisons (`measured_flatness`) both read this one landscape, so their numbers agree."""
+    profile = profile or dashboard_profile()
+    return {"loss": "own", "dim": 2, **profile.surface, **(overrides(function) if function else {}), **(measure or {})}
+
+
+def measured_flatness(
+    label: str,
+    kind: str,
+    function: str,
+    report: Any,
+    path: str,
+    *,
+    robustness: dict | None = None,
+    seed: int | None = None,
+    measure: dict | None = None,
+) -> tuple[Any, bool]:
+    """One model's flatness numbers on one function as `core.report.compare_measured` reads them, completed as the
+    Overview completes its facts: the basin width and the centre loss (the scale of the relative comparisons) from
+    the cached landscape of `facts_surface_spec`.
+
+    Args:
+        label, kind, function: the model's display label, kind and function key.
+        report: its `core.measure.FlatnessReport` on that function.
+        path: its checkpoint.
+        robustness: the accuracy-under-noise curve when the report has none (it reads the probe, whatever the loss).
+        seed: its training seed (the verdicts pair by seed).
+        measure: the surface spec's seed fields (direction, data and mask seeds) when not 0.
+
+    Returns:
+        (the `Measured`, whether that landscape was cached). Without it the basin width is unknown and the centre
+        loss is the sharpness stage's loss at the trained weights (on the flatness report's images).
+    """
+    m = from_report(label, kind, function, report, robustness=robustness, seed=seed)
+    spec = SurfaceSpec(checkpoint=str(path), **facts_surface_spec(function, measure=measure))
+    try:
+        surf = compute_surface(spec, cached_only=True)
+    except LandscapeError:
+        surf = None
+    if surf is None or not surf.metrics:
+        return m, False
+    centre = surf.metrics.get("centre_loss")
+    return replace(
+        m,
+        basin_width=surf.metrics.get("basin_width"),
+        centre_loss=centre if centre is not None else m.centre_loss,
+    ), True

@@ -148,20 +148,27 @@ class JobRegistry:
         self._wake = threading.Condition(self._lock)
         self._jobs: dict[str, Job] = {}
         self._queue: deque[Job] = deque()
+        self._light: deque[Job] = deque()  # light jobs (describe a checkpoint, read the cache): their own lane
         self._closed = False
         self._threads = [
             threading.Thread(target=self._worker, name=f"landscape-job-{i}", daemon=True) for i in range(max_workers)
         ]
+        if max_workers:  # one more thread serves the light lane only, so a long study never queues a lookup
+            self._threads.append(
+                threading.Thread(target=self._worker, args=(True,), name="landscape-light", daemon=True)
+            )
         for t in self._threads:
             t.start()
         _LIVE.add(self)
 
     # -- public API ------------------------------------------------------------------------------------------------
 
-    def submit(self, key: str, label: str, fn: Callable[[JobContext], Any]) -> Job:
+    def submit(self, key: str, label: str, fn: Callable[[JobContext], Any], light: bool = False) -> Job:
         """Queue `fn(ctx)` under `key`, or return the job already queued, running or finished well under it.
 
-        A failed or cancelled job with the same key is replaced by a fresh one (a retry).
+        A failed or cancelled job with the same key is replaced by a fresh one (a retry). A `light` job (seconds of
+        work: describe a checkpoint, read a cached result) goes to its own lane, served by its own thread and by any
+        idle worker, so it never waits behind a long study.
         """
         with self._lock:
             if self._closed:
@@ -171,8 +178,8 @@ class JobRegistry:
                 return old
             job = Job(key=key, label=label, _fn=fn)
             self._jobs[key] = job
-            self._queue.append(job)
-            self._wake.notify()
+            (self._light if light else self._queue).append(job)
+            self._wake.notify_all()
             return job
 
     def get(self, key: str) -> Job | None:
@@ -243,15 +250,16 @@ class JobRegistry:
         job._fn = None  # release the closure (it may hold models)
         job._done.set()
 
-    def _next(self) -> Job | None:
+    def _next(self, light_only: bool = False) -> Job | None:
         with self._lock:
             while True:
-                while self._queue:
-                    job = self._queue.popleft()
-                    if job.status == QUEUED:  # cancelled or replaced jobs are skipped
-                        job.status = RUNNING
-                        job.started = time.time()
-                        return job
+                for queue in (self._light,) if light_only else (self._light, self._queue):
+                    while queue:
+                        job = queue.popleft()
+                        if job.status == QUEUED:  # cancelled or replaced jobs are skipped
+                            job.status = RUNNING
+                            job.started = time.time()
+                            return job
                 if self._closed:
                     return None
                 self._wake.wait()
@@ -264,9 +272,9 @@ class JobRegistry:
         except Exception:  # noqa: BLE001 - an after-job hook must never kill a worker
             log.error("after-job hook for %s failed:\n%s", job.key, traceback.format_exc())
 
-    def _worker(self) -> None:
+    def _worker(self, light_only: bool = False) -> None:
         while True:
-            job = self._next()
+            job = self._next(light_only)
             if job is None:
                 return
             ctx = JobContext(job, self._lock)

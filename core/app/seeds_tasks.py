@@ -14,14 +14,23 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.app.first_run import DefaultsResult, gather_facts, measurement_seeds
-from core.app.generalization_tasks import finetune_one, first_run_spec, generalization_facts_by_seed
+from core.app.generalization_tasks import (
+    finetune_one,
+    first_run_spec,
+    generalization_facts_by_seed,
+    pretrained_paths,
+)
 from core.app.profiles import Profile, dashboard_profile, default_flatness_spec, default_surface_spec, default_trio
 from core.app.registry import JobContext
+from core.app.roi_tasks import roi_facts
+from core.app.stability_tasks import stability_facts
 from core.app.tasks import FlatnessBatch, SurfaceBatch, flatness_into, surfaces_into, train_into
 from core.app.zoo import KIND_LABEL
+from core.paths import cache_root
 from core.report import ModelFacts, msg, same_function_specs
 
 SEED_TARGETS = (3, 5, 10)  # the Overview's offers: the seeds behind its verdicts
+EVIDENCE_SEEDS = 16  # seeds looked up in the cache for the best evidence (the evidence job, the Generalization page)
 # Shares of one seed's work, measured on the first run (training dominates, then the fine-tuning).
 _SHARE_TRAIN, _SHARE_MEASURE = 0.6, 0.2
 
@@ -101,18 +110,38 @@ def add_seeds_task(target: int, profile: Profile | None = None):
 
 
 def with_seeds(res: DefaultsResult, extra: SeedsResult | None, profile: Profile | None = None) -> DefaultsResult:
-    """The first run's result with the evidence job's seeds added: their facts beside seed 0's, and the fine-tuning
-    measurement over every seed measured (the briefing composes its verdicts over all of them)."""
-    if extra is None or not extra.seeds:
-        return res
+    """The first run's result with the best evidence in the cache for the same models and regime: the evidence job's
+    seeds (their facts beside seed 0's), and the fine-tuning measurement over every seed whose MAE, RC-MAE and scratch
+    runs at the first-run budget and recipe are cached, whichever job made them (the evidence job or a study on the
+    Generalization page). The briefing composes its verdicts over all of them and says how many stand behind each."""
+    profile = profile or dashboard_profile()
     out = res.copy()
-    out.facts = {**res.facts, **extra.facts}
-    ckpts = {(k, 0): p for k, p in res.paths.items() if k in ("mae", "rcmae")}
-    ckpts |= {ks: p for ks, p in extra.paths.items() if ks[0] in ("mae", "rcmae")}
+    if extra is not None and extra.seeds:
+        out.facts = {**res.facts, **extra.facts}
+    spec = replace(first_run_spec(profile), seeds=EVIDENCE_SEEDS)
+    ckpts = {ks: p for ks, p in pretrained_paths(spec).items() if ks[1] > 0}
+    ckpts |= {ks: p for ks, p in (extra.paths if extra is not None else {}).items() if ks[0] in ("mae", "rcmae")}
+    ckpts |= {(k, 0): p for k, p in res.paths.items() if k in ("mae", "rcmae")}
     gen = generalization_facts_by_seed(ckpts, profile)
     if gen is not None:
         out.facts["generalization"] = gen
+    stab = stability_facts(ckpts=ckpts, profile=profile)
+    if stab is not None:
+        out.facts["stability"] = stab
+    roi = roi_facts(profile)  # the pre-training-length ladder, when cached (core.app.roi_tasks)
+    if roi is not None:
+        out.facts["roi"] = roi
     return out
+
+
+def evidence_signature() -> tuple[int, int]:
+    """What changes when a fine-tuned run lands in the cache (the folder's mtime and file count): the Overview
+    recomposes its briefing when it changes, so a study run elsewhere is not missed."""
+    folder = cache_root() / "finetune"
+    try:
+        return folder.stat().st_mtime_ns, sum(1 for _ in folder.glob("*.pt"))
+    except OSError:
+        return 0, 0
 
 
 def seeds_behind(res: DefaultsResult) -> int:

@@ -19,7 +19,15 @@ from core.app.registry import JobContext, error_line
 from core.app.zoo import list_checkpoints
 from core.errors import LandscapeError
 from core.measure import STAGES, compute_flatness, compute_surface, prepare_checkpoint
-from core.models import ProbeConfig, Progress, TrainConfig, load_checkpoint, train_model, train_probe
+from core.models import (
+    ProbeConfig,
+    Progress,
+    TrainConfig,
+    is_hub_reference,
+    load_checkpoint,
+    train_model,
+    train_probe,
+)
 from core.paths import PROJECT_ROOT, cache_root
 from core.report import msg
 from core.store import Store
@@ -247,8 +255,10 @@ def flatness_points(store: Any = None) -> list[dict]:
     """One dict per checkpoint with cached flatness numbers (every cached flatness result), for the scatter.
 
     Keys: label, kind, sha256, top_eigenvalue, lambda_min, trace, sharpness, acc_drop (clean minus noisiest
-    accuracy), probe_acc (from the robustness stage, else the checkpoint's recorded probe accuracy) and
-    basin_width (from the newest complete 2-D own-loss landscape, if any). The newest entry of each stage wins.
+    accuracy), clean_acc (the robustness stage's accuracy without noise, on its evaluation images),
+    linear_probe_acc (the checkpoint's linear probe on the whole validation split, the supervised ViT's
+    classifier: the Models page's number; `core.report.naming`) and basin_width (from the newest complete 2-D
+    own-loss landscape, if any). The newest entry of each stage wins.
     """
     store = store or Store()
     infos = {c.sha256: c for c in list_checkpoints()}
@@ -273,7 +283,7 @@ def flatness_points(store: Any = None) -> list[dict]:
         elif stage == "robustness":
             acc = value.get("acc_mean")
             if acc:
-                p["probe_acc"] = value.get("clean_acc", acc[0])
+                p["clean_acc"] = value.get("clean_acc", acc[0])
                 p["acc_drop"] = float(acc[0] - acc[-1])
     for e in reversed(store.list("landscape")):
         meta = ((e.meta or {}).get("meta") or {}) if e.finished else {}
@@ -292,8 +302,7 @@ def flatness_points(store: Any = None) -> list[dict]:
         if info is None:
             continue  # its checkpoint was deleted
         p["label"], p["kind"] = info.label, info.kind
-        if p.get("probe_acc") is None and info.probe_acc is not None:
-            p["probe_acc"] = info.probe_acc
+        p["linear_probe_acc"] = info.probe_acc  # one measure on every page: never mixed with clean_acc
         out.append(p)
     return out
 
@@ -318,10 +327,11 @@ def allowed_roots() -> list[Path]:
 
 
 def confined_path(text: str) -> Path:
-    """The checkpoint file a user typed, resolved (symlinks followed) and checked to lie inside an allowed root.
+    """The checkpoint file (or transformers / timm model folder) a user typed, resolved (symlinks followed) and
+    checked to lie inside an allowed root.
 
     Raises:
-        LandscapeError: empty, outside every allowed root, missing, or not a file.
+        LandscapeError: empty, outside every allowed root, missing, or neither a file nor a model folder.
     """
     text = (text or "").strip()
     if not text:
@@ -340,9 +350,16 @@ def confined_path(text: str) -> Path:
         )
     if not real.exists():
         raise LandscapeError(f"{real} does not exist")
-    if not real.is_file():
-        raise LandscapeError(f"{real} is not a file")
+    if not real.is_file() and not (real / "config.json").is_file():
+        raise LandscapeError(f"{real} is not a file (nor a model folder with a config.json)")
     return real
+
+
+def typed_checkpoint(text: str) -> str:
+    """What a user typed as a checkpoint: a hub id (`hf:org/name`, `timm:name`; read from the Hugging Face cache)
+    as it is, else the confined path of a file or model folder (`confined_path`)."""
+    text = (text or "").strip()
+    return text if is_hub_reference(text) else str(confined_path(text))
 
 
 @dataclass(frozen=True)
@@ -359,10 +376,10 @@ def inspect_task(path: str) -> Callable[[JobContext], Inspection]:
 
     def run(ctx: JobContext) -> Inspection:
 
-        real = confined_path(path)
-        ctx.progress(0.1, msg("job.loading", name=real.name))
+        real = typed_checkpoint(path)
+        ctx.progress(0.1, msg("job.loading", name=Path(real).name))
         ck = load_checkpoint(real)
-        return Inspection(str(real), ck.kind, ck.describe())
+        return Inspection(real, ck.kind, ck.describe())
 
     return run
 

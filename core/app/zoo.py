@@ -28,7 +28,7 @@ from core.models import (
     probe_path,
 )
 from core.paths import cache_root
-from core.report import ModelFacts, measure_inference
+from core.report import ModelFacts, measure_inference, measure_paired_latency
 from core.store import Store
 
 KIND_LABEL = {"mae": "MAE", "rcmae": "RC-MAE", "sup": "Sup-ViT", "probe": "probe"}
@@ -220,6 +220,41 @@ def model_facts(path: str | os.PathLike, surface_spec: dict | None = None, flatn
         centre_loss=surf.metrics.get("centre_loss") if surf is not None else None,
         seed=_train_seed(ck.meta.get("train") or {}),
     )
+
+
+PAIRED_ROUNDS = 16  # interleaved rounds of the paired latency: enough for an interval, a second or two on tiny models
+
+
+def _deployed(path: str | os.PathLike):
+    """(encoder, forward) of a checkpoint as it is deployed (MAE / RC-MAE: the encoder without masking)."""
+    ck = load_checkpoint(path)
+    enc = encoder_of(ck.model)
+    fwd = (lambda e, xb: encode(e, xb)) if ck.kind != "sup" else (lambda e, xb: e(xb))
+    return ck, enc, fwd
+
+
+def paired_latency(path_a: str | os.PathLike, path_b: str | os.PathLike, batch: int = 64) -> dict[str, list[float]]:
+    """Latency of two models' deployed encoders timed interleaved (`core.report.measure_paired_latency`), cached per
+    pair of checkpoints: {"a_ms": [...], "b_ms": [...]} (ms per image, one value per round).
+
+    Raises:
+        LandscapeError: the two take different inputs (image size or channels).
+    """
+    ca, ea, fa = _deployed(path_a)
+    cb, eb, fb = _deployed(path_b)
+    if (ca.config.in_chans, ca.config.img_size) != (cb.config.in_chans, cb.config.img_size):
+        raise LandscapeError("the two models take different inputs: their latency is not compared")
+    entry = Store().entry("latency", {"a": ca.sha256, "b": cb.sha256, "batch": batch, "rounds": PAIRED_ROUNDS})
+    res = entry.result()
+    if res is None:
+        x = torch.randn(batch, ca.config.in_chans, ca.config.img_size, ca.config.img_size)
+        with torch.random.fork_rng(devices=[]):
+            a, b = measure_paired_latency(ea, eb, x, fa, fb, rounds=PAIRED_ROUNDS)
+        with entry.lock():
+            entry.save_result({"a_ms": a, "b_ms": b}, {"threads": torch.get_num_threads()})
+    else:
+        a, b = res.arrays["a_ms"], res.arrays["b_ms"]
+    return {"a_ms": [float(v) for v in a], "b_ms": [float(v) for v in b]}
 
 
 def _train_seed(train: dict) -> int | None:

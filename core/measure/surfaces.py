@@ -53,10 +53,11 @@ from core.models import (
     ObjectiveSpec,
     ProbeConfig,
     build_objective,
+    checkpoint_id,
     load_checkpoint,
     train_probe,
 )
-from core.store import Store, atomic_write_bytes, ensure_folder, file_hash
+from core.store import Store, atomic_write_bytes, ensure_folder
 
 MAX_GRID = {1: 1025, 2: 129}  # beyond this a grid is refused: 129**2 = 16,641 points is hours for ViT-B
 DIRECTION_METHODS = ("random", "pca", "hessian", "interpolate", "plane")
@@ -257,7 +258,7 @@ def surface_key(spec: SurfaceSpec, objective: Objective) -> dict:
     for k in ("checkpoint", *(f.name for f in fields(ObjectiveFields)), "device", "batch_points"):
         d.pop(k)
     d["lattice"] = lattice_size(spec.grid)
-    d["others"] = [file_hash(o) for o in spec.others]  # the other checkpoints by content, not by path
+    d["others"] = [checkpoint_id(o) for o in spec.others]  # the other checkpoints by content (files, folders, hub ids)
     return {"v": 1, "objective": objective.key(), **d}
 
 

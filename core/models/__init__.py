@@ -5,12 +5,15 @@ fine-tuning, and the fixed-mask objectives that turn a model into the loss funct
 from core.models.checkpoints import (
     FORMAT,
     LoadedCheckpoint,
+    checkpoint_id,
+    checkpoint_overrides,
     code_version,
     file_sha256,
     load_checkpoint,
     read_state_file,
     save_checkpoint,
 )
+from core.models.data import eval_subset
 from core.models.finetune import (
     SETTING_NOTE,
     FinetuneConfig,
@@ -20,7 +23,15 @@ from core.models.finetune import (
     finetune_path,
     finetune_summary,
 )
-from core.models.objectives import LOSS_KINDS, Objective, ObjectiveFields, ObjectiveSpec, build_objective
+from core.models.hub import HUB_PREFIXES, is_hub_reference
+from core.models.objectives import (
+    LOSS_KINDS,
+    Objective,
+    ObjectiveFields,
+    ObjectiveSpec,
+    build_objective,
+    dataset_of,
+)
 from core.models.subsets import check_budget
 from core.models.train import (
     ProbeConfig,
@@ -50,16 +61,20 @@ from core.models.vit import (
 __all__ = [
     "build_objective",
     "check_budget",
+    "checkpoint_id",
+    "checkpoint_overrides",
     "checkpoint_path",
     "code_version",
     "count_parameters",
     "dataset_for",
+    "dataset_of",
     "ema_description",
     "EMA_RULE",
     "EMA_SCHEDULES",
     "encode",
     "encoder_flops_per_image",
     "encoder_of",
+    "eval_subset",
     "file_sha256",
     "finetune",
     "finetune_dataset",
@@ -68,6 +83,8 @@ __all__ = [
     "finetune_summary",
     "FinetuneConfig",
     "FORMAT",
+    "HUB_PREFIXES",
+    "is_hub_reference",
     "load_checkpoint",
     "LoadedCheckpoint",
     "LOSS_KINDS",

@@ -1,17 +1,28 @@
-"""Saving and loading checkpoints: our own self-describing files, official MAE / RC-MAE files and timm ViTs.
+"""Saving and loading checkpoints: our own self-describing files, official MAE / RC-MAE files, timm ViTs, and (through
+`core.models.hub`) transformers / timm model folders and `hf:` / `timm:` hub names.
 
 Nothing is ever unpickled with code execution: `.pt/.pth` files go through `torch.load(weights_only=True)` (with
 `argparse.Namespace`, which official MAE files contain, allowed explicitly), `.safetensors` through safetensors.
+
+Nothing is guessed silently: every architecture value of a file without our description records where it came from
+(`LoadedCheckpoint.sources`: the file's config, an official table, the command line), and so does the image
+normalization the model expects (`LoadedCheckpoint.normalization`: the checkpoint's own mean / std, ImageNet's for
+official MAE / RC-MAE files, or None for the dataset's own statistics, which our checkpoints record and use).
+`--num-heads` / `--decoder-num-heads` / `--norm-pix-loss` reach every load of a command through `checkpoint_overrides`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
 import io
 import os
 import pickle
 import re
 import subprocess
+import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +34,21 @@ from torch import nn
 
 import core
 from core.errors import LandscapeError
+from core.models.hub import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    FolderModel,
+    check_heads,
+    describe_sources,
+    folder_files,
+    from_timm,
+    from_transformers,
+    is_hub_reference,
+    pick_heads,
+    resolve_reference,
+)
 from core.models.vit import (
     MAE,
-    PRESETS,
     RCMAE,
     LinearProbe,
     ViTConfig,
@@ -34,7 +57,7 @@ from core.models.vit import (
     ema_description,
     encoder_of,
 )
-from core.store import atomic_write_bytes, ensure_folder, file_hash
+from core.store import atomic_write_bytes, content_hash, ensure_folder, file_hash
 
 FORMAT = "vit-landscape/1"
 
@@ -51,8 +74,12 @@ class LoadedCheckpoint:
             layout (official files).
         path: the file.
         sha256: content hash of the file (cache keys use it).
-        source: 'ours', 'official-mae', 'official-rcmae' or 'timm'.
+        source: 'ours', 'official-mae', 'official-rcmae', 'timm', 'transformers' or 'timm-hub'.
         snapshots: weight snapshots along training (ours only), oldest first: list of (epoch, state_dict).
+        sources: where each architecture value came from, by ViTConfig field (files without our description).
+        normalization: the image mean / std the model was trained with and their source, or None: the dataset's own
+            statistics (our checkpoints, and files that state none).
+        reference: what the user gave (a path, a folder, `hf:...`, `timm:...`); `path` is the local file or folder.
     """
 
     kind: str
@@ -63,6 +90,24 @@ class LoadedCheckpoint:
     sha256: str
     source: str = "ours"
     snapshots: list[tuple[int, dict[str, torch.Tensor]]] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    normalization: dict[str, Any] | None = None
+    reference: str = ""
+
+    @property
+    def image_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        """(mean, std) per channel to standardize [0, 1] images with, or None for the dataset's own statistics."""
+        n = self.normalization
+        return None if n is None else (tuple(n["mean"]), tuple(n["std"]))
+
+    @property
+    def normalization_text(self) -> str:
+        """How images are normalized for this model, in one phrase (info, result metadata)."""
+        n = self.normalization
+        if n is None:
+            return "the dataset's own mean / std"
+        fmt = ", ".join
+        return f"mean ({fmt(f'{v:.4g}' for v in n['mean'])}), std ({fmt(f'{v:.4g}' for v in n['std'])}) ({n['source']})"
 
     @property
     def landscape_module(self) -> nn.Module:
@@ -70,13 +115,26 @@ class LoadedCheckpoint:
         return self.model.student if isinstance(self.model, RCMAE) else self.model
 
     def describe(self) -> str:
-        lines = [f"{self.path.name}: {self.kind} ({self.source})", f"  sha256 {self.sha256[:16]}"]
+        name = self.reference if is_hub_reference(self.reference) else self.path.name
+        lines = [f"{name}: {self.kind} ({self.source})", f"  sha256 {self.sha256[:16]}"]
+        if is_hub_reference(self.reference):
+            lines.append(f"  files: {self.path}")
         c = self.config
+        if self.kind in ("mae", "rcmae") and c.decoder_depth == 0:
+            decoder = "; encoder only (no decoder: no pre-training loss, probe it)"
+        elif self.kind in ("mae", "rcmae"):
+            decoder = f"; decoder dim {c.decoder_embed_dim}, depth {c.decoder_depth}, heads {c.decoder_num_heads}"
+        else:
+            decoder = ""
         lines.append(
             f"  architecture: {c.img_size}px, patch {c.patch_size}, {c.in_chans} ch, dim {c.embed_dim}, depth "
-            f"{c.depth}, heads {c.num_heads}"
-            + (f"; decoder dim {c.decoder_embed_dim}, depth {c.decoder_depth}" if self.kind in ("mae", "rcmae") else "")
+            f"{c.depth}, heads {c.num_heads}, MLP ratio {c.mlp_ratio:g}, LayerNorm eps {c.layer_norm_eps:g}{decoder}"
         )
+        if self.sources:
+            shown = describe_sources(c, self.sources, self.meta.get("train") if isinstance(self.meta, dict) else None)
+            text = "values: " + ", ".join(f"{k} {v}" for k, v in shown.items())
+            lines += textwrap.wrap(text, 116, initial_indent="  ", subsequent_indent="    ")
+        lines.append(f"  images normalized with {self.normalization_text}")
         n_params = sum(p.numel() for p in self.model.parameters())
         lines.append(f"  parameters: {n_params:,}")
         for key in ("data", "train", "probe"):
@@ -250,6 +308,46 @@ def _unpickler_reason(e: BaseException) -> str:
 # --------------------------------------------------------------------------------------------------------------------
 # Loading
 
+_OVERRIDES: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("checkpoint_overrides", default=None)
+_OVERRIDE_FLAGS = {
+    "num_heads": "--num-heads",
+    "decoder_num_heads": "--decoder-num-heads",
+    "norm_pix_loss": "--norm-pix-loss",
+}
+
+
+@contextlib.contextmanager
+def checkpoint_overrides(
+    num_heads: int | None = None, decoder_num_heads: int | None = None, norm_pix_loss: bool | None = None
+) -> Iterator[None]:
+    """Within the block, every `load_checkpoint` (also the ones deep inside a measurement) uses these values where a
+    file does not describe itself: how the CLI's `--num-heads` / `--decoder-num-heads` / `--norm-pix-loss` reach
+    every checkpoint a command reads. Values given to `load_checkpoint` itself take precedence."""
+    given = {"num_heads": num_heads, "decoder_num_heads": decoder_num_heads, "norm_pix_loss": norm_pix_loss}
+    for k, v in given.items():
+        if k != "norm_pix_loss" and v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise LandscapeError(f"{_OVERRIDE_FLAGS[k]} must be a positive whole number, got {v!r}")
+    token = _OVERRIDES.set({k: v for k, v in given.items() if v is not None})
+    try:
+        yield
+    finally:
+        _OVERRIDES.reset(token)
+
+
+def checkpoint_id(ref: str | os.PathLike) -> str:
+    """The content hash of a checkpoint reference without loading it: a file's sha256, or for a model folder (or a hub
+    id, resolved through the local cache) the hash of its config, weight and preprocessor files."""
+    path = resolve_reference(ref)
+    if path.is_dir():
+        _, weights, _ = folder_files(path)
+        return _folder_sha(path, weights)
+    return file_sha256(path)
+
+
+def _folder_sha(folder: Path, weights: Path) -> str:
+    files = [folder / "config.json", weights, folder / "preprocessor_config.json"]
+    return content_hash({f.name: file_sha256(f) for f in files if f.is_file()})
+
 
 def load_checkpoint(
     path: str | os.PathLike,
@@ -258,22 +356,38 @@ def load_checkpoint(
     decoder_num_heads: int | None = None,
     norm_pix_loss: bool | None = None,
 ) -> LoadedCheckpoint:
-    """A ready model (eval mode, CPU) from any supported file.
+    """A ready model (eval mode, CPU) from any supported file, folder or hub name.
 
     Supported: our own checkpoints (any kind, probes included); official MAE files `{'model': ...}`, encoder-only
-    and `_full`; RC-MAE files with 'student' / 'teacher'; timm ViT state dicts (.pth or .safetensors).
-    For files without a description the architecture is inferred from tensor shapes; head counts come from the
-    official presets and can be overridden.
+    and `_full`; RC-MAE files with 'student' / 'teacher'; timm ViT state dicts (.pth or .safetensors); transformers
+    ViTMAE / ViT folders and timm snapshot folders; `hf:org/name[@rev]`, `hf-hub:org/name` and `timm:name` hub ids
+    (`core.models.hub`). For files without a description the architecture is inferred from tensor shapes; head
+    counts come from the file's config, the official table of ViT widths, or the arguments (or
+    `checkpoint_overrides`), and are refused otherwise.
 
     Raises:
         LandscapeError: with a one-line reason for anything that is not a loadable checkpoint.
     """
-    path = Path(path)
+    reference = str(path)
+    path = resolve_reference(path)
+    given = {"num_heads": num_heads, "decoder_num_heads": decoder_num_heads, "norm_pix_loss": norm_pix_loss}
+    overrides = (_OVERRIDES.get() or {}) | {k: v for k, v in given.items() if v is not None}
+    if path.is_dir():
+        ck = _load_folder(path, overrides)
+    else:
+        ck = _load_file(path, overrides)
+    ck.reference = reference
+    used = {k: v for k, v in overrides.items() if ck.sources.get(k, "").startswith("--")}
+    if used:  # the model differs from what the file alone gives: so must every key made from it
+        ck.sha256 = content_hash({"file": ck.sha256, "overrides": used})
+    return ck
+
+
+def _load_file(path: Path, overrides: dict[str, Any]) -> LoadedCheckpoint:
     raw = read_state_file(path)
     sha = file_sha256(path)
     if raw.get("format") == FORMAT:
-        return _load_ours(path, raw, sha)
-    overrides = {"num_heads": num_heads, "decoder_num_heads": decoder_num_heads, "norm_pix_loss": norm_pix_loss}
+        return _load_ours(path, raw, sha, overrides)
     if isinstance(raw.get("student"), dict) and isinstance(raw.get("teacher"), dict):
         return _load_official_rcmae(path, raw, sha, overrides)
     sd = raw
@@ -287,7 +401,10 @@ def load_checkpoint(
         )
     sd = _strip_prefix(sd)
     if "patch_embed.proj.weight" not in sd:
-        raise LandscapeError(f"{path.name} is not a ViT checkpoint (no patch_embed.proj.weight)")
+        hint = ""
+        if any(k.startswith(("vit.embeddings.", "embeddings.patch_embeddings")) for k in sd):
+            hint = ": a transformers weight file; give its folder (with config.json) instead"
+        raise LandscapeError(f"{path.name} is not a ViT checkpoint (no patch_embed.proj.weight){hint}")
     if "decoder_embed.weight" in sd:
         return _load_official_mae(path, sd, sha, overrides, full=True, args=raw.get("args"))
     if "head.weight" in sd:
@@ -326,8 +443,13 @@ def _few(items: list[str], n: int = 3) -> str:
     return ", ".join(items[:n]) + (f" (+{len(items) - n} more)" if len(items) > n else "")
 
 
-def _config_from_state(mode: str, sd: dict[str, torch.Tensor], overrides: dict, args: Any = None) -> ViTConfig:
-    """Architecture of a ViT / MAE from tensor shapes (head counts from the official presets unless overridden)."""
+def _config_from_state(
+    mode: str, sd: dict[str, torch.Tensor], overrides: dict, args: Any = None
+) -> tuple[ViTConfig, dict[str, str]]:
+    """Architecture of a ViT / MAE from tensor shapes, and the source of each value.
+
+    Head counts come from the overrides or the official table of widths, never from dividing an unofficial width.
+    """
     try:
         w = sd["patch_embed.proj.weight"]  # (D, C, p, p)
         dim, in_chans, patch = w.shape[0], w.shape[1], w.shape[2]
@@ -339,20 +461,30 @@ def _config_from_state(mode: str, sd: dict[str, torch.Tensor], overrides: dict, 
     grid = int(round((n_tokens - 1) ** 0.5))
     if grid * grid != n_tokens - 1:
         raise LandscapeError(f"pos_embed has {n_tokens} tokens: not a square grid plus a cls token")
-    official = {p.embed_dim: p.num_heads for p in PRESETS.values() if p.img_size == 224}
-    heads = overrides.get("num_heads") or official.get(dim) or max(1, dim // 64)
+    heads, heads_src = pick_heads(dim, None, "", overrides.get("num_heads"))
     dec_dim = sd["decoder_embed.weight"].shape[0] if "decoder_embed.weight" in sd else 0
     dec_depth = 1 + max((int(m.group(1)) for k in sd if (m := re.match(r"decoder_blocks\.(\d+)\.", k))), default=-1)
-    dec_heads = overrides.get("decoder_num_heads") or (16 if dec_dim == 512 else max(1, dec_dim // 32))
+    sources = dict.fromkeys(("img_size", "patch_size", "in_chans", "embed_dim", "depth", "mlp_ratio"), "shapes")
+    sources["num_heads"] = heads_src
+    sources["layer_norm_eps"] = "timm / official MAE default"
+    dec_heads = 1
+    if dec_dim:
+        dec_heads, sources["decoder_num_heads"] = pick_heads(
+            dec_dim, None, "", overrides.get("decoder_num_heads"), decoder=True
+        )
+        sources["decoder_embed_dim"] = sources["decoder_depth"] = "shapes"
     npl = overrides.get("norm_pix_loss")
-    if npl is None:
-        # Official `_full` files reconstruct normalized pixels; their args say so when present.
+    if mode == "mae" and dec_dim:
         found = _official_arg(args, "norm_pix_loss")
-        npl = bool(found if found is not None else True) if mode == "mae" else False
-    for name, d, h in (("num_heads", dim, heads), ("decoder_num_heads", dec_dim, dec_heads)):
-        if d and d % h:
-            raise LandscapeError(f"{name}={h} does not divide the width {d}; pass the right head count")
-    return ViTConfig(
+        if npl is not None:
+            sources["norm_pix_loss"] = "--norm-pix-loss"
+        elif found is not None:
+            npl, sources["norm_pix_loss"] = bool(found), "the file's args"
+        else:
+            # Official `_full` files reconstruct normalized pixels; an assumption, so said as one.
+            npl, sources["norm_pix_loss"] = True, "assumed: MAE's recipe; say --norm-pix-loss / --no-norm-pix-loss"
+    npl = bool(npl) if mode == "mae" else False
+    cfg = ViTConfig(
         img_size=grid * patch,
         patch_size=patch,
         in_chans=in_chans,
@@ -362,18 +494,38 @@ def _config_from_state(mode: str, sd: dict[str, torch.Tensor], overrides: dict, 
         mlp_ratio=mlp_ratio,
         decoder_embed_dim=dec_dim or 1,
         decoder_depth=dec_depth,
-        decoder_num_heads=dec_heads if dec_dim else 1,
+        decoder_num_heads=dec_heads,
         norm_pix_loss=npl,
         num_classes=sd["head.weight"].shape[0] if "head.weight" in sd else 0,
     )
+    check_heads(cfg)
+    return cfg, sources
+
+
+def _official_normalization(cfg: ViTConfig) -> dict[str, Any] | None:
+    """Official MAE / RC-MAE files were trained on ImageNet with its mean / std (a 3-channel file only: any other
+    channel count is not an ImageNet model, and keeps the dataset's statistics)."""
+    if cfg.in_chans != 3:
+        return None
+    return {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "source": "ImageNet: the official MAE recipe"}
 
 
 def _load_official_mae(path: Path, sd, sha: str, overrides: dict, full: bool, args) -> LoadedCheckpoint:
-    cfg = _config_from_state("mae", sd, overrides, args)
+    cfg, sources = _config_from_state("mae", sd, overrides, args)
     model = MAE(cfg)
     load_weights(model, sd, f"MAE checkpoint {path.name}")
     meta = {"layout": "official MAE " + ("(encoder + decoder)" if full else "(encoder only)")}
-    return LoadedCheckpoint("mae", model.eval(), cfg, meta, path, sha, source="official-mae")
+    return LoadedCheckpoint(
+        "mae",
+        model.eval(),
+        cfg,
+        meta,
+        path,
+        sha,
+        source="official-mae",
+        sources=sources,
+        normalization=_official_normalization(cfg),
+    )
 
 
 def _official_arg(args: Any, name: str) -> Any:
@@ -419,7 +571,7 @@ def _official_recipe(args: Any, cfg: ViTConfig) -> tuple[dict, list[str]]:
 def _load_official_rcmae(path: Path, raw: dict, sha: str, overrides: dict) -> LoadedCheckpoint:
     student, teacher = _strip_prefix(raw["student"]), _strip_prefix(raw["teacher"])
     args = raw.get("args")
-    cfg = _config_from_state("mae", teacher, overrides, args)
+    cfg, sources = _config_from_state("mae", teacher, overrides, args)
     recipe, read = _official_recipe(args, cfg)
     model = RCMAE(cfg, momentum=recipe["ema_momentum"], gamma=recipe["gamma"])
     load_weights(model.student, student, f"RC-MAE student in {path.name}")
@@ -430,22 +582,74 @@ def _load_official_rcmae(path: Path, raw: dict, sha: str, overrides: dict) -> Lo
         "train": recipe,
         "recipe": f"{from_args}; RC-MAE's defaults for the rest",
     }
-    return LoadedCheckpoint("rcmae", model.eval(), cfg, meta, path, sha, source="official-rcmae")
+    return LoadedCheckpoint(
+        "rcmae",
+        model.eval(),
+        cfg,
+        meta,
+        path,
+        sha,
+        source="official-rcmae",
+        sources=sources,
+        normalization=_official_normalization(cfg),
+    )
 
 
 def _load_timm(path: Path, sd, sha: str, overrides: dict) -> LoadedCheckpoint:
-    cfg = _config_from_state("sup", sd, overrides)
+    cfg, sources = _config_from_state("sup", sd, overrides)
     model = build_supervised(cfg, global_pool="avg" if "fc_norm.weight" in sd else "token")
     load_weights(model, sd, f"timm ViT checkpoint {path.name}")
-    return LoadedCheckpoint("sup", model.eval(), cfg, {"layout": "timm VisionTransformer"}, path, sha, source="timm")
+    meta = {"layout": "timm VisionTransformer"}
+    return LoadedCheckpoint("sup", model.eval(), cfg, meta, path, sha, source="timm", sources=sources)
 
 
-def _load_ours(path: Path, raw: dict, sha: str) -> LoadedCheckpoint:
+def _load_folder(folder: Path, overrides: dict) -> LoadedCheckpoint:
+    """A transformers or timm model folder (what `hf:` / `timm:` ids resolve to as well)."""
+    cfg_json, weights, pre = folder_files(folder)
+    sd = read_state_file(weights)
+    if not sd or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        raise LandscapeError(f"{folder.name}/{weights.name} is not a plain state dict")
+    if "architecture" in cfg_json:
+        fm: FolderModel = from_timm(cfg_json, _strip_prefix(sd), overrides)
+    elif "model_type" in cfg_json:
+        fm = from_transformers(cfg_json, sd, pre, overrides)
+    else:
+        raise LandscapeError(f"{folder.name}/config.json is neither a transformers config nor a timm config")
+    what = f"{fm.layout} weights in {folder.name}"
+    if fm.kind == "sup":
+        model = build_supervised(fm.config, global_pool=fm.global_pool)
+    else:
+        model = MAE(fm.config)
+    load_weights(model, fm.state, what)
+    meta: dict[str, Any] = {"layout": fm.layout}
+    if fm.train:
+        meta["train"] = fm.train
+    if fm.dropped:
+        meta["unused_weights"] = fm.dropped
+    return LoadedCheckpoint(
+        fm.kind,
+        model.eval(),
+        fm.config,
+        meta,
+        folder,
+        _folder_sha(folder, weights),
+        source=fm.source,
+        sources=fm.sources,
+        normalization=fm.normalization,
+    )
+
+
+def _load_ours(path: Path, raw: dict, sha: str, overrides: dict | None = None) -> LoadedCheckpoint:
     kind = raw.get("kind")
     try:
         cfg = ViTConfig.from_dict(raw["config"])
     except (KeyError, TypeError) as e:
         raise LandscapeError(f"{path.name}: broken description ({_first_line(e)})") from None
+    checked = ("num_heads", "decoder_num_heads", "norm_pix_loss") if kind in ("mae", "rcmae") else ("num_heads",)
+    for name in checked:  # our files describe themselves: a flag may only repeat them
+        said, flag = (overrides or {}).get(name), _OVERRIDE_FLAGS[name]
+        if said is not None and said != getattr(cfg, name):
+            raise LandscapeError(f"{path.name} says {name} = {getattr(cfg, name)}; {flag} {said} contradicts it")
     meta = {k: raw.get(k) for k in ("train", "data", "history", "seed", "code_version", "probe", "encoder", "finetune")}
     meta = {k: v for k, v in meta.items() if v is not None}
     if kind == "probe":
@@ -482,14 +686,20 @@ def _recorded_momentum(train: dict) -> float:
 
 def _load_probe(path: Path, raw: dict, sha: str, cfg: ViTConfig, meta: dict) -> LoadedCheckpoint:
     enc = raw.get("encoder") or {}
-    enc_path = Path(enc.get("path", ""))
-    if not enc_path.is_absolute():
+    enc_path: str | Path = Path(enc.get("path", ""))
+    if is_hub_reference(enc.get("path", "")):
+        enc_path = enc["path"]  # a hub id stays one (resolved through the local Hugging Face cache)
+    elif not enc_path.is_absolute():
         enc_path = path.parent / enc_path
-    if not enc.get("path") or not enc_path.is_file():
+    found = Path(enc_path).is_file() or (Path(enc_path) / "config.json").is_file()  # a file or a model folder
+    if not enc.get("path") or not (is_hub_reference(enc_path) or found):
         raise LandscapeError(f"probe {path.name}: its encoder checkpoint {enc_path} is missing")
-    if enc.get("sha256") and file_sha256(enc_path) != enc["sha256"]:
-        raise LandscapeError(f"probe {path.name}: encoder {enc_path.name} changed since the probe was trained")
     base = load_checkpoint(enc_path)
+    if enc.get("sha256") and base.sha256 != enc["sha256"]:
+        raise LandscapeError(
+            f"probe {path.name}: encoder {Path(enc_path).name} changed since the probe was trained (or is loaded with "
+            "other --num-heads / --decoder-num-heads than then)"
+        )
     probe_cfg = raw.get("probe") or {}
     encoder = base.model.student if (base.kind == "rcmae" and probe_cfg.get("use") == "student") else None
     encoder = encoder if encoder is not None else encoder_of(base.model)
@@ -502,7 +712,17 @@ def _load_probe(path: Path, raw: dict, sha: str, cfg: ViTConfig, meta: dict) -> 
     load_weights(_HeadView(probe), state, f"probe head in {path.name}")
     meta["encoder_kind"] = base.kind
     meta["encoder_meta"] = base.meta
-    return LoadedCheckpoint("probe", probe.eval(), base.config, meta, path, sha, "ours")
+    return LoadedCheckpoint(
+        "probe",
+        probe.eval(),
+        base.config,
+        meta,
+        path,
+        sha,
+        "ours",
+        sources=base.sources,
+        normalization=base.normalization,
+    )
 
 
 class _HeadView(nn.Module):

@@ -142,6 +142,7 @@ def load_dataset(
     val_fraction: float = 0.2,
     seed: int = 0,
     max_train: int | None = None,
+    normalize: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
 ) -> Dataset:
     """Load a dataset named by a spec string into memory.
 
@@ -152,6 +153,8 @@ def load_dataset(
             its own test batch).
         seed: Seeds the split, the synthetic images and the choice of training images under `max_train`.
         max_train: Keep at most this many training images (a seeded random choice); None keeps all.
+        normalize: (mean, std) per channel to standardize with instead of the training images' own: the statistics a
+            checkpoint was trained with (`LoadedCheckpoint.image_stats`). `mean` and `std` then record these.
 
     Returns:
         The standardized Dataset.
@@ -186,6 +189,13 @@ def load_dataset(
         val_x, val_y = x[vi], y[vi]
 
     mean, std = _channel_stats(train_x)
+    if normalize is not None:
+        mean, std = tuple(float(v) for v in normalize[0]), tuple(float(v) for v in normalize[1])
+        if len(mean) != train_x.shape[1] or len(std) != train_x.shape[1]:
+            raise LandscapeError(
+                f"the model normalizes {len(mean)} channels but data {spec!r} has {train_x.shape[1]}: use data with "
+                f"{len(mean)} channels"
+            )
     m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
     return Dataset(

@@ -100,19 +100,21 @@ def resolve_loss(kind: str, loss: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _dataset(spec: str, image_size: int, val_fraction: float, split_seed: int) -> Dataset:
-    return load_dataset(spec, image_size=image_size, val_fraction=val_fraction, seed=split_seed)
+def _dataset(spec: str, image_size: int, val_fraction: float, split_seed: int, normalize=None) -> Dataset:
+    return load_dataset(spec, image_size=image_size, val_fraction=val_fraction, seed=split_seed, normalize=normalize)
 
 
 def dataset_of(ckpt: LoadedCheckpoint, spec: str | None = None) -> Dataset:
-    """The dataset a checkpoint is evaluated on (its own training data unless another spec is given)."""
+    """The dataset a checkpoint is evaluated on (its own training data unless another spec is given), normalized as
+    the model expects (`ckpt.image_stats`: the checkpoint's own mean / std, else the dataset's)."""
     dmeta = ckpt.meta.get("data") or {}
     enc_meta = ckpt.meta.get("encoder_meta") or {}
     spec = spec or dmeta.get("spec") or (enc_meta.get("data") or {}).get("spec")
     if spec is None:
         raise LandscapeError(f"{ckpt.path.name} does not say what data it was trained on: pass a data spec (--data)")
     base = dmeta if "split_seed" in dmeta else (enc_meta.get("data") or {})
-    ds = _dataset(spec, ckpt.config.img_size, base.get("val_fraction", 0.2), base.get("split_seed", 0))
+    split = (base.get("val_fraction", 0.2), base.get("split_seed", 0))
+    ds = _dataset(spec, ckpt.config.img_size, *split, ckpt.image_stats)
     if ds.in_chans != ckpt.config.in_chans:
         raise LandscapeError(f"data {spec} has {ds.in_chans} channels but the model expects {ckpt.config.in_chans}")
     recorded = dmeta.get("fingerprint")
@@ -166,6 +168,9 @@ class Objective:
             "mask_ratio": self.mask_ratio if self.loss_kind == "pretrain" else None,
             **{k: v for k, v in s.items() if k not in ("loss", "data", "mask_ratio")},
             **({"subset": self.ckpt.meta["finetune"]["subset"]} if self.spec.split == "labeled" else {}),
+            # The model's own image normalization (hub / official files), said in every result's key and meta; the
+            # dataset's statistics (our checkpoints) leave the key as it always was.
+            **({"normalization": self.ckpt.normalization} if self.ckpt.normalization is not None else {}),
         }
 
     def _batches(self, t: torch.Tensor) -> list[torch.Tensor]:

@@ -5,6 +5,14 @@ asking for the same run twice returns the file already trained (delete it or pas
 Runs are seeded and deterministic on the CPU. After every epoch the whole training state (weights, optimizer,
 generator, history, snapshots) is written next to the checkpoint (`<checkpoint>.resume`): a run that is killed or
 stopped continues from its last finished epoch when asked again, and ends bit for bit like an uninterrupted run.
+
+Evaluation (validation loss, and the ridge probe or validation accuracy) runs on a schedule, `eval_epochs`: every
+epoch up to `EVAL_DENSE_EPOCHS`, then every `EVAL_SPARSE_EVERY`-th epoch, and always the last. It reads the weights
+and draws from generators of its own, so the weights, and the values at the epochs it evaluates, do not depend on
+the schedule; the schedule is therefore not part of the cache key (a run of up to `EVAL_DENSE_EPOCHS` epochs, every
+run the convergence numbers read, is evaluated after every epoch as before). The checkpoint records the schedule
+(`train["eval_schedule"]`), and each history row its evaluation time (`eval_s`) and the process's CPU seconds
+(`cpu_s`) beside the training wall time (`time_s`).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from core.models.checkpoints import (
     save_checkpoint,
 )
 from core.models.data import Dataset, load_dataset
+from core.models.hub import is_hub_reference
 from core.models.vit import (
     EMA_RULE,
     EMA_SCHEDULES,
@@ -149,6 +158,30 @@ class Progress:
 
 
 ProgressFn = Callable[[Progress], None]
+
+# The evaluation schedule. Dense through 100 epochs: the convergence numbers (epochs to a shared target) are read on
+# runs of up to 90 epochs (the default 30 and the regime grid's 3x), which must keep every epoch; beyond, one
+# evaluation in 10 keeps the curve's shape and the plateau rule's last fifth (core.studies.roi) well sampled.
+EVAL_DENSE_EPOCHS = 100
+EVAL_SPARSE_EVERY = 10
+EVAL_SCHEDULES = ("sparse", "every")
+
+
+def eval_epochs(epochs: int, schedule: str = "sparse") -> tuple[int, ...]:
+    """The epochs (1-based) after which a run of `epochs` epochs evaluates: with "sparse" (the default) every epoch
+    up to `EVAL_DENSE_EPOCHS`, then every `EVAL_SPARSE_EVERY`-th, and always the last; with "every", every epoch."""
+    if schedule not in EVAL_SCHEDULES:
+        raise LandscapeError(f"unknown evaluation schedule {schedule!r}; choose one of {', '.join(EVAL_SCHEDULES)}")
+    if schedule == "every":
+        return tuple(range(1, epochs + 1))
+    return tuple(e for e in range(1, epochs + 1) if e <= EVAL_DENSE_EPOCHS or e % EVAL_SPARSE_EVERY == 0 or e == epochs)
+
+
+def eval_schedule_text(schedule: str = "sparse") -> str:
+    """The schedule in words, as a checkpoint records it."""
+    if schedule == "every":
+        return "every epoch"
+    return f"every epoch to {EVAL_DENSE_EPOCHS}, then every {EVAL_SPARSE_EVERY}th, and the last"
 
 
 def checkpoint_path(cfg: TrainConfig) -> Path:
@@ -380,6 +413,7 @@ def train_model(
     force: bool = False,
     check_stop: Callable[[], bool] | None = None,
     path: Path | None = None,
+    eval_schedule: str = "sparse",
 ) -> Path:
     """Train one model (or find it already trained) and return its checkpoint path.
 
@@ -391,7 +425,10 @@ def train_model(
         check_stop: polled between steps; returning True stops the run (its finished epochs are kept in the
             resume file, so asking again continues).
         path: where to write (default: `checkpoint_path(cfg)` under the cache).
+        eval_schedule: "sparse" (`eval_epochs`) or "every" epoch (bench/eval_schedule.py's reference). The weights
+            do not depend on it, so it is not in the cache key: a cached run is returned whatever it was.
     """
+    evaluated = set(eval_epochs(cfg.epochs, eval_schedule))
     path = Path(path) if path is not None else checkpoint_path(cfg)
     if path.exists() and not force and reusable_checkpoint(path, lambda found: _same_run(found, cfg)):
         return path
@@ -426,7 +463,7 @@ def train_model(
         history, snapshots = list(state["history"]), [(int(e), s) for e, s in state["snapshots"]]
     for epoch in run.epochs_left():
         model.train()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         perm = torch.randperm(n, generator=gen)
         losses = []
         for step in range(steps):
@@ -445,13 +482,16 @@ def train_model(
                 model.ema_update(ema_momentum_at(momentum, (epoch - 1) * steps + step, total, cfg.ema_schedule))
             losses.append(float(loss.detach()))
             run.report(epoch, step, losses[-1])
-        train_time = time.perf_counter() - t0
-        record = {"epoch": epoch, "train_loss": sum(losses) / len(losses), "time_s": train_time, "lr": lr}
-        if cfg.kind == "sup":
-            record["val_loss"], record["val_acc"] = _val_supervised(model, ds, dev)
-        else:
-            record["val_loss"] = _val_pretrain_loss(model, ds, cfg, dev)
-            record["probe_acc"] = ridge_probe_accuracy(encoder_of(model), ds, dev)
+        t1 = time.perf_counter()
+        record = {"epoch": epoch, "train_loss": sum(losses) / len(losses), "time_s": t1 - t0, "lr": lr}
+        if epoch in evaluated:
+            if cfg.kind == "sup":
+                record["val_loss"], record["val_acc"] = _val_supervised(model, ds, dev)
+            else:
+                record["val_loss"] = _val_pretrain_loss(model, ds, cfg, dev)
+                record["probe_acc"] = ridge_probe_accuracy(encoder_of(model), ds, dev)
+        record["eval_s"] = time.perf_counter() - t1
+        record["cpu_s"] = time.process_time() - c0  # this process's CPU seconds (every torch thread), training + eval
         history.append(record)
         if epoch in snap_epochs:
             snapshots.append((epoch, _clone_state(trained)))
@@ -462,7 +502,7 @@ def train_model(
         model,
         cfg.kind,
         arch,
-        train=asdict(cfg) | ema_record(cfg, steps),
+        train=asdict(cfg) | ema_record(cfg, steps) | {"eval_schedule": eval_schedule_text(eval_schedule)},
         data=data_info(ds, cfg),
         history=history,
         snapshots=snapshots,
@@ -534,6 +574,9 @@ def probe_path(encoder_ckpt: Path, sha: str, cfg: ProbeConfig, data: str | None 
     """Where a probe lives: next to its encoder, named by a hash of the encoder's content, the config and `data`
     (only when the probe reads other data than the encoder's own)."""
     key = [sha, asdict(cfg)] + ([data] if data else [])
+    if is_hub_reference(encoder_ckpt):  # hf:org/name, timm:name: under the cache, never inside the HF cache
+        stem = "".join(c if c.isalnum() or c in "._-" else "-" for c in str(encoder_ckpt))
+        return cache_root() / "checkpoints" / "hub" / f"{stem}.probe_{content_hash(key)[:10]}.pt"
     return encoder_ckpt.parent / f"{encoder_ckpt.stem}.probe_{content_hash(key)[:10]}.pt"
 
 
@@ -625,7 +668,7 @@ def train_probe(
         "format": FORMAT,
         "kind": "probe",
         "config": base.config.to_dict(),
-        "encoder": {"path": _relative_or_absolute(encoder_ckpt, path.parent), "sha256": base.sha256, "kind": base.kind},
+        "encoder": {"path": _encoder_record(encoder_ckpt, path.parent), "sha256": base.sha256, "kind": base.kind},
         "probe": probe_desc,
         "head": probe_state(probe),
         "history": history,
@@ -651,10 +694,16 @@ def encoder_dataset(base: LoadedCheckpoint, spec: str) -> Dataset:
         image_size=base.config.img_size,
         val_fraction=dmeta.get("val_fraction", 0.2),
         seed=dmeta.get("split_seed", 0),
+        normalize=base.image_stats,  # the checkpoint's own mean / std where it states them (core.models.hub)
     )
     if ds.in_chans != base.config.in_chans:
         raise LandscapeError(f"data {spec} has {ds.in_chans} channels, the encoder expects {base.config.in_chans}")
     return ds
+
+
+def _encoder_record(encoder_ckpt: Path, folder: Path) -> str:
+    """How a probe names its encoder: a hub id as it is, a path relative to the probe's folder where it can be."""
+    return str(encoder_ckpt) if is_hub_reference(encoder_ckpt) else _relative_or_absolute(encoder_ckpt, folder)
 
 
 def _relative_or_absolute(target: Path, base: Path) -> str:

@@ -20,6 +20,18 @@ from torch import nn
 from core.errors import LandscapeError
 
 MODEL_KINDS = ("mae", "rcmae", "sup")
+DEFAULT_LAYER_NORM_EPS = 1e-6
+
+# Head counts of the official ViT widths (Dosovitskiy et al. 2021; MAE's decoder): the only widths whose head count
+# may be taken from a table. Any other width needs the count from a config or the command line.
+OFFICIAL_HEADS: dict[int, tuple[str, int]] = {
+    192: ("ViT-Ti", 3),
+    384: ("ViT-S", 6),
+    768: ("ViT-B", 12),
+    1024: ("ViT-L", 16),
+    1280: ("ViT-H", 16),
+}
+OFFICIAL_DECODER_HEADS: dict[int, tuple[str, int]] = {512: ("MAE decoder", 16)}
 
 
 @dataclass(frozen=True)
@@ -42,13 +54,18 @@ class ViTConfig:
     decoder_num_heads: int = 4
     norm_pix_loss: bool = False  # official `_full` checkpoints were trained with True
     num_classes: int = 10  # supervised ViT only
+    layer_norm_eps: float = 1e-6  # as timm and the official MAE; Hugging Face configs say 1e-12
 
     @property
     def num_patches(self) -> int:
         return (self.img_size // self.patch_size) ** 2
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["layer_norm_eps"] == DEFAULT_LAYER_NORM_EPS:
+            # Left out at its default, so that keys made of configs written before the field existed do not change.
+            del d["layer_norm_eps"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> ViTConfig:
@@ -130,7 +147,7 @@ class MAE(nn.Module):
     def __init__(self, cfg: ViTConfig):
         super().__init__()
         self.cfg = cfg
-        norm_layer = partial(nn.LayerNorm, eps=1e-6)
+        norm_layer = partial(nn.LayerNorm, eps=cfg.layer_norm_eps)
         self.patch_embed = PatchEmbed(cfg.img_size, cfg.patch_size, cfg.in_chans, cfg.embed_dim)
         num_patches = self.patch_embed.num_patches
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.embed_dim))
@@ -415,7 +432,7 @@ class RCMAE(nn.Module):
 
 
 def build_supervised(cfg: ViTConfig, global_pool: str = "token") -> VisionTransformer:
-    """timm's VisionTransformer with the given shape (LayerNorm eps 1e-6), so timm files load as they are.
+    """timm's VisionTransformer with the given shape (LayerNorm eps from the config), so timm files load as they are.
 
     `global_pool="avg"` matches MAE's fine-tuned files (mean-pooled tokens through `fc_norm`).
     """
@@ -430,7 +447,7 @@ def build_supervised(cfg: ViTConfig, global_pool: str = "token") -> VisionTransf
         mlp_ratio=cfg.mlp_ratio,
         qkv_bias=True,
         global_pool=global_pool,
-        norm_layer=partial(nn.LayerNorm, eps=1e-6),
+        norm_layer=partial(nn.LayerNorm, eps=cfg.layer_norm_eps),
     )
 
 

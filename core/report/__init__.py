@@ -2,7 +2,8 @@
 the executive summary and the briefing, the plotly figures and the EN/JA strings.
 """
 
-from core.report.briefing import Briefing, compose
+from core.report.appendix import appendix_rows, label_of, unknown_keys
+from core.report.briefing import POINT_KEYS, Briefing, compose, delta_color
 from core.report.comparison import (
     compared_function,
     from_report,
@@ -33,19 +34,31 @@ from core.report.findings import (
     render_markdown,
 )
 from core.report.i18n import LANG_NAMES, LANGS, msg, render_message, surface_caption, surface_metric_name, t
+from core.report.naming import (
+    ACCURACY_MEASURES,
+    accuracy_name,
+    distinguishing_fields,
+    function_family,
+    function_label,
+    gui_error,
+)
 from core.report.plots import (
     COLORS,
     Panel,
     captions,
     centre_index,
     figure_html,
+    label_kind,
     localize,
+    model_colors,
     plot_difference,
     plot_slices,
     plot_surfaces,
     wrap_captions,
 )
 from core.report.plots_flatness import (
+    LOSS_SCALED,
+    MIN_CORRELATION_N,
     plot_density,
     plot_eigenvalues,
     plot_flatness_vs_accuracy,
@@ -54,7 +67,19 @@ from core.report.plots_flatness import (
     plot_training_curves,
 )
 from core.report.plots_generalization import plot_flatness_vs_gap, plot_gap, plot_label_efficiency
-from core.report.summary import ModelFacts, compare_measured, measure_inference
+from core.report.plots_roi import plot_roi
+from core.report.plots_stability import plot_corruption_curves, plot_gallery, plot_proxy_vs_inputs
+from core.report.roi_text import roi_sentence
+from core.report.stability_text import (
+    PRIMARY_BUDGET,
+    STABILITY_PRIMARY,
+    primary_budget,
+    stability_estimates,
+    stability_pairs,
+    stability_sentence,
+    stability_verdict,
+)
+from core.report.summary import ModelFacts, compare_measured, measure_inference, measure_paired_latency
 from core.report.verdicts import (
     ALPHA,
     CLAIM_VERDICTS,
@@ -83,7 +108,10 @@ from core.report.verdicts import (
 )
 
 __all__ = [
+    "ACCURACY_MEASURES",
+    "accuracy_name",
     "ALPHA",
+    "appendix_rows",
     "Briefing",
     "captions",
     "centre_index",
@@ -101,6 +129,8 @@ __all__ = [
     "ConvexityPanel",
     "correlation",
     "CorrelationRow",
+    "delta_color",
+    "distinguishing_fields",
     "epochs_to_reach",
     "Estimate",
     "estimate_cell",
@@ -109,51 +139,73 @@ __all__ = [
     "format_estimate",
     "format_mean_std",
     "from_report",
+    "function_family",
+    "function_label",
     "function_of_spec",
+    "gui_error",
     "holm",
     "judge",
-    "judgement_text",
     "Judged",
+    "judgement_text",
+    "label_kind",
+    "label_of",
     "LANG_NAMES",
     "LANGS",
     "localize",
+    "LOSS_SCALED",
     "Margin",
     "MARGINS",
     "mean_std",
     "measure_inference",
+    "measure_paired_latency",
+    "MIN_CORRELATION_N",
+    "model_colors",
     "ModelFacts",
     "msg",
     "needs_extra",
     "NO_DIFFERENCE",
     "overrides",
     "paired",
-    "POINT_READING",
     "Panel",
     "plot_convexity",
+    "plot_corruption_curves",
     "plot_density",
     "plot_difference",
     "plot_eigenvalues",
     "plot_flatness_vs_accuracy",
     "plot_flatness_vs_gap",
+    "plot_gallery",
     "plot_gap",
     "plot_label_efficiency",
     "plot_per_block",
+    "plot_proxy_vs_inputs",
     "plot_robustness",
+    "plot_roi",
     "plot_slices",
     "plot_surfaces",
     "plot_training_curves",
+    "POINT_KEYS",
+    "POINT_READING",
     "premise_estimates",
     "PREMISE_LABEL",
     "premise_pairs",
+    "PRIMARY_BUDGET",
+    "primary_budget",
     "reading_cell",
     "reading_sentence",
     "READINGS",
     "render_markdown",
     "render_message",
     "REPRODUCED",
+    "roi_sentence",
     "Row",
     "rule_text",
     "same_function_specs",
+    "stability_estimates",
+    "stability_pairs",
+    "STABILITY_PRIMARY",
+    "stability_sentence",
+    "stability_verdict",
     "SUPPORTS",
     "surface_caption",
     "surface_metric_name",
@@ -161,6 +213,7 @@ __all__ = [
     "Table",
     "title_text",
     "UNDETERMINED",
+    "unknown_keys",
     "variant_label",
     "verdict_of",
     "wrap_captions",

@@ -91,8 +91,9 @@ EN: dict[str, str] = {
     "overview.col_point": "Point",
     "overview.col_number": "Number",
     "overview.col_value": "Value",
-    "overview.same_title": "RC-MAE vs MAE on one function: MAE's masked-patch MSE (RC-MAE: its MAE term, "
-    "student moving)",
+    # a short first line and a smaller second one: the figure sits in a half-width column at 1280x800
+    "overview.same_title": "RC-MAE vs MAE on one function<br><sub>MAE's masked-patch MSE (RC-MAE: its MAE term, "
+    "student moving)</sub>",
     "overview.meeting": "Say it in the meeting",
     "overview.meeting_help": "Composed from the three verdicts; the copy button is at the right of the box.",
     "overview.details": "The measurements behind it",
@@ -117,8 +118,8 @@ EN: dict[str, str] = {
     "verdict.no meaningful difference": "No meaningful difference",
     "verdict.undetermined": "Undetermined",
     # captions
-    "cap.surface": "{grid} grid over [-{span}, {span}], {loss} loss on {samples} held-out images, direction seed "
-    "{seed}, mask seed {mask_seed}, {norm}-normalized, ignore={ignore}, scope={scope}",
+    "cap.surface": "{grid} grid over [-{span}, {span}], loss: {loss}, on {samples} held-out images, direction seed "
+    "{seed}, mask seed {mask_seed}, normalization: {norm}, biases and norm weights: {ignore}, moving: {scope}",
     "cap.partial": "(still computing)",
     "cap.coarse": "Showing the finished {n} sub-grid so far.",
     "cap.curves": "Per-epoch values recorded during training (probe accuracy: ridge probe on frozen features).",
@@ -144,14 +145,16 @@ EN: dict[str, str] = {
     "models.trained": "Saved: {path}",
     "models.load": "Load a checkpoint by path",
     "models.load_help": "A file on the server, inside the cache or project folder or a folder listed in "
-    "LANDSCAPE_ALLOWED_ROOTS. Official MAE / RC-MAE files and timm ViTs load too.",
+    "LANDSCAPE_ALLOWED_ROOTS. Official MAE / RC-MAE files and timm ViTs load too, as do transformers / timm model "
+    "folders (save_pretrained) and hub ids from the local Hugging Face cache: hf:facebook/vit-mae-base, "
+    "timm:vit_base_patch16_224.mae.",
     "models.inspect": "Load and describe",
     "models.added": "Added to the model lists of this session as “{label}”.",
     "col.model": "Model",
     "col.kind": "Kind",
     "col.data": "Data",
     "col.epochs": "Epochs",
-    "col.probe_acc": "Probe accuracy",
+    "col.probe_acc": "Linear-probe accuracy (whole val. split; Sup-ViT: classifier)",
     "col.params": "Parameters",
     "col.epoch_time": "s / epoch",
     "col.file": "File",
@@ -184,7 +187,7 @@ EN: dict[str, str] = {
     "field.dir_seed": "Direction seed",
     "field.samples": "Images",
     "field.view": "View",
-    "field.relative": "Relative to the centre",
+    "field.relative": "Relative",
     "field.log": "Log scale",
     "field.log_x": "Log x axis",
     "field.top_k": "Top eigenvalues",
@@ -204,7 +207,8 @@ EN: dict[str, str] = {
     "help.max_train": "Train on fewer images to see how the landscape changes with data size.",
     "help.grid": "Odd sizes; 5, 9, 17, 33 refine each other without recomputation.",
     "help.span": "Coordinates run over [-span, span] in units of the filter-normalized directions.",
-    "help.relative": "Plot L - L(centre), so models with different loss scales share one colour scale.",
+    "help.relative": "Relative to the centre: plot L - L(centre), so models with different loss scales share one "
+    "colour scale.",
     "help.log": "log10 of the (clipped) loss increase: shows both the flat centre and the steep walls.",
     "help.rho": "Relative size of the weight perturbation (0 skips sharpness).",
     "help.density": "Slower: stochastic Lanczos quadrature.",
@@ -303,13 +307,13 @@ EN: dict[str, str] = {
     "num.sharp_avg": "sharpness (average)",
     "num.sharp_adaptive": "sharpness (adaptive)",
     "num.sharp_worst": "sharpness (worst case)",
-    "num.probe_acc": "probe accuracy",
+    "num.probe_acc": "probe accuracy without noise (evaluation images)",
     "num.acc_drop": "accuracy drop at largest noise",
     "num.n_params": "parameters",
     "num.loss": "loss",
     "metric.train_loss": "training loss",
     "metric.val_loss": "validation loss",
-    "metric.probe_acc": "probe accuracy",
+    "metric.probe_acc": "ridge-probe accuracy during training",
     "metric.val_acc": "validation accuracy",
     "metric.time_s": "seconds per epoch",
     "metric.lambda_max": "top eigenvalue",
@@ -432,7 +436,8 @@ JA: dict[str, str] = {
     "overview.col_point": "項目",
     "overview.col_number": "指標",
     "overview.col_value": "値",
-    "overview.same_title": "同じ関数でのRC-MAEとMAE: MAEのマスクパッチ二乗誤差(RC-MAEはMAE項、生徒モデルを動かす)",
+    "overview.same_title": "同じ関数でのRC-MAEとMAE<br><sub>MAEのマスクパッチ二乗誤差"
+    "(RC-MAEはMAE項、生徒モデルを動かす)</sub>",
     "overview.meeting": "会議でのひとこと",
     "overview.meeting_help": "3つの判定から作った文です。枠の右側のボタンでコピーできます。",
     "overview.details": "根拠となる測定",
@@ -456,8 +461,8 @@ JA: dict[str, str] = {
     "verdict.contradicts": "主張と矛盾",
     "verdict.no meaningful difference": "意味のある差なし",
     "verdict.undetermined": "未決定",
-    "cap.surface": "[-{span}, {span}]上の{grid}グリッド、保留画像{samples}枚での{loss}損失、方向シード{seed}、"
-    "マスクシード{mask_seed}、{norm}正規化、ignore={ignore}、scope={scope}",
+    "cap.surface": "[-{span}, {span}]上の{grid}グリッド、損失: {loss}、保留画像{samples}枚、方向シード{seed}、"
+    "マスクシード{mask_seed}、正規化: {norm}、バイアスと正規化層の重み: {ignore}、動かす範囲: {scope}",
     "cap.partial": "(計算中)",
     "cap.coarse": "現在は完成した{n}のサブグリッドを表示しています。",
     "cap.curves": "学習中にエポックごとに記録した値(プローブ精度: 固定特徴量上のリッジ回帰プローブ)。",
@@ -482,14 +487,16 @@ JA: dict[str, str] = {
     "models.trained": "保存しました: {path}",
     "models.load": "パスを指定してチェックポイントを読み込む",
     "models.load_help": "サーバー上のファイルで、キャッシュフォルダ、プロジェクトフォルダ、または"
-    "LANDSCAPE_ALLOWED_ROOTSに列挙したフォルダの中にあるもの。公式のMAE / RC-MAEファイルやtimmのViTも読み込めます。",
+    "LANDSCAPE_ALLOWED_ROOTSに列挙したフォルダの中にあるもの。公式のMAE / RC-MAEファイルやtimmのViTも読み込めます。"
+    "transformers / timmのモデルフォルダ（save_pretrained）や、ローカルのHugging Faceキャッシュにあるハブ ID"
+    "（hf:facebook/vit-mae-base、timm:vit_base_patch16_224.mae）も読み込めます。",
     "models.inspect": "読み込んで表示",
     "models.added": "このセッションのモデル一覧に「{label}」として追加しました。",
     "col.model": "モデル",
     "col.kind": "種類",
     "col.data": "データ",
     "col.epochs": "エポック数",
-    "col.probe_acc": "プローブ精度",
+    "col.probe_acc": "線形プローブ精度(検証データ全体、教師ありViTは分類器)",
     "col.params": "パラメータ数",
     "col.epoch_time": "秒 / エポック",
     "col.file": "ファイル",
@@ -522,7 +529,7 @@ JA: dict[str, str] = {
     "field.dir_seed": "方向のシード",
     "field.samples": "画像数",
     "field.view": "表示",
-    "field.relative": "中心からの増加で表示",
+    "field.relative": "相対値",
     "field.log": "対数スケール",
     "field.log_x": "x軸を対数に",
     "field.top_k": "上位固有値の数",
@@ -541,7 +548,7 @@ JA: dict[str, str] = {
     "help.max_train": "学習画像を減らして、データ量で地形がどう変わるかを見ます。",
     "help.grid": "奇数。5、9、17、33は再計算なしで互いに細かくできます。",
     "help.span": "座標はフィルタ正規化した方向の単位で[-範囲, 範囲]をとります。",
-    "help.relative": "L - L(中心)を表示し、損失の尺度が違うモデルも共通の色尺度で比べます。",
+    "help.relative": "中心からの増加: L - L(中心)を表示し、損失の尺度が違うモデルも共通の色尺度で比べます。",
     "help.log": "(切り詰めた)損失増加の常用対数: 平らな中心と急な壁の両方が見えます。",
     "help.rho": "重みの摂動の相対的な大きさ(0でシャープネスを省略)。",
     "help.density": "時間がかかります: 確率的ランチョス求積。",
@@ -637,13 +644,13 @@ JA: dict[str, str] = {
     "num.sharp_avg": "シャープネス(平均)",
     "num.sharp_adaptive": "シャープネス(適応的)",
     "num.sharp_worst": "シャープネス(最悪ケース)",
-    "num.probe_acc": "プローブ精度",
+    "num.probe_acc": "ノイズなしのプローブ精度(評価画像)",
     "num.acc_drop": "最大ノイズでの精度低下",
     "num.n_params": "パラメータ数",
     "num.loss": "損失",
     "metric.train_loss": "学習損失",
     "metric.val_loss": "検証損失",
-    "metric.probe_acc": "プローブ精度",
+    "metric.probe_acc": "学習中のリッジプローブ精度",
     "metric.val_acc": "検証精度",
     "metric.time_s": "エポックあたりの秒数",
     "metric.lambda_max": "最大固有値",
@@ -698,6 +705,22 @@ import core.report.i18n_generalization as _gen  # noqa: E402
 
 EN |= _gen.EN
 JA |= _gen.JA
+import core.report.i18n_roi as _roi  # noqa: E402  (the pre-training ladder: core.report.i18n_roi)
+
+EN |= _roi.EN
+JA |= _roi.JA
+import core.report.i18n_naming as _naming  # noqa: E402  (what things are called: core.report.naming)
+
+EN |= _naming.EN
+JA |= _naming.JA
+import core.report.i18n_overview as _overview  # noqa: E402  (the four-point briefing's newer text)
+
+EN |= _overview.EN
+JA |= _overview.JA
+import core.report.i18n_stability as _stab  # noqa: E402  (the "Stability under corruptions" section)
+
+EN |= _stab.EN
+JA |= _stab.JA
 TEXTS = {"en": EN, "ja": JA}
 _SEP = "|"
 
@@ -810,6 +833,16 @@ FIGURE_PHRASES_JA: dict[str, str] = {
     "parameter group": "パラメータ群",
     "Per-block": "ブロック別",
     "n too small for a correlation (need at least 3 models)": "相関を出すにはモデルが少なすぎます (3 つ以上必要)",
+    "n too small for a correlation (need at least 5 models)": "相関を出すにはモデルが少なすぎます (5 つ以上必要)",
+    "mixed functions on the x axis": "x軸に異なる関数が混在",
+    "not one scale": "同じ尺度ではありません",
+    "masked-patch MSE + consistency": "マスクパッチ二乗誤差 + 一貫性",
+    "masked-patch MSE": "マスクパッチ二乗誤差",
+    "linear-probe cross-entropy": "線形プローブの交差エントロピー",
+    "cross-entropy": "交差エントロピー",
+    "ridge-probe accuracy during training": "学習中のリッジプローブ精度",
+    "linear-probe accuracy (whole validation split)": "線形プローブ精度 (検証データ全体)",
+    "probe accuracy without weight noise": "重みノイズなしのプローブ精度",
     "correlation undefined (no spread in one of the numbers)": "相関は定義できません (どちらかの値にばらつきがない)",
     "model(s) left out": "モデルを除外",
     "not measured": "未測定",
@@ -824,6 +857,8 @@ FIGURE_PHRASES_JA: dict[str, str] = {
 }
 
 FIGURE_PHRASES_JA |= _gen.FIGURE_PHRASES_JA
+FIGURE_PHRASES_JA |= _roi.FIGURE_PHRASES_JA
+FIGURE_PHRASES_JA |= _stab.FIGURE_PHRASES_JA
 FIGURE_TEXT: dict[str, tuple[dict[str, str], dict[str, str]]] = {"ja": (FIGURE_WHOLE_JA, FIGURE_PHRASES_JA)}
 
 
@@ -913,14 +948,17 @@ def surface_metric_name(key: str, lang: str = "en") -> str:
 def surface_caption(spec: Any, lang: str = "en") -> str:
     """How a landscape was made (grid, span, images, seeds, normalization, scope, loss) for a `SurfaceSpec`."""
     grid = f"{spec.grid}x{spec.grid}" if spec.dim == 2 else f"{spec.grid}"
+    loss = t(f"loss.{spec.loss}", lang)
+    if getattr(spec, "rcmae_terms", "full") == "mae":  # set for RC-MAE models only (the Landscapes page's choice)
+        loss += f" ({t('terms.mae', lang)})"
     return t("cap.surface", lang).format(
         grid=grid,
         span=f"{spec.span:g}",
         samples=spec.samples,
         seed=spec.seed,
         mask_seed=spec.mask_seed,
-        norm=spec.norm,
-        ignore=spec.ignore,
-        scope=spec.scope,
-        loss=spec.loss,
+        norm=t(f"norm.{spec.norm}", lang),  # option names, not the raw values ("filter" in a Japanese caption)
+        ignore=t(f"ignore.{spec.ignore}", lang),
+        scope=t(f"scope.{spec.scope}", lang),
+        loss=loss,
     )

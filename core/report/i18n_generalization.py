@@ -200,6 +200,11 @@ FIGURE_PHRASES_JA: dict[str, str] = {
     "loss gap, train - validation (mean, bar: +-1 std over seeds)": "損失のギャップ、学習 - 検証 "
     "(平均、棒: シード間の ±1 標準偏差)",
     "labels per class": "1クラスあたりのラベル数",
+    # the halves of the two-line y-axis titles
+    "(mean, band: +-1 std over seeds)": "(平均、帯: シード間の ±1 標準偏差)",
+    "(mean, bar: +-1 std over seeds)": "(平均、棒: シード間の ±1 標準偏差)",
+    "accuracy gap, train - validation": "精度のギャップ、学習 - 検証",
+    "loss gap, train - validation": "損失のギャップ、学習 - 検証",
     "accuracy gap (train - val)": "精度のギャップ (学習 - 検証)",
     "loss gap (train - val)": "損失のギャップ (学習 - 検証)",
     "Hessian top eigenvalue": "ヘッセ行列の最大固有値",

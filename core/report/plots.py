@@ -34,7 +34,9 @@ METRIC_NAMES = {
     "train_loss": "training loss",
     "val_loss": "validation loss",
     "val_acc": "validation accuracy",
-    "probe_acc": "linear-probe accuracy",
+    "probe_acc": "ridge-probe accuracy during training",  # the training history's key (core.report.naming)
+    "linear_probe_acc": "linear-probe accuracy (whole validation split)",
+    "clean_acc": "probe accuracy without weight noise",
     "time_s": "wall time per epoch (s)",
     "lr": "learning rate",
     "lambda_max": "top Hessian eigenvalue",
@@ -46,6 +48,7 @@ METRIC_NAMES = {
 }
 RELATIVE_NAME = "loss increase over the centre (L - L(centre))"
 ABSOLUTE_NAME = "loss"
+SURFACE_CAMERA = dict(eye=dict(x=1.6, y=1.6, z=1.0), center=dict(x=0, y=0, z=-0.1), up=dict(x=0, y=0, z=1))
 _CAPTION_SHIFT = -62  # pixels below the bottom of the plot area: under the tick labels and the x-axis title
 
 
@@ -174,7 +177,7 @@ def captions(fig: go.Figure, captions: Sequence[str]) -> None:
     fig.update_layout(margin=dict(b=90 + 16 * len(lines)))
 
 
-def wrap_captions(fig: go.Figure, chars: int = 90) -> go.Figure:
+def wrap_captions(fig: go.Figure, chars: int = 72) -> go.Figure:
     """Break long caption lines (at spaces; CJK text, twice as wide per character, at half the count) so that a
     caption fits a half-width chart; grows the bottom margin to match. Apply after `localize`, which matches
     whole phrases. Returns the figure itself."""
@@ -204,6 +207,40 @@ def grid_shape(n: int) -> tuple[int, int]:
 
 def series_color(i: int) -> str:
     return COLORS[i % len(COLORS)]
+
+
+# A label's first part names the model kind (core.app's labels: "RC-MAE · seed 0 · ...", "Sup-ViT · ...").
+_LABEL_KIND = {"MAE": "mae", "RC-MAE": "rcmae", "Sup-ViT": "sup", "MAE-FT": "mae", "RC-MAE-FT": "rcmae"}
+
+
+def label_kind(label: str) -> str | None:
+    """The model kind a display label names by its first part, or None."""
+    return _LABEL_KIND.get(str(label).replace("<br>", " · ").split(" ·")[0].strip())
+
+
+def model_colors(labels: Sequence[str]) -> dict[str, str]:
+    """One colour per label, the same palette on every page: a model of a known kind gets its kind's colour
+    (KIND_COLORS); further models of the same kind get lighter shades of it; anything else the remaining colours."""
+    out: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    spare = [c for c in COLORS if c not in KIND_COLORS.values()]
+    k = 0
+    for label in labels:
+        kind = label_kind(label)
+        if kind in KIND_COLORS:
+            n = seen[kind] = seen.get(kind, -1) + 1
+            out[label] = KIND_COLORS[kind] if n == 0 else _lighter(KIND_COLORS[kind], min(0.25 * n, 0.7))
+        else:
+            out[label] = spare[k % len(spare)]
+            k += 1
+    return out
+
+
+def _lighter(hex_color: str, amount: float) -> str:
+    """The colour mixed with white by `amount` (0: unchanged)."""
+    h = hex_color.lstrip("#")
+    rgb = [int(h[i : i + 2], 16) for i in (0, 2, 4)]
+    return "#" + "".join(f"{round(c + (255 - c) * amount):02x}" for c in rgb)
 
 
 def rgba(hex_color: str, alpha: float) -> str:
@@ -272,7 +309,8 @@ def plot_surfaces(
     for p, v in zip(panels, values, strict=True):
         no_centre = relative and not np.isfinite(v).any() and np.isfinite(np.asarray(p.loss, dtype=float)).any()
         titles.append(p.label + (" (centre not computed yet)" if no_centre else ""))
-    fig = make_subplots(rows=rows, cols=cols, specs=specs, subplot_titles=titles, horizontal_spacing=0.06)
+    # Room between the panels for the tick labels of both neighbours ("0.5" and "-0.5" must not run together).
+    fig = make_subplots(rows=rows, cols=cols, specs=specs, subplot_titles=titles, horizontal_spacing=0.1)
     span_2d = _range([v for p, v in zip(panels, values, strict=True) if p.is_2d])
     span_1d = _range([v for p, v in zip(panels, values, strict=True) if not p.is_2d])
     zmin, zmax = span_2d if span_2d else (None, None)
@@ -322,12 +360,18 @@ def plot_surfaces(
                 )
             continue
         _mark_centre_and_path(fig, p, r, c)
-        fig.update_xaxes(title_text=axis_labels[0], row=r, col=c)
+        fig.update_xaxes(title_text=axis_labels[0], nticks=5, row=r, col=c)
         if c == 1:  # the neighbours share the meaning; repeated titles collide with the next subplot
             fig.update_yaxes(title_text=axis_labels[1], row=r, col=c)
+        if _equal_spans(xs, ys):  # a square slice is drawn square, not stretched to the panel's shape
+            x_anchor = fig.get_subplot(r, c).xaxis.plotly_name.replace("axis", "")
+            fig.update_yaxes(scaleanchor=x_anchor, scaleratio=1, constrain="domain", row=r, col=c)
+            fig.update_xaxes(constrain="domain", row=r, col=c)
     if surface:
         z_short = "L - L(centre)" if relative and not log else short  # 3-D axis titles have little room
         fig.update_scenes(xaxis_title_text="alpha", yaxis_title_text="beta", zaxis_title_text=z_short)
+        # One camera for every panel (the same view of each model), far enough out that no corner is clipped.
+        fig.update_scenes(camera=SURFACE_CAMERA, aspectmode="cube")
         if span_2d:  # the same height scale in every panel, like the colours
             fig.update_scenes(zaxis_range=list(span_2d))
     fig.update_layout(
@@ -337,6 +381,13 @@ def plot_surfaces(
     )
     captions(fig, panel_captions(panels))
     return fig
+
+
+def _equal_spans(xs: np.ndarray, ys: np.ndarray | None) -> bool:
+    """Whether a 2-D grid covers the same range along both directions (then one unit is one unit on screen)."""
+    if ys is None or not xs.size or not ys.size:
+        return False
+    return bool(np.isclose(np.ptp(xs), np.ptp(ys), rtol=1e-6) and np.ptp(xs) > 0)
 
 
 def _mark_centre_and_path(fig: go.Figure, p: Panel, row: int, col: int) -> None:
@@ -417,7 +468,8 @@ def plot_slices(
     names = ["along direction 1 (beta = 0)", "along direction 2 (alpha = 0)"] if two else ["along the direction"]
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.08, shared_yaxes=True)
     k = 0
-    for i, (p, cut) in enumerate(zip(panels, cuts, strict=True)):
+    colors = model_colors([p.label for p in panels])
+    for p, cut in zip(panels, cuts, strict=True):
         for j, (x, _) in enumerate(cut):
             fig.add_trace(
                 go.Scatter(
@@ -427,7 +479,7 @@ def plot_slices(
                     name=p.label,
                     legendgroup=p.label,
                     showlegend=j == 0,
-                    line=dict(color=series_color(i)),
+                    line=dict(color=colors[p.label]),
                     connectgaps=False,
                 ),
                 row=1,

@@ -18,6 +18,7 @@ from core.report.plots import (
     PlotInputError,
     captions,
     finite_or_none,
+    model_colors,
     rgba,
     series_color,
 )
@@ -47,7 +48,8 @@ def plot_training_curves(
     """
     fig = go.Figure()
     skipped = []
-    for i, (label, rows) in enumerate(histories.items()):
+    colors = model_colors(list(histories))
+    for label, rows in histories.items():
         pts = [(r.get("epoch", k + 1), r.get(metric)) for k, r in enumerate(rows or [])]
         pts = [(e, float(v)) for e, v in pts if v is not None and np.isfinite(float(v))]
         if not pts:
@@ -59,7 +61,7 @@ def plot_training_curves(
                 y=[v for _, v in pts],
                 mode="lines+markers",
                 name=label,
-                line=dict(color=series_color(i)),
+                line=dict(color=colors[label]),
             )
         )
     name = metric_name(metric)
@@ -95,7 +97,8 @@ def plot_robustness(
         raise PlotInputError(f"unknown robustness metric {metric!r}; choose 'acc' or 'loss'")
     fig = go.Figure()
     skipped = []
-    for i, (label, c) in enumerate(curves.items()):
+    colors = model_colors(list(curves))
+    for label, c in curves.items():
         mean = c.get(f"{metric}_mean")
         if mean is None:
             skipped.append(label)
@@ -104,7 +107,7 @@ def plot_robustness(
         m = np.asarray(finite_or_none(mean), dtype=float)
         std = c.get(f"{metric}_std")
         s = np.zeros_like(m) if std is None else np.nan_to_num(np.asarray(finite_or_none(std), dtype=float))
-        color = series_color(i)
+        color = colors[label]
         fig.add_trace(
             go.Scatter(
                 x=sig + sig[::-1],
@@ -159,14 +162,15 @@ def plot_density(
         The figure.
     """
     fig = go.Figure()
-    for i, (label, d) in enumerate(densities.items()):
+    colors = model_colors(list(densities))
+    for label, d in densities.items():
         fig.add_trace(
             go.Scatter(
                 x=[float(g) for g in d["grid"]],
                 y=finite_or_none(d["density"]),
                 mode="lines",
                 name=label,
-                line=dict(color=series_color(i)),
+                line=dict(color=colors[label]),
             )
         )
     fig.update_xaxes(title_text="Hessian eigenvalue")
@@ -188,14 +192,15 @@ def plot_eigenvalues(values: dict[str, list[float]], title: str | None = None, *
         The figure.
     """
     fig = go.Figure()
-    for i, (label, vals) in enumerate(values.items()):
+    colors = model_colors(list(values))
+    for label, vals in values.items():
         vals = list(vals or [])
         fig.add_trace(
             go.Bar(
                 x=[f"lambda_{k + 1}" for k in range(len(vals))],
                 y=finite_or_none(vals),
                 name=label,
-                marker_color=series_color(i),
+                marker_color=colors[label],
             )
         )
     fig.update_xaxes(title_text="eigenvalue rank")
@@ -229,10 +234,11 @@ def plot_per_block(
             if r["group"] not in groups:
                 groups.append(r["group"])
     fig = go.Figure()
-    for i, (label, rs) in enumerate(rows.items()):
+    colors = model_colors(list(rows))
+    for label, rs in rows.items():
         by = {r["group"]: r.get(metric) for r in rs}
         fig.add_trace(
-            go.Bar(x=groups, y=finite_or_none([by.get(g) for g in groups]), name=label, marker_color=series_color(i))
+            go.Bar(x=groups, y=finite_or_none([by.get(g) for g in groups]), name=label, marker_color=colors[label])
         )
     name = metric_name(metric)
     fig.update_xaxes(title_text="parameter group")
@@ -245,6 +251,10 @@ def plot_per_block(
 # --------------------------------------------------------------------------------------------------------------
 # Flatness versus accuracy
 # --------------------------------------------------------------------------------------------------------------
+
+
+MIN_CORRELATION_N = 5  # below it the scatter shows its points without a coefficient
+LOSS_SCALED = ("top_eigenvalue", "lambda_min", "trace", "sharpness")  # numbers in the units of their loss
 
 
 def rankdata(a: Sequence[float]) -> np.ndarray:
@@ -290,20 +300,24 @@ def plot_flatness_vs_accuracy(
     *,
     log_x: bool = False,
     caption: str = "",
+    min_n: int = MIN_CORRELATION_N,
 ) -> go.Figure:
     """Scatter of a flatness number against accuracy, coloured by model kind, with the correlation stated.
 
     Args:
         points: dicts with "label", "kind" ("mae" | "rcmae" | "sup"), and the `x` and `y` keys; points missing
-            either value are left out (and counted in the caption).
+            either value are left out (and counted in the caption). An optional "function" names the loss the
+            point's x was measured on: a loss-unit x (eigenvalues, trace, sharpness) over several functions is
+            stated in the caption, since those values do not share a scale.
         x: the flatness key (e.g. "top_eigenvalue", "trace", "sharpness", "basin_width").
         y: the accuracy key.
         title: figure title (default names both quantities and the correlation).
         log_x: logarithmic x axis (eigenvalues span decades).
         caption: how the numbers were made.
+        min_n: the fewest points a correlation is stated for (fewer: the points alone, "n too small").
 
     Returns:
-        The figure; with n >= 3 the title states Pearson r, Spearman rho and n, else "n too small".
+        The figure; with n >= min_n the title states Pearson r, Spearman rho and n, else "n too small".
     """
     usable, dropped = [], 0
     for p in points:
@@ -331,8 +345,8 @@ def plot_flatness_vs_accuracy(
         )
     c = correlations([float(p[x]) for p in usable], [float(p[y]) for p in usable])
     n = int(c["n"])
-    if n < 3:
-        stat = f"n = {n}: n too small for a correlation (need at least 3 models)"
+    if n < max(min_n, 3):  # three points always fit some line: a coefficient over so few says nothing
+        stat = f"n = {n}: n too small for a correlation (need at least {max(min_n, 3)} models)"
     elif not np.isfinite(c["pearson"]):
         stat = f"n = {n}: correlation undefined (no spread in one of the numbers)"
     else:
@@ -350,5 +364,8 @@ def plot_flatness_vs_accuracy(
         notes.append(stat)
     if dropped:
         notes.append(f"{dropped} model(s) left out: {xname} or {yname} not measured")
+    functions = list(dict.fromkeys(str(p["function"]) for p in usable if p.get("function")))
+    if x in LOSS_SCALED and len(functions) > 1:
+        notes.append(f"mixed functions on the x axis ({', '.join(functions)}): not one scale")
     captions(fig, notes)
     return fig

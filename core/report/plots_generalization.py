@@ -23,9 +23,10 @@ from core.report.plots import PlotInputError, captions, finite_or_none, rgba
 
 GEN_COLORS = {"mae": "#1f77b4", "rcmae": "#d62728", "scratch": "#7f7f7f"}
 GEN_NAMES = {"mae": "MAE-FT", "rcmae": "RC-MAE-FT", "scratch": "from scratch"}
+# Two lines: a y-axis title longer than the plot's height runs into the chart title at 1280x800.
 GAP_NAMES = {
-    "gap_acc": "accuracy gap, train - validation (mean, bar: +-1 std over seeds)",
-    "gap_loss": "loss gap, train - validation (mean, bar: +-1 std over seeds)",
+    "gap_acc": "accuracy gap, train - validation<br>(mean, bar: +-1 std over seeds)",
+    "gap_loss": "loss gap, train - validation<br>(mean, bar: +-1 std over seeds)",
 }
 
 
@@ -103,7 +104,7 @@ def plot_label_efficiency(
     fig.update_xaxes(
         title_text="labels per class (log scale)", type="log", tickvals=vals, ticktext=[ticks[v] for v in vals]
     )
-    fig.update_yaxes(title_text=y_name or "validation accuracy (mean, band: +-1 std over seeds)")
+    fig.update_yaxes(title_text=y_name or "validation accuracy<br>(mean, band: +-1 std over seeds)")
     fig.update_layout(title=dict(text=title or "Validation accuracy vs labels per class"), height=440)
     notes = [caption] if caption else []
     if one_seed:

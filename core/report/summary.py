@@ -186,6 +186,62 @@ def measure_inference(
     return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
 
 
+def measure_paired_latency(
+    a: torch.nn.Module,
+    b: torch.nn.Module,
+    example: torch.Tensor,
+    forward_a: Callable | None = None,
+    forward_b: Callable | None = None,
+    rounds: int = 16,
+    warmup: int = 3,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image latency of two encoders timed interleaved, in milliseconds: one value per round for each.
+
+    Each round times A and B back to back, alternating which goes first (ABBA...), so that a change in the machine's
+    load falls on both sides of a pair; `core.report.verdicts.paired` then compares them round by round.
+
+    Args:
+        a: the first encoder.
+        b: the second encoder.
+        example: a batch of inputs, (B, ...), the same for both.
+        forward_a: `forward(encoder, x)` for A; defaults to `encoder(x)`.
+        forward_b: the same for B.
+        rounds: timed rounds (pairs).
+        warmup: untimed forwards of each first.
+
+    Returns:
+        (A's ms per image, B's ms per image), each of length `rounds`.
+    """
+    if rounds < 2:
+        raise LandscapeError("rounds must be at least 2 for an interval")
+    runs = [(a, forward_a or (lambda m, x: m(x))), (b, forward_b or (lambda m, x: m(x)))]
+    batch = int(example.shape[0]) if example.dim() else 1
+    cuda = example.is_cuda
+    modes = [m.training for m, _ in runs]
+    out = np.zeros((2, rounds))
+    try:
+        for m, _ in runs:
+            m.eval()
+        with torch.no_grad():
+            for m, fwd in runs:
+                for _ in range(max(warmup, 0)):
+                    fwd(m, example)
+            for r in range(rounds):
+                for i in (0, 1) if r % 2 == 0 else (1, 0):
+                    m, fwd = runs[i]
+                    if cuda:
+                        torch.cuda.synchronize(example.device)
+                    t0 = time.perf_counter()
+                    fwd(m, example)
+                    if cuda:
+                        torch.cuda.synchronize(example.device)
+                    out[i, r] = (time.perf_counter() - t0) * 1000.0 / batch
+    finally:
+        for (m, _), mode in zip(runs, modes, strict=True):
+            m.train(mode)
+    return out[0], out[1]
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Number formatting (shared by both languages, so the same numbers appear in each)
 # --------------------------------------------------------------------------------------------------------------
@@ -509,8 +565,9 @@ def _stability_point(
 
 
 def _inference_point(g: dict[str, list[ModelFacts]], lang: str) -> tuple[Point, dict]:
-    """Parameters and FLOPs of the deployed encoders are counted exactly and decide; latency is shown with its
-    spread (a measurement of the machine's load as much as of the model)."""
+    """Parameters and FLOPs of the deployed encoders are counted exactly and decide. Latency is not part of it: two
+    models timed one after the other measure the machine's load as much as the models, so the briefing shows latency
+    only as an interleaved, paired measurement (`measure_paired_latency`)."""
     t = T[lang]
     missing = [k for k in ("rcmae", "mae") if not g.get(k)]
     if missing:
@@ -541,40 +598,7 @@ def _inference_point(g: dict[str, list[ModelFacts]], lang: str) -> tuple[Point, 
         larger = r.params_deployed > m.params_deployed or r.flops_per_image > m.flops_per_image
         verdict = CONTRADICTS if larger else SUPPORTS
         sentence += t["inf_more"] if larger else t["inf_less"]
-    lat = {k: [x for x in map(_latency, g[k]) if x is not None] for k in ("rcmae", "mae")}
-    if lat["rcmae"] and lat["mae"]:
-        (la, sa), (lb, sb) = (_pool_latency(lat[k]) for k in ("rcmae", "mae"))
-        ratio = la / lb
-        numbers |= {
-            "rcmae_latency_ms": la,
-            "rcmae_latency_std_ms": sa,
-            "mae_latency_ms": lb,
-            "mae_latency_std_ms": sb,
-            "latency_ratio": ratio,
-        }
-        sentence += (" " if lang == "en" else "") + t["lat"].format(
-            a=fmt(la), sa=fmt(sa), b=fmt(lb), sb=fmt(sb), r=fmt_ratio(ratio, lang)
-        )
-        sentence += t["lat_same"] if same else t["lat_end"]
-    else:
-        sentence += t["lat_missing"]
     return Point(t["t_inf"], sentence, numbers, verdict), {"state": verdict}
-
-
-def _latency(f: ModelFacts) -> tuple[float, float] | None:
-    """(mean, std) in ms when measured (a positive finite mean), else None; an unknown std counts as 0."""
-    lat = tuple(f.latency_ms or ())
-    if not lat or not _finite(lat[0]) or float(lat[0]) <= 0:
-        return None
-    std = float(lat[1]) if len(lat) > 1 and _finite(lat[1]) else 0.0
-    return float(lat[0]), std
-
-
-def _pool_latency(values: list[tuple[float, float]]) -> tuple[float, float]:
-    """Mean of the means and the root-mean-square of the stds (several models of one kind)."""
-    means = np.array([v[0] for v in values])
-    stds = np.array([v[1] if math.isfinite(v[1]) else 0.0 for v in values])
-    return float(means.mean()), float(np.sqrt((stds**2).mean()))
 
 
 def _takeaway(cost: dict, stab: dict, inf: dict, lang: str) -> str:

@@ -69,11 +69,6 @@ T = {
         "{fb} ({r} the parameters)",
         "inf_more": ": it costs more to run.",
         "inf_less": ": it costs no more to run.",
-        "lat": "Measured latency: {a} ± {sa} ms vs {b} ± {sb} ms per image (ratio {r})",
-        "lat_same": "; shown, not deciding: the counts are exact and equal, while a measured latency moves with the "
-        "machine's load.",
-        "lat_end": ".",
-        "lat_missing": " Latency is not measured yet.",
         "k_cost": {
             "supports": "Training costs about {x} more per epoch",
             "contradicts": "Training took no extra time per epoch ({x} less)",
@@ -144,10 +139,6 @@ T = {
         "比べてパラメータ数が{r}です。",
         "inf_more": "推論コストが増えます。",
         "inf_less": "推論コストは増えません。",
-        "lat": "実測の推論時間は1画像あたり{a} ± {sa} ms対{b} ± {sb} ms(比{r})",
-        "lat_same": "で、参考値です(判定には使いません)。数は正確に数えて等しく、実測の時間はマシンの負荷で動きます。",
-        "lat_missing": "推論時間はまだ測定されていません。",
-        "lat_end": "です。",
         "k_cost": {
             "supports": "学習は1エポックあたり約{x}余分にかかります",
             "contradicts": "学習時間の増加はありませんでした(約{x}短縮)",

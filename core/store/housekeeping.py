@@ -235,6 +235,9 @@ class _Defaults:
         if not isinstance(key, dict):
             return False
         obj = key.get("objective") if isinstance(key.get("objective"), dict) else {}
+        pair = key.get("a"), key.get("b")  # a measurement of two models at once (the paired latency)
+        if all(isinstance(x, str) for x in pair):
+            return all(x in self.shas for x in pair)
         sha = obj.get("checkpoint", key.get("checkpoint"))
         if isinstance(sha, str) and sha in self.derived_shas:
             return True

@@ -22,6 +22,9 @@ API: `StudySpec` / `quick_study()`, `run_study(spec) -> StudyResult` (every step
 `cached_only=True` returns what exists and computes nothing), `StudyResult.to_dict()` (JSON) and `.format_table()`
 (text), `premise_claim` / `flatness_gap_claim` (the `core.report.findings.Claim`s of docs/FINDINGS.md) and
 `add_premise_to_findings` (the hook `python -m core reproduce` calls).
+
+Stability (`StudySpec.stability`): every run's accuracy under input corruptions (`core.studies.stability`, which also
+holds the stability claim and its flatness follow-up, added to docs/FINDINGS.md by `add_premise_to_findings`).
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ from core.report import (
 )
 from core.store import atomic_write_bytes, content_hash
 from core.studies.figures import write_figure
+from core.studies.stability import stability_claims, stability_lines, stability_numbers
+from core.studies.stability import to_dict as stability_dict
 from core.studies.workers import fixed_threads, map_jobs
 
 KINDS = ("mae", "rcmae", "scratch")
@@ -105,6 +110,7 @@ class StudySpec:
     pretrain_snapshots: int = 6
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # its budget, seed, from_scratch are set here
     flatness: bool = True  # Hessian and sharpness numbers of every run's supervised loss
+    stability: bool = True  # accuracy under input corruptions of every run (core.studies.stability; seconds)
     # The flatness numbers cost more than the fine-tuning itself (a Hessian-vector product is ~3 gradients), so
     # they are kept light: 90 reports for the default study.
     flat_samples: int = 64  # images per loss evaluation (the labeled subset when it is smaller: 5 per class = 50)
@@ -197,6 +203,7 @@ class RunRecord:
     summary: dict  # core.models.finetune.finetune_summary
     history: tuple[dict, ...]
     flatness: dict  # split -> {"lambda_max", "trace", "sharpness"} (absent when not computed)
+    stability: dict = field(default_factory=dict)  # core.studies.stability.stability_numbers (absent: not computed)
 
 
 @dataclass(frozen=True)
@@ -304,6 +311,7 @@ class StudyResult:
             "cells": cells,
             "verdicts": verdicts,
             "correlations": corr,
+            "stability": stability_dict(self),
             "runs": [
                 {
                     "kind": r.kind,
@@ -314,6 +322,7 @@ class StudyResult:
                     "n_labels": r.summary["n_labels"],
                     "steps": r.summary["steps"],
                     "flatness": r.flatness,
+                    "stability": r.stability,
                 }
                 for r in self.runs
             ],
@@ -349,7 +358,7 @@ class StudyResult:
             lines += ["", f"flatness vs generalization gap over {len(self.flatness_points())} runs (Spearman rho, p)"]
             for c in corr:
                 lines.append(f"  {c['name']}: rho {c['spearman']:+.2f}, permutation p {c['p_spearman']:.3g}")
-        return "\n".join(lines)
+        return "\n".join(lines + stability_lines(self))
 
 
 def correlation_numbers(x: Sequence[float], y: Sequence[float], expected_sign: int) -> dict[str, float]:
@@ -488,7 +497,11 @@ def _one_run(spec, kind, budget, seed, base, log, check_stop, cached_only, count
             nums = flatness_numbers(spec, str(path), split, seed, cached_only=cached_only)
             if nums is not None:
                 flat[split] = nums
-    return RunRecord(kind, budget, seed, str(path), finetune_summary(ck), tuple(ck.meta.get("history") or ()), flat)
+    if spec.stability and not cached_only:
+        log(f"input corruptions {count}: {name}")
+    stab = stability_numbers(spec, str(path), seed, cached_only=cached_only) if spec.stability else None
+    summary, history = finetune_summary(ck), tuple(ck.meta.get("history") or ())
+    return RunRecord(kind, budget, seed, str(path), summary, history, flat, stab or {})
 
 
 def _facts(spec: StudySpec, runs: Sequence[RunRecord]) -> dict:
@@ -673,7 +686,8 @@ def study_series(result: StudyResult, metric: str, all_label: str = "all") -> di
 
 def add_premise_to_findings(findings, results, out_dir: Path | None = None, log: LogFn = _stderr_log):
     """`core.studies.reproduce`'s hook: run the study on the report's own MAE / RC-MAE checkpoints and return the
-    findings with the premise claim first and the flatness-gap follow-up last."""
+    findings with the premise claim first, then the flatness-gap follow-up, the stability claim and its follow-up
+    (`core.studies.stability`)."""
     spec = study_spec_for(results.spec)
     ckpts = {k: v for k, v in results.ckpts.items() if k[0] in ("mae", "rcmae")}
     study = run_study(spec, ckpts=ckpts, log=log)
@@ -681,7 +695,7 @@ def add_premise_to_findings(findings, results, out_dir: Path | None = None, log:
     premise = premise_claim(study)
     if out_dir is not None:
         premise = replace(premise, figures=premise_figures(study, Path(out_dir) / "figures", "figures/"))
-    claims = (premise, *findings.claims, *((follow,) if follow is not None else ()))
+    claims = (premise, *findings.claims, *((follow,) if follow is not None else ()), *stability_claims(study, out_dir))
     return replace(findings, claims=claims)
 
 
