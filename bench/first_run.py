@@ -1,11 +1,12 @@
 """Time the dashboard's first run on an empty cache: the exact job the Overview submits ("prepare defaults":
 train the default trio and probes, their 17x17 landscapes coarse-first, flatness, summary facts).
 
-    python bench/first_run.py [--profile full|quick] [--no-generalization]
+    python bench/first_run.py [--profile full|quick] [--no-generalization] [--no-stability]
 
 Prints the time to the first side-by-side picture (every model has a coarse landscape), the time of each stage
 (train, landscapes, flatness, generalization: the fine-tuning measurement of the Overview's sentence, summary) and
-the total. `--no-generalization` skips the fine-tuning stage: a baseline measured the same way.
+the total. `--no-generalization` skips the fine-tuning stage and `--no-stability` the corruption suite on its runs:
+baselines measured the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="full", choices=("full", "quick"))
     ap.add_argument("--no-generalization", action="store_true", help="skip the fine-tuning stage (a baseline)")
+    ap.add_argument("--no-stability", action="store_true", help="skip the corruption suite (a baseline)")
     a = ap.parse_args()
     os.environ["LANDSCAPE_CACHE_DIR"] = tempfile.mkdtemp(prefix="first-run-")
     from core.app import Job, JobContext, dashboard_profile, prepare_defaults_task
@@ -33,6 +35,10 @@ def main() -> None:
         import core.app.generalization_tasks as gj
 
         gj.first_run_generalization = lambda *args, **kw: None
+    if a.no_stability:
+        import core.app.stability_tasks as sj
+
+        sj.first_run_stability = lambda *args, **kw: None
 
     t0 = time.perf_counter()
     first_picture: list[float] = []

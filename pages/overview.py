@@ -21,6 +21,7 @@ from core.app import (
     evidence_signature,
     flatness_rows,
     prepare_defaults_task,
+    roi_evidence_task,
     seeds_behind,
     task_key,
     with_seeds,
@@ -94,6 +95,14 @@ def evidence_job():
         if j is not None and (j.active or j.ok or j.partial is not None):
             return j
     return None
+
+
+def roi_evidence() -> dict | None:
+    """The pre-training ladder's facts when cached, read by a light job (seconds for a full ladder) keyed by the
+    cache's state: None until it has run."""
+    key = task_key("roi-facts", asdict(profile), evidence_signature())
+    j = registry().get(key) or submit(key, msg("label.roi_facts"), roi_evidence_task(profile), light=True)
+    return j.result if j.ok else None
 
 
 def evidence_block(res: DefaultsResult, ev) -> None:
@@ -217,7 +226,7 @@ def render(j) -> None:
     if j.ok:
         ev = evidence_job()
         extra = (ev.result if ev.ok else ev.partial) if ev is not None else None
-        merged = with_seeds(res, extra, profile)
+        merged = with_seeds(res, extra, profile, roi_evidence())
         evidence = f"{ev.key}:{ev.partial_version}:{ev.status}" if ev is not None else "-"
         evidence += f":{evidence_signature()}"  # a study run on the Generalization page adds seeds too
         briefing_block(merged, f"{j.key}:{j.created}:{evidence}")

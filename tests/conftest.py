@@ -119,3 +119,16 @@ def mlp():
     test_hessian, test_sharpness; tests/curvature_models.py)."""
     model, loss = make_mlp()
     return model, loss, full_hessian(model, loss)
+
+
+@pytest.fixture
+def fresh_streamlit_caches():
+    """Caches (and the job registry singleton) survive across AppTests in one process: start each test clean (the
+    AppTest modules use it for every test: `pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")`)."""
+    import streamlit as st  # only the dashboard's tests need streamlit
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()

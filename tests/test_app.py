@@ -25,14 +25,7 @@ PAGES = ("overview", "models", "landscapes", "flatness", "whatif", "runs")
 WAIT_S = 60.0
 
 
-@pytest.fixture(autouse=True)
-def fresh_streamlit_caches():
-    """Caches (and the job registry singleton) survive across AppTests in one process: start each test clean."""
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")  # tests/conftest.py
 
 
 @pytest.fixture

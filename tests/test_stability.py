@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.report.i18n import EN, JA
@@ -17,13 +16,7 @@ from core.report.i18n import EN, JA
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
-@pytest.fixture(autouse=True)
-def fresh_streamlit_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")  # tests/conftest.py
 
 
 def idle(at: AppTest, timeout: float = 60.0) -> AppTest:

@@ -47,6 +47,7 @@ from core.app.seeds_tasks import (
     SeedsResult,
     add_seeds_task,
     evidence_signature,
+    roi_evidence_task,
     seeds_behind,
     with_seeds,
 )
@@ -131,6 +132,7 @@ __all__ = [
     "overview_defaults",
     "prepare_defaults_task",
     "ROI_BUDGET",
+    "roi_evidence_task",
     "roi_facts",
     "roi_label",
     "roi_task",

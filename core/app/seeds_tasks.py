@@ -22,7 +22,7 @@ from core.app.generalization_tasks import (
 )
 from core.app.profiles import Profile, dashboard_profile, default_flatness_spec, default_surface_spec, default_trio
 from core.app.registry import JobContext
-from core.app.roi_tasks import roi_facts
+from core.app.roi_tasks import dashboard_roi, roi_facts
 from core.app.stability_tasks import stability_facts
 from core.app.tasks import FlatnessBatch, SurfaceBatch, flatness_into, surfaces_into, train_into
 from core.app.zoo import KIND_LABEL
@@ -109,7 +109,9 @@ def add_seeds_task(target: int, profile: Profile | None = None):
     return run
 
 
-def with_seeds(res: DefaultsResult, extra: SeedsResult | None, profile: Profile | None = None) -> DefaultsResult:
+def with_seeds(
+    res: DefaultsResult, extra: SeedsResult | None, profile: Profile | None = None, roi: dict | None = None
+) -> DefaultsResult:
     """The first run's result with the best evidence in the cache for the same models and regime: the evidence job's
     seeds (their facts beside seed 0's), and the fine-tuning measurement over every seed whose MAE, RC-MAE and scratch
     runs at the first-run budget and recipe are cached, whichever job made them (the evidence job or a study on the
@@ -128,10 +130,20 @@ def with_seeds(res: DefaultsResult, extra: SeedsResult | None, profile: Profile 
     stab = stability_facts(ckpts=ckpts, profile=profile)
     if stab is not None:
         out.facts["stability"] = stab
-    roi = roi_facts(profile)  # the pre-training-length ladder, when cached (core.app.roi_tasks)
-    if roi is not None:
+    if roi is not None:  # the pre-training-length ladder, read by a light job (`roi_evidence_task`)
         out.facts["roi"] = roi
     return out
+
+
+def roi_evidence_task(profile: Profile | None = None):
+    """A light job: the pre-training-length ladder's facts over every seed the cache holds (`core.app.roi_facts`;
+    reading a full ladder takes seconds, so the Overview never waits for it on its own thread)."""
+    profile = profile or dashboard_profile()
+
+    def run(ctx: JobContext) -> dict | None:
+        return roi_facts(profile, spec=dashboard_roi(profile, seeds=EVIDENCE_SEEDS))
+
+    return run
 
 
 def evidence_signature() -> tuple[int, int]:

@@ -5,8 +5,9 @@ missing key shows the key itself (so a gap is visible, never an exception). Back
 `msg(key, **args)` strings, which the dashboard turns into text with `render_message(message, lang)` in the
 reader's language: the same job can be watched from an English and a Japanese session.
 
-This module is mostly data (the EN/JA string tables) and is allowed to stay long: splitting a table by page would
-only scatter the translations; the generalization page's strings live in `core.report.i18n_generalization`.
+This module holds the shared tables (navigation, fields, options, captions, job messages) and merges the per-page
+ones: `core.report.i18n_overview`, `i18n_landscapes`, `i18n_generalization`, `i18n_runs`, `i18n_stability`,
+`i18n_roi`, and `i18n_naming` (what each measure is called).
 """
 
 from __future__ import annotations
@@ -66,49 +67,7 @@ EN: dict[str, str] = {
     "label.convexity": "Convexity maps of {n} model(s)",
     "label.whatif": "What-if: {model}",
     # overview
-    "overview.title": "MAE vs RC-MAE vs supervised ViT",
-    "overview.intro": "Three small Vision Transformers trained here on handwritten digits: a masked autoencoder "
-    "(MAE), RC-MAE (MAE plus a slowly-moving EMA teacher) and a supervised ViT. The numbers below are measured on "
-    "them, not copied from the paper.",
-    "overview.preparing": "First run: training the three default models, then their loss landscapes and flatness "
-    "numbers. This happens once (a few minutes on a laptop CPU); afterwards everything loads from the cache in "
-    "seconds. Pictures appear as soon as they exist.",
-    "overview.retry": "Try again",
-    "overview.cached": "Prepared in {s} s (everything cached).",
-    "overview.landscapes": "Loss landscapes side by side",
-    "overview.landscape_title": "Loss increase around each trained model (flat and wide = stable)",
-    "overview.landscape_note": "Each panel shows how much the model's own training loss rises when its weights are "
-    "moved along two random (filter-normalized) directions; the red cross is the trained model. A wider dark region "
-    "means a flatter, more stable minimum. The colour scale is shared.",
-    "overview.robustness": "Accuracy under random weight noise",
-    "overview.robustness_title": "Linear-probe accuracy when the weights are perturbed",
-    "overview.summary": "Executive summary",
-    "overview.flatness": "Flatness numbers",
-    "overview.flatness_note": "Smaller λ max, trace, sharpness and accuracy drop, and a wider basin, mean a flatter "
-    "minimum. Each model is measured on its own training loss; accuracy: linear probe or classifier.",
-    "overview.no_facts": "The summary appears once the default models and their measurements are ready.",
-    "overview.numbers": "The numbers behind the summary",
-    "overview.col_point": "Point",
-    "overview.col_number": "Number",
-    "overview.col_value": "Value",
     # a short first line and a smaller second one: the figure sits in a half-width column at 1280x800
-    "overview.same_title": "RC-MAE vs MAE on one function<br><sub>MAE's masked-patch MSE (RC-MAE: its MAE term, "
-    "student moving)</sub>",
-    "overview.meeting": "Say it in the meeting",
-    "overview.meeting_help": "Composed from the three verdicts; the copy button is at the right of the box.",
-    "overview.details": "The measurements behind it",
-    "overview.why": "What would settle it",
-    "overview.seeds_now": "These verdicts stand on {n} seed(s): each seed trains the three models again and is "
-    "compared with the others of its seed (paired), so intervals narrow as seeds are added.",
-    "overview.seeds_offer": "Add seeds:",
-    "overview.seeds_button": "to {n} seeds",
-    "overview.seeds_help": "A background job shared by every session: seeds 1, 2, ... of the default models, trained "
-    "and measured as the first run measured seed 0 (a few minutes per seed on a laptop CPU). The verdicts update as "
-    "each seed lands.",
-    "overview.export": "Download the briefing (HTML)",
-    "overview.export_help": "One self-contained file in this language: every figure embedded, works offline, prints "
-    "to PDF from a browser.",
-    "overview.more": "Figures and numbers per model",
     "stage.train": "Train MAE, RC-MAE and the supervised ViT (plus linear probes)",
     "stage.landscapes": "Compute their loss landscapes (coarse grid first)",
     "stage.flatness": "Measure flatness (Hessian, sharpness, robustness)",
@@ -217,25 +176,9 @@ EN: dict[str, str] = {
     "preset.tiny": "tiny (about 1 minute per model)",
     "preset.micro": "micro (seconds)",
     # landscapes
-    "land.title": "Loss landscapes",
-    "land.intro": "Choose up to four models; they are evaluated on the same directions seed, grid, images and "
-    "masks. The coarse grid appears first and refines while it computes.",
-    "land.go": "Compute",
     "field.allow_long": "Run even if estimated over 10 min",
-    "land.nan_note": "{model}: {n} of {total} grid points are not finite (NaN or inf, usually far from the centre): "
-    "they are drawn as gaps and left out of the landscape numbers.",
     "help.allow_long": "Each model's cost is estimated before it starts (one timed evaluation times the points). "
     "Longer jobs are not started unless this is ticked; jobs that cannot fit in memory are always refused.",
-    "land.pick": "Pick at least one model.",
-    "land.fig_title": "Loss landscape",
-    "land.slices_title": "1-D slices through the trained weights",
-    "land.diff_need_two": "The difference view needs two models.",
-    "land.diff_title": "Difference: {a} minus {b}",
-    "land.numbers": "Landscape numbers",
-    "land.numbers_help": "centre_loss: loss at the trained weights; increase_r*: mean loss increase on a circle of "
-    "that radius; basin_width: half-width of the region whose increase stays under 10% of the centre loss; "
-    "flat_fraction: share of the grid under that threshold; curvature_*: quadratic fit at the centre; "
-    "convex_fraction: share of points with a locally convex surface.",
     "loss.own": "own training loss",
     "loss.pretrain": "MAE reconstruction",
     "loss.supervised": "classification",
@@ -258,23 +201,6 @@ EN: dict[str, str] = {
     "view.slices": "1-D slices",
     "view.difference": "Difference",
     "view.convexity": "Convexity",
-    "land.cvx_help": "Convexity as Li et al. (2018) draw it: at each grid point, |λmin / λmax| of the Hessian of the "
-    "loss in all the moving parameters (not only the two plotted directions), from one Lanczos run. Near 0: locally "
-    "convex; near 1 or above: strongly non-convex. A point counts as convex below {threshold}. This is not the "
-    "landscape numbers' convex_fraction, which only asks whether the plotted 2-D surface curves up.",
-    "land.cvx_grid": "Convexity grid (points per axis)",
-    "land.cvx_iter": "Lanczos steps per point",
-    "land.cvx_go": "Compute convexity maps",
-    "land.cvx_prompt": "Each point is a Lanczos run of up to {iters} Hessian-vector products ({points} points per "
-    "model); the maps are computed in the background, cached point by point, and reuse any coarser map.",
-    "land.cvx_need_2d": "The convexity view needs a 2-D slice (choose 2-D and compute).",
-    "land.cvx_title": "Convexity: |λmin / λmax| of the Hessian, loss contours over it",
-    "land.cvx_numbers": "Convexity numbers",
-    "land.cvx_area": "convex area (share of points with |λmin / λmax| < {threshold})",
-    "land.cvx_median": "median |λmin / λmax|",
-    "land.cvx_lmax": "λmax at the centre",
-    "land.cvx_lmin": "λmin at the centre",
-    "land.cvx_unconverged": "points not converged in the Lanczos steps",
     "cap.convexity": "{grid}x{grid} convexity grid, at most {iters} Lanczos steps per point, {unconverged} point(s) "
     "not converged (their |λmin| is a lower bound); contours: the loss on the same slice.",
     # flatness
@@ -336,32 +262,6 @@ EN: dict[str, str] = {
     "whatif.same_dirs": "Both panels use the same direction seed, grid, images and masks: they differ only by the "
     "weights.",
     # runs
-    "runs.title": "Runs and cache",
-    "runs.intro": "Everything computed so far, kept under {root}.",
-    "runs.kind": "Show",
-    "runs.kind_landscape": "Landscapes",
-    "runs.kind_flatness": "Flatness results",
-    "runs.kind_checkpoints": "Checkpoints",
-    "runs.pick": "Entry",
-    "runs.meta": "Key and metadata",
-    "runs.empty": "Nothing of this kind cached yet.",
-    "runs.partial": "partial ({n} points)",
-    "runs.confirm": "Yes, delete {name}",
-    "runs.delete": "Delete",
-    "runs.deleted": "Deleted {name}.",
-    "runs.outside": "Refusing to delete a file outside the cache's checkpoint folder.",
-    "runs.download_ckpt": "Download checkpoint",
-    "runs.download": "Download {fmt}",
-    "runs.points": "Points or steps logged",
-    "runs.preview": "Preview",
-    "runs.size": "The cache holds {size}; {free} free on its disk.",
-    "runs.prune": "Free space: remove least recently used results",
-    "runs.max_size": "Keep at most (e.g. 5GB)",
-    "runs.older_than": "Remove unused for longer than (e.g. 30d)",
-    "runs.include_defaults": "Also the default models of the Overview",
-    "runs.last_used": "Last used",
-    "runs.prune_confirm": "Yes, remove these {n} items",
-    "runs.prune_now": "Remove",
     "whatif.start": "Pick a base model, change a setting and press the button: the variant is trained in the "
     "background and compared with its base here.",
 }
@@ -411,48 +311,6 @@ JA: dict[str, str] = {
     "label.flatness": "{n}モデルの平坦さ",
     "label.convexity": "{n}モデルの凸性マップ",
     "label.whatif": "もしも分析: {model}",
-    "overview.title": "MAE・RC-MAE・教師ありViTの比較",
-    "overview.intro": "手書き数字でここで学習した3つの小さなVision Transformer(マスク付きオートエンコーダMAE、"
-    "ゆっくり追従するEMA教師を加えたRC-MAE、教師ありViT)を比べます。以下の数値は論文からの引用ではなく、"
-    "これらのモデルで実測したものです。",
-    "overview.preparing": "初回の準備中です: 既定の3モデルを学習し、損失地形と平坦さの指標を計算します。"
-    "これは一度だけです(ノートPCのCPUで数分)。2回目以降はキャッシュから数秒で表示されます。"
-    "図はできた時点から表示されます。",
-    "overview.retry": "再試行",
-    "overview.cached": "{s}秒で準備しました(すべてキャッシュ済み)。",
-    "overview.landscapes": "損失地形の比較",
-    "overview.landscape_title": "学習済みモデル周辺の損失の増加(平らで広い = 安定)",
-    "overview.landscape_note": "各パネルは、重みを2つのランダムな(フィルタ正規化した)方向に動かしたときに、"
-    "そのモデル自身の学習損失がどれだけ増えるかを示します。赤い×印が学習済みモデルです。暗い領域が広いほど、"
-    "平坦で安定した最小値です。色の尺度は共通です。",
-    "overview.robustness": "重みにランダムなノイズを加えたときの精度",
-    "overview.robustness_title": "重みを摂動したときの線形プローブ精度",
-    "overview.summary": "エグゼクティブサマリー",
-    "overview.flatness": "平坦さの指標",
-    "overview.flatness_note": "最大固有値、トレース、シャープネス、精度低下が小さく、"
-    "盆地の幅が広いほど平坦な最小値です。各モデルはそれぞれの学習損失で測定。精度は線形プローブまたは分類器のものです。",
-    "overview.no_facts": "既定モデルとその測定が揃うとサマリーが表示されます。",
-    "overview.numbers": "サマリーの根拠となる数値",
-    "overview.col_point": "項目",
-    "overview.col_number": "指標",
-    "overview.col_value": "値",
-    "overview.same_title": "同じ関数でのRC-MAEとMAE<br><sub>MAEのマスクパッチ二乗誤差"
-    "(RC-MAEはMAE項、生徒モデルを動かす)</sub>",
-    "overview.meeting": "会議でのひとこと",
-    "overview.meeting_help": "3つの判定から作った文です。枠の右側のボタンでコピーできます。",
-    "overview.details": "根拠となる測定",
-    "overview.why": "結論を出すには",
-    "overview.seeds_now": "これらの判定は{n}シードに基づきます。シードごとに3つのモデルを学習し直し、同じシードの"
-    "モデル同士を対応させて比べるため、シードを増やすと区間が狭まります。",
-    "overview.seeds_offer": "シードを追加:",
-    "overview.seeds_button": "{n}シードまで",
-    "overview.seeds_help": "全セッションで共有されるバックグラウンドジョブです。既定モデルのシード1、2、…を、初回の"
-    "準備がシード0を測ったのと同じ方法で学習・測定します(ノートPCのCPUで1シード数分)。シードが揃うたびに判定が"
-    "更新されます。",
-    "overview.export": "ブリーフィングをダウンロード(HTML)",
-    "overview.export_help": "この言語の単一ファイルです。図をすべて埋め込み、オフラインで開け、"
-    "ブラウザからPDFに印刷できます。",
-    "overview.more": "図とモデルごとの数値",
     "stage.train": "MAE・RC-MAE・教師ありViTを学習(線形プローブを含む)",
     "stage.landscapes": "損失地形を計算(粗いグリッドから)",
     "stage.flatness": "平坦さを測定(ヘッセ行列、シャープネス、頑健性)",
@@ -556,24 +414,9 @@ JA: dict[str, str] = {
     "data.synthetic": "合成図形",
     "preset.tiny": "tiny(1モデル約1分)",
     "preset.micro": "micro(数秒)",
-    "land.title": "損失地形",
-    "land.intro": "最大4つのモデルを選びます。どのモデルも同じ方向シード、グリッド、画像、マスクで評価します。"
-    "粗いグリッドが先に表示され、計算が進むにつれて細かくなります。",
-    "land.go": "計算",
     "field.allow_long": "見積もりが10分を超えても実行する",
-    "land.nan_note": "{model}: {total}点中{n}点の損失が有限値ではありません(NaNまたはinf、多くは中心から遠い点)。"
-    "図では空白として表示し、ランドスケープの数値からは除外しています。",
     "help.allow_long": "開始前に各モデルの計算時間を見積もります(1回の評価時間×点数)。チェックしない場合、長い計算は"
     "開始しません。メモリに収まらない計算は常に拒否します。",
-    "land.pick": "モデルを1つ以上選んでください。",
-    "land.fig_title": "損失地形",
-    "land.slices_title": "学習済みの重みを通る1次元断面",
-    "land.diff_need_two": "差分の表示には2つのモデルが必要です。",
-    "land.diff_title": "差分: {a} − {b}",
-    "land.numbers": "損失地形の指標",
-    "land.numbers_help": "centre_loss: 学習済み重みでの損失、increase_r*: その半径の円上での平均損失増加、"
-    "basin_width: 損失増加が中心の損失の10%未満にとどまる領域の半幅、flat_fraction: その閾値未満のグリッドの割合、"
-    "curvature_*: 中心での2次関数当てはめの曲率、convex_fraction: 局所的に凸な点の割合。",
     "loss.own": "自身の学習損失",
     "loss.pretrain": "MAE再構成",
     "loss.supervised": "分類",
@@ -596,23 +439,6 @@ JA: dict[str, str] = {
     "view.slices": "1次元断面",
     "view.difference": "差分",
     "view.convexity": "凸性",
-    "land.cvx_help": "Li et al. (2018) と同じ凸性の描き方です: 各グリッド点で、動かすすべてのパラメータ(描画する"
-    "2方向だけではない)についての損失のヘッセ行列の |λmin / λmax| を1回のLanczos法で求めます。0に近いほど局所的に凸、"
-    "1前後以上は強く非凸です。{threshold}未満の点を凸と数えます。地形の指標のconvex_fraction(描画した2次元の"
-    "曲面が上に曲がっているかだけを見る)とは別の量です。",
-    "land.cvx_grid": "凸性マップのグリッド(軸あたりの点数)",
-    "land.cvx_iter": "1点あたりのLanczosステップ数",
-    "land.cvx_go": "凸性マップを計算",
-    "land.cvx_prompt": "各点は最大{iters}回のヘッセ行列ベクトル積のLanczos法です(1モデルあたり{points}点)。"
-    "バックグラウンドで計算し、点ごとにキャッシュし、粗いマップの点を再利用します。",
-    "land.cvx_need_2d": "凸性の表示には2次元の断面が必要です(2次元を選んで計算してください)。",
-    "land.cvx_title": "凸性: ヘッセ行列の |λmin / λmax| と損失の等高線",
-    "land.cvx_numbers": "凸性の指標",
-    "land.cvx_area": "凸な領域(|λmin / λmax| < {threshold} の点の割合)",
-    "land.cvx_median": "|λmin / λmax| の中央値",
-    "land.cvx_lmax": "中心でのλmax",
-    "land.cvx_lmin": "中心でのλmin",
-    "land.cvx_unconverged": "Lanczosステップ内で収束しなかった点",
     "cap.convexity": "{grid}x{grid}の凸性グリッド、1点あたり最大{iters}回のLanczosステップ、収束しなかった点 "
     "{unconverged}(その|λmin|は下限); 等高線: 同じ断面の損失。",
     "flat.title": "平坦さ",
@@ -670,32 +496,6 @@ JA: dict[str, str] = {
     "whatif.same": "変更版が元のモデルと同じです。設定を1つ以上変えてください。",
     "whatif.fig_title": "元のモデルと変更版",
     "whatif.same_dirs": "両方のパネルは同じ方向シード、グリッド、画像、マスクを使っており、違いは重みだけです。",
-    "runs.title": "実行履歴とキャッシュ",
-    "runs.intro": "これまでに計算したものすべて({root}に保存)。",
-    "runs.kind": "表示",
-    "runs.kind_landscape": "損失地形",
-    "runs.kind_flatness": "平坦さの結果",
-    "runs.kind_checkpoints": "チェックポイント",
-    "runs.pick": "項目",
-    "runs.meta": "キーとメタデータ",
-    "runs.empty": "この種類のキャッシュはまだありません。",
-    "runs.partial": "途中({n}点)",
-    "runs.confirm": "{name}を削除してよい",
-    "runs.delete": "削除",
-    "runs.deleted": "{name}を削除しました。",
-    "runs.outside": "キャッシュのチェックポイントフォルダ外のファイルは削除できません。",
-    "runs.download_ckpt": "チェックポイントをダウンロード",
-    "runs.download": "{fmt}をダウンロード",
-    "runs.points": "記録済みの点数・ステップ数",
-    "runs.preview": "プレビュー",
-    "runs.size": "キャッシュは{size}使用中。ディスクの空きは{free}。",
-    "runs.prune": "空き容量を作る:最近使っていない結果から削除",
-    "runs.max_size": "上限サイズ(例: 5GB)",
-    "runs.older_than": "この期間使われていないものを削除(例: 30d)",
-    "runs.include_defaults": "概要ページの既定モデルも含める",
-    "runs.last_used": "最終使用",
-    "runs.prune_confirm": "この{n}件を削除してよい",
-    "runs.prune_now": "削除",
     "whatif.start": "元のモデルを選び、設定を変えてボタンを押してください。変更版がバックグラウンドで学習され、"
     "ここで元のモデルと比較されます。",
 }
@@ -713,10 +513,18 @@ import core.report.i18n_naming as _naming  # noqa: E402  (what things are called
 
 EN |= _naming.EN
 JA |= _naming.JA
-import core.report.i18n_overview as _overview  # noqa: E402  (the four-point briefing's newer text)
+import core.report.i18n_overview as _overview  # noqa: E402  (the Overview and its briefing)
 
 EN |= _overview.EN
 JA |= _overview.JA
+import core.report.i18n_landscapes as _landscapes  # noqa: E402  (the Landscapes page)
+
+EN |= _landscapes.EN
+JA |= _landscapes.JA
+import core.report.i18n_runs as _runs  # noqa: E402  (the Runs page)
+
+EN |= _runs.EN
+JA |= _runs.JA
 import core.report.i18n_stability as _stab  # noqa: E402  (the "Stability under corruptions" section)
 
 EN |= _stab.EN
