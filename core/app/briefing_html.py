@@ -213,7 +213,7 @@ h1{font-size:1.6em;margin:0 0 .2em}h2{font-size:1.25em;margin:1.4em 0 .5em;borde
 .card{border:1px solid #d0d7de;border-radius:8px;padding:12px;break-inside:avoid}
 .badge{display:inline-block;border-radius:12px;padding:1px 10px;color:#fff;font-size:.85em;font-weight:600}
 .metric-label{color:#57606a;font-size:.85em;margin-top:.6em}.metric-value{font-size:1.5em;font-weight:600}
-.metric-delta{font-size:.9em;color:#57606a}.metric-spread{font-size:.55em;font-weight:400;color:#57606a}
+.metric-delta{font-size:.9em;color:#57606a}.metric-spread{font-size:.8em;color:#57606a}
 .meeting{background:#f6f8fa;border-left:4px solid #0969da;padding:10px 14px;margin:16px 0;font-size:1.05em}
 .why{color:#57606a}table{border-collapse:collapse;font-size:.85em;margin:.4em 0}
 td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:left}.fig{break-inside:avoid;margin:12px 0}
@@ -255,7 +255,7 @@ def render_html(b: Briefing, figures: list[tuple[str, Any]], flatness: dict[str,
     for p in b.points:
         heads = "".join(
             f'<div class="metric-label">{e(h.label)}</div>'
-            f'<div class="metric-value">{e(h.value)} <span class="metric-spread">{e(h.spread)}</span></div>'
+            f'<div class="metric-value">{e(h.value)}</div><div class="metric-spread">{e(h.spread)}</div>'
             f'<div class="metric-delta" data-color="{h.color}" style="color:{delta_css(h)}">{e(h.delta)}</div>'
             for h in p.headlines
         )

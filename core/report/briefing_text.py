@@ -134,7 +134,7 @@ T: dict[str, dict[str, Any]] = {
         "claim_stab": "事前学習でモデルが平坦になる",
         "claim_general": "事前学習はスクラッチ学習より高精度",
         "claim_inf": "推論コストは増えない",
-        "h_gen_kind": "{k}(ファインチューニング後)",
+        "h_gen_kind": "{k} 微調整後",
         "gen_missing_short": "ファインチューニングはまだ測定されていません。",
         "h_stab_sup": "盆地幅 MAE/教師あり",
         "h_stab_sup_sub": "MAE / 教師ありViT、盆地の幅、それぞれ自身の損失",
@@ -162,7 +162,7 @@ T: dict[str, dict[str, Any]] = {
         "gen_open": "1クラス{n}枚で事前学習の効果は未決定: {accs}、スクラッチ{s}。",
         "gen_acc": "{k} {a}",
         "h_gen": "微調整後の精度 {k}",
-        "vs_scratch": "{d}ポイント(スクラッチ比)",
+        "vs_scratch": "スクラッチ比{d}pt",
         "gen_detail": "1クラス{n}枚のラベルでファインチューニング({data}、{epochs}エポック、{steps}ステップ、"
         "シード{seeds}): "
         "検証精度 {rows}。学習精度と検証精度の差: {gaps}。{note}",
