@@ -57,7 +57,7 @@ from core.models import (
 )
 from core.paths import cache_root
 from core.report import msg
-from core.store import content_hash
+from core.store import content_hash, files_state
 from core.studies import (
     EXPECTED_SIGN,
     KINDS,
@@ -287,13 +287,9 @@ def _flat_key(spec: StudySpec, sha: str, split: str) -> tuple[str, str, str]:
 
 
 def _flat_signature() -> int:
-    """Changes when a flatness result is added (entries of `<cache>/flatness`, and the newest one's mtime)."""
-    folder = cache_root() / "flatness"
-    try:
-        names = os.listdir(folder)
-        return hash((len(names), folder.stat().st_mtime_ns))
-    except OSError:
-        return 0
+    """Changes when a flatness result is finished, rewritten or removed (the finished entries of `<cache>/flatness`
+    and the newest one's mtime, `core.store.files_state`; an entry still running does not count)."""
+    return hash(files_state(cache_root() / "flatness", "*/meta.json"))
 
 
 def flatness_unknown(spec: StudySpec, result: StudyResult) -> list[str]:

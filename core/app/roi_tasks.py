@@ -24,6 +24,7 @@ from typing import Any
 from core.models import FinetuneConfig, finetune, finetune_summary, load_checkpoint
 from core.paths import cache_root
 from core.report import msg
+from core.store import files_state
 from core.studies import RoiResult, RoiSpec, jobs_of, quick_roi, run_roi
 
 ROI_SEEDS = 3  # the page's default: the smallest number with a spread; `python -m core roi` runs 8
@@ -42,16 +43,12 @@ def dashboard_roi(profile: Any = None, **overrides: Any) -> RoiSpec:
 
 
 def _signature() -> tuple:
-    """Changes whenever a checkpoint, fine-tuned run or landscape is added or rewritten (a cheap stat of folders)."""
-    sig = []
-    for sub in ("checkpoints", "finetune", "landscapes", "store"):
-        d = cache_root() / sub
-        try:
-            st = d.stat()
-            sig.append((sub, st.st_mtime_ns, len(os.listdir(d))))
-        except OSError:
-            sig.append((sub, 0, 0))
-    return tuple(sig)
+    """Changes whenever a checkpoint, fine-tuned run or landscape is finished, rewritten or removed (one stat per
+    file: `core.store.files_state`)."""
+    return tuple(
+        files_state(cache_root() / sub, pattern)
+        for sub, pattern in (("checkpoints", "*.pt"), ("finetune", "*.pt"), ("landscape", "*/meta.json"))
+    )
 
 
 def cached_roi(spec: RoiSpec) -> RoiResult:

@@ -26,8 +26,10 @@ from core.app.roi_tasks import dashboard_roi, roi_facts
 from core.app.stability_tasks import stability_facts
 from core.app.tasks import FlatnessBatch, SurfaceBatch, flatness_into, surfaces_into, train_into
 from core.app.zoo import KIND_LABEL
+from core.measure import INPUT_ROBUSTNESS_KIND
 from core.paths import cache_root
 from core.report import ModelFacts, msg, same_function_specs
+from core.store import files_state
 
 SEED_TARGETS = (3, 5, 10)  # the Overview's offers: the seeds behind its verdicts
 EVIDENCE_SEEDS = 16  # seeds looked up in the cache for the best evidence (the evidence job, the Generalization page)
@@ -146,14 +148,16 @@ def roi_evidence_task(profile: Profile | None = None):
     return run
 
 
-def evidence_signature() -> tuple[int, int]:
-    """What changes when a fine-tuned run lands in the cache (the folder's mtime and file count): the Overview
-    recomposes its briefing when it changes, so a study run elsewhere is not missed."""
-    folder = cache_root() / "finetune"
-    try:
-        return folder.stat().st_mtime_ns, sum(1 for _ in folder.glob("*.pt"))
-    except OSError:
-        return 0, 0
+# Where the briefing's evidence lands: fine-tuned runs (files) and their input-corruption results (store entries,
+# finished once their meta.json is written).
+_EVIDENCE = (("finetune", "*.pt"), (INPUT_ROBUSTNESS_KIND, "*/meta.json"))
+
+
+def evidence_signature() -> tuple[tuple[int, int], ...]:
+    """What changes when evidence lands in the cache: per kind of evidence, the number of finished files and the
+    newest one's mtime. The Overview recomposes its briefing when it changes, so a study run elsewhere (the evidence
+    job, the Generalization page's study or its corruption section) is not missed (`core.store.files_state`)."""
+    return tuple(files_state(cache_root() / folder, pattern) for folder, pattern in _EVIDENCE)
 
 
 def seeds_behind(res: DefaultsResult) -> int:

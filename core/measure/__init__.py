@@ -17,6 +17,7 @@ from core.measure.corruptions import CORRUPTIONS, SEVERITIES, corrupt, from_pixe
 from core.measure.corruptions import NAMES as CORRUPTION_NAMES
 from core.measure.exports import EXPORT_FORMATS, export_entry, export_landscape
 from core.measure.flatness import STAGES, FlatnessSpec, cached_stage, compute_flatness, format_report
+from core.measure.input_robustness import KIND as INPUT_ROBUSTNESS_KIND
 from core.measure.input_robustness import (
     InputRobustness,
     InputRobustnessSpec,
@@ -51,6 +52,7 @@ __all__ = [
     "format_report",
     "from_pixels",
     "gallery",
+    "INPUT_ROBUSTNESS_KIND",
     "InputRobustness",
     "InputRobustnessSpec",
     "prepare_checkpoint",

@@ -211,14 +211,21 @@ def _claim(key: str, lang: str) -> str:
     return T[lang][f"claim_{key}"]
 
 
+def _not_measured(key: str, p: Point, label: str, lang: str) -> BriefPoint:
+    """A summary point with nothing measured yet: "<key>_missing" as its sentence, "n/a" under its headline label."""
+    t = T[lang]
+    head = (Headline(t[label], "n/a"),)
+    short = t[f"{key}_missing"]
+    return BriefPoint(
+        key, p.title, _claim(key, lang), p.verdict, short, head, (p.sentence,), p.numbers, t["why_missing"], False
+    )
+
+
 def _cost_point(p: Point, lang: str) -> BriefPoint:
     t, n = T[lang], p.numbers
     claim = _claim("cost", lang)
     if "epoch_time_ratio" not in n:
-        head = (Headline(t["h_cost"], "n/a"),)
-        return BriefPoint(
-            "cost", p.title, claim, p.verdict, t["cost_missing"], head, (p.sentence,), n, t["why_missing"], False
-        )
+        return _not_measured("cost", p, "h_cost", lang)
     ratio, extra = float(n["epoch_time_ratio"]), float(n["extra_pct"])
     params = ""
     if _finite(n.get("training_params_ratio")):
@@ -481,10 +488,7 @@ def _inf_point(p: Point, lang: str, pair: dict | None = None) -> BriefPoint:
     t, n = T[lang], dict(p.numbers)
     claim = _claim("inf", lang)
     if "params_ratio" not in n:
-        head = (Headline(t["h_inf_ratio"], "n/a"),)
-        return BriefPoint(
-            "inf", p.title, claim, p.verdict, t["inf_missing"], head, (p.sentence,), n, t["why_missing"], False
-        )
+        return _not_measured("inf", p, "h_inf_ratio", lang)
     pr, frat = float(n["params_ratio"]), float(n["flops_ratio"])
     if p.verdict == CONTRADICTS:
         short = t["inf_contradicts"].format(r=_ratio(pr, lang), f=_ratio(frat, lang))

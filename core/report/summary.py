@@ -160,30 +160,28 @@ def measure_inference(
     if repeats < 1:
         raise LandscapeError("repeats must be at least 1")
     fwd = forward or (lambda m, x: m(x))
-    batch = int(example.shape[0]) if example.dim() else 1
-    cuda = example.is_cuda
-
-    def sync() -> None:
-        if cuda:
-            torch.cuda.synchronize(example.device)
-
     was_training = encoder.training
     encoder.eval()
-    times = []
     try:
         with torch.no_grad():
             for _ in range(max(warmup, 0)):
                 fwd(encoder, example)
-            for _ in range(repeats):
-                sync()
-                t0 = time.perf_counter()
-                fwd(encoder, example)
-                sync()
-                times.append((time.perf_counter() - t0) * 1000.0 / batch)
+            times = [_ms_per_image(fwd, encoder, example) for _ in range(repeats)]
     finally:
         encoder.train(was_training)
     arr = np.asarray(times)
     return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+
+
+def _ms_per_image(fwd: Callable, module: torch.nn.Module, example: torch.Tensor) -> float:
+    """One timed `fwd(module, example)` in milliseconds per image (on CUDA, synchronized before and after)."""
+    if example.is_cuda:
+        torch.cuda.synchronize(example.device)
+    t0 = time.perf_counter()
+    fwd(module, example)
+    if example.is_cuda:
+        torch.cuda.synchronize(example.device)
+    return (time.perf_counter() - t0) * 1000.0 / (int(example.shape[0]) if example.dim() else 1)
 
 
 def measure_paired_latency(
@@ -215,8 +213,6 @@ def measure_paired_latency(
     if rounds < 2:
         raise LandscapeError("rounds must be at least 2 for an interval")
     runs = [(a, forward_a or (lambda m, x: m(x))), (b, forward_b or (lambda m, x: m(x)))]
-    batch = int(example.shape[0]) if example.dim() else 1
-    cuda = example.is_cuda
     modes = [m.training for m, _ in runs]
     out = np.zeros((2, rounds))
     try:
@@ -229,13 +225,7 @@ def measure_paired_latency(
             for r in range(rounds):
                 for i in (0, 1) if r % 2 == 0 else (1, 0):
                     m, fwd = runs[i]
-                    if cuda:
-                        torch.cuda.synchronize(example.device)
-                    t0 = time.perf_counter()
-                    fwd(m, example)
-                    if cuda:
-                        torch.cuda.synchronize(example.device)
-                    out[i, r] = (time.perf_counter() - t0) * 1000.0 / batch
+                    out[i, r] = _ms_per_image(fwd, m, example)
     finally:
         for (m, _), mode in zip(runs, modes, strict=True):
             m.train(mode)

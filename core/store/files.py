@@ -1,5 +1,6 @@
 """Small file helpers that never leave a half-written file: atomic writes (temp file, fsync, rename, fsync of the
-folder), JSON read and write, and folder creation whose failure is a one-line user error.
+folder), JSON read and write, folder creation whose failure is a one-line user error, and a cheap state of the
+finished files in a folder.
 
 An OS error while writing (a full disk, permissions) becomes `WriteFailed` / `DiskFull` (`core.errors.write_error`),
 and nothing of the new file is left behind.
@@ -110,3 +111,17 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise LandscapeError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+
+
+def files_state(folder: str | os.PathLike[str], pattern: str) -> tuple[int, int]:
+    """(count, newest mtime in ns) of the files matching `pattern` in `folder`: changes whenever one is added,
+    rewritten or removed, at the cost of one stat per file ((0, 0) for a missing folder). Match a file written last
+    (an atomic rename, a store entry's meta.json) so that what is half written does not count."""
+    n, newest = 0, 0
+    for f in Path(folder).glob(pattern):
+        try:
+            newest = max(newest, f.stat().st_mtime_ns)
+        except OSError:  # removed while listing
+            continue
+        n += 1
+    return n, newest
